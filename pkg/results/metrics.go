@@ -1,0 +1,56 @@
+package results
+
+// Metric names used in measurements and summaries, with their units. Every
+// figure cnilab writes uses one of these names; rank and report read them.
+const (
+	ThroughputBps  = "throughput_bps" // received bits per second
+	Retransmits    = "retransmits"    // TCP sender retransmits in the window
+	UDPLossPct     = "udp_loss_pct"   // datagrams lost, percent
+	UDPJitterMs    = "udp_jitter_ms"  // receiver jitter, milliseconds
+	CPUCores       = "cpu_cores"      // machine-wide non-idle CPU, cores
+	MCPUPerGbit    = "mcpu_per_gbit"  // CPU millicores per Gbit/s received
+	MemUsedBytes   = "mem_used_bytes" // machine used memory during the window
+	PodMTU         = "pod_mtu"        // MTU of the client pod's eth0
+	ProgramSeconds = "program_all_s"  // services-scale: program all N services
+	AddOneSeconds  = "add_one_s"      // services-scale: add one service at N
+	RuleCount      = "rule_count"     // services-scale: rules or map entries
+	RulesPerEP     = "rules_per_endpoint"
+	FirstPacketP01 = "first_packet_p01_us"
+	FirstPacketP50 = "first_packet_p50_us"
+	FirstPacketP90 = "first_packet_p90_us"
+	FirstPacketP99 = "first_packet_p99_us"
+	ConnectRate    = "connects_per_s"
+)
+
+// Units maps metric names to their units.
+var units = map[string]string{
+	ThroughputBps:  "bit/s",
+	Retransmits:    "count",
+	UDPLossPct:     "%",
+	UDPJitterMs:    "ms",
+	CPUCores:       "cores",
+	MCPUPerGbit:    "mCPU/(Gbit/s)",
+	MemUsedBytes:   "bytes",
+	PodMTU:         "bytes",
+	ProgramSeconds: "s",
+	AddOneSeconds:  "s",
+	RuleCount:      "count",
+	RulesPerEP:     "count",
+	FirstPacketP01: "µs",
+	FirstPacketP50: "µs",
+	FirstPacketP90: "µs",
+	FirstPacketP99: "µs",
+	ConnectRate:    "1/s",
+}
+
+// Unit returns the unit of a metric, or "" when it is not a known metric.
+func Unit(metric string) string { return units[metric] }
+
+// LowerIsBetter says which direction is good for a metric.
+func LowerIsBetter(metric string) bool {
+	switch metric {
+	case ThroughputBps, ConnectRate:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,182 @@
+// Package results defines cnilab's results document (schema
+// cnilab.results/v1) and a store that persists every measurement the moment
+// it finishes, so a killed run keeps what it measured.
+package results
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// Schema is the version tag of the results document.
+const Schema = "cnilab.results/v1"
+
+// Fidelity says how close a measured datapath is to the real CNI.
+type Fidelity string
+
+const (
+	// Faithful: the CNI's own datapath mechanisms, rebuilt or installed.
+	Faithful Fidelity = "faithful"
+	// Approximate: a stand-in that models the CNI's cost, labelled as such.
+	Approximate Fidelity = "approximate"
+	// NotModelled: nothing was measured; the reason is in the lab's error.
+	NotModelled Fidelity = "not-modelled"
+)
+
+// Lab status values.
+const (
+	StatusOK          = "ok"
+	StatusFailed      = "failed"
+	StatusUnavailable = "unavailable" // not reproducible on this machine
+)
+
+// Document is the whole results file.
+type Document struct {
+	Schema       string        `json:"schema"`
+	Run          Run           `json:"run"`
+	Labs         []Lab         `json:"labs"`
+	Measurements []Measurement `json:"measurements"`
+	Summaries    []Summary     `json:"summaries"`
+}
+
+// Run describes one cnilab invocation.
+type Run struct {
+	ID        string     `json:"id"`
+	Provider  string     `json:"provider"`
+	Profile   string     `json:"profile,omitempty"`
+	Scenarios []string   `json:"scenarios,omitempty"`
+	Started   time.Time  `json:"started"`
+	Finished  *time.Time `json:"finished,omitempty"`
+	Host      Host       `json:"host"`
+	// Settings records the measurement settings that apply to every figure.
+	Settings Settings `json:"settings"`
+}
+
+// Settings are the knobs a reader needs to interpret the figures.
+type Settings struct {
+	DurationSeconds float64 `json:"duration_s"`
+	OmitSeconds     float64 `json:"omit_s"`
+	Repeats         int     `json:"repeats"`
+	UnderlayMTU     int     `json:"underlay_mtu,omitempty"`
+	Statistic       string  `json:"statistic"`
+}
+
+// Host describes the machine the run happened on.
+type Host struct {
+	Kernel       string       `json:"kernel"`
+	CPUs         int          `json:"cpus"`
+	Capabilities []Capability `json:"capabilities,omitempty"`
+}
+
+// Capability is one detected kernel feature.
+type Capability struct {
+	Name      string `json:"name"`
+	Available bool   `json:"available"`
+	// Config is the kernel option that provides it (CONFIG_VXLAN, ...).
+	Config string `json:"config,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Lab is one lab (one CNI variant) in a run.
+type Lab struct {
+	Name     string   `json:"name"`
+	CNI      string   `json:"cni"`
+	Provider string   `json:"provider"`
+	Fidelity Fidelity `json:"fidelity"`
+	Status   string   `json:"status"`
+	Error    string   `json:"error,omitempty"`
+	// Datapath names the modelled forwarding mode (vxlan, host-gw, bgp, ...).
+	Datapath string `json:"datapath,omitempty"`
+	// Services names the service proxy in use, after any fallback.
+	Services string `json:"services,omitempty"`
+	PodMTU   int    `json:"pod_mtu,omitempty"`
+	// Notes are plain statements about what was and was not reproduced,
+	// e.g. "not reproducible here: CONFIG_IP_VS missing; fell back to iptables".
+	Notes []string `json:"notes,omitempty"`
+	// UpSeconds is how long provisioning took.
+	UpSeconds float64 `json:"up_s,omitempty"`
+}
+
+// Measurement is one measurement window.
+type Measurement struct {
+	Lab       string    `json:"lab"`
+	Scenario  string    `json:"scenario"`
+	Test      string    `json:"test"`
+	Repeat    int       `json:"repeat"`
+	Placement string    `json:"placement,omitempty"`
+	Provider  string    `json:"provider"`
+	Fidelity  Fidelity  `json:"fidelity"`
+	Proxy     string    `json:"proxy,omitempty"`
+	Started   time.Time `json:"started"`
+	// Params are scenario parameters of this window (services count, ...).
+	Params map[string]string `json:"params,omitempty"`
+	// Metrics hold the figures; names and units are listed in Metrics.
+	Metrics map[string]float64 `json:"metrics"`
+	// Samples keeps raw per-sample values where a window produces many
+	// (e.g. connect latencies), for later re-analysis.
+	Samples map[string][]float64 `json:"samples,omitempty"`
+	Error   string               `json:"error,omitempty"`
+}
+
+// Summary aggregates one metric of one lab × test over repeats.
+type Summary struct {
+	Lab       string            `json:"lab"`
+	Scenario  string            `json:"scenario"`
+	Test      string            `json:"test"`
+	Placement string            `json:"placement,omitempty"`
+	Params    map[string]string `json:"params,omitempty"`
+	Metric    string            `json:"metric"`
+	Unit      string            `json:"unit"`
+	Median    float64           `json:"median"`
+	Mean      float64           `json:"mean"`
+	CI95Low   float64           `json:"ci95_low"`
+	CI95High  float64           `json:"ci95_high"`
+	CoVPct    float64           `json:"cov_pct"`
+	N         int               `json:"n"`
+	// RatioToHost is median / the host baseline's median for the same test
+	// and metric, when the baseline ran.
+	RatioToHost *float64 `json:"ratio_to_host,omitempty"`
+	Provider    string   `json:"provider"`
+	Fidelity    Fidelity `json:"fidelity"`
+	Proxy       string   `json:"proxy,omitempty"`
+}
+
+// Decode reads and checks a results document.
+func Decode(r io.Reader) (*Document, error) {
+	dec := json.NewDecoder(r)
+	var d Document
+	if err := dec.Decode(&d); err != nil {
+		return nil, err
+	}
+	if d.Schema != Schema {
+		return nil, fmt.Errorf("schema %q, want %q", d.Schema, Schema)
+	}
+	return &d, nil
+}
+
+// ReadFile reads a results document from a file.
+func ReadFile(path string) (*Document, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	d, err := Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
+}
+
+// LabByName returns the lab entry with that name.
+func (d *Document) LabByName(name string) (Lab, bool) {
+	for _, l := range d.Labs {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Lab{}, false
+}
