@@ -148,6 +148,13 @@ func buildKubeRouter(lab *Lab) error {
 // the fixed ee:ee:ee:ee:ee:ee MAC and proxy ARP, /32 pod address, link route
 // to 169.254.1.1 and default via it, a /32 host route per pod.
 func calicoPods(lab *Lab, mtu int, first int) error {
+	// Proxy ARP answers only for addresses the node has a unicast route
+	// to through another interface. Real nodes cover 169.254.1.1 with their
+	// default route; the sealed lab has none, so a host route on eth0
+	// stands in for it. Nothing is ever sent to 169.254.1.1 itself.
+	for _, n := range lab.Nodes {
+		lab.route(netplan.Route{NS: n.NS, Dst: netip.PrefixFrom(calicoGateway, 32), Dev: "eth0", LinkScope: true})
+	}
 	err := forEachPod(lab, func(n Node, k int) netip.Addr { return host(n.PodCIDR, first+k) }, func(pod Pod) {
 		n := lab.Nodes[pod.Node]
 		hostIf := caliName(pod.NS)
