@@ -57,9 +57,14 @@ type Instance struct {
 	Pods     []Pod
 	// Runner runs programs inside pods and nodes.
 	Runner command.Runner
+	// Proxy is the service proxy in use (after any fallback), "" if none.
+	Proxy string
 	// Owned are the provider's handles to tear the lab down.
 	Owned any
 }
+
+// Services names the lab's service proxy, "" when it has none.
+func (in *Instance) Services() string { return in.Proxy }
 
 // RunIn returns c set up to run inside the given namespace path.
 func RunIn(netnsPath string, c command.Cmd) command.Cmd {

@@ -9,8 +9,8 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-3 }
 
 func TestSummarise(t *testing.T) {
 	cases := []struct {
-		name                          string
-		xs                            []float64
+		name                         string
+		xs                           []float64
 		median, mean, lo, hi, covPct float64
 	}{
 		// mean 10, sd 1, t(0.975,2)=4.303 → half-width 4.303/sqrt(3)=2.4844
