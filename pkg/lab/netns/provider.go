@@ -24,6 +24,9 @@ const NamePrefix = "cnl-"
 
 // Provider builds labs in network namespaces.
 type Provider struct {
+	// Prefix selects the namespaces List and DownAll act on: NamePrefix
+	// (every cnilab namespace) unless narrowed, e.g. to one run's.
+	Prefix  string
 	Caps    kernelcap.Set
 	Runner  command.Runner
 	Applier netplan.Applier
@@ -31,7 +34,7 @@ type Provider struct {
 
 // New returns a provider for this kernel.
 func New(caps kernelcap.Set, runner command.Runner) *Provider {
-	return &Provider{Caps: caps, Runner: runner, Applier: netplan.Kernel{}}
+	return &Provider{Prefix: NamePrefix, Caps: caps, Runner: runner, Applier: netplan.Kernel{}}
 }
 
 var _ lab.Provider = (*Provider)(nil)
@@ -97,7 +100,10 @@ func (p *Provider) Down(ctx context.Context, in *lab.Instance) error {
 
 // List implements lab.Provider.
 func (p *Provider) List(context.Context) ([]string, error) {
-	return netplan.ListNamespaces(NamePrefix)
+	if !strings.HasPrefix(p.Prefix, NamePrefix) {
+		return nil, fmt.Errorf("prefix %q does not start with %q: refusing to touch namespaces cnilab did not make", p.Prefix, NamePrefix)
+	}
+	return netplan.ListNamespaces(p.Prefix)
 }
 
 // DownAll implements lab.Provider: every cnl- namespace goes, whoever made

@@ -311,6 +311,9 @@ func TestDownAllIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = in
+	// Narrowed to this test's run so tests running in parallel (other
+	// packages build their own cnl- namespaces) are not swept away.
+	p.Prefix = "cnl-" + id + "-"
 	removed, err := p.DownAll(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -225,16 +225,24 @@ func (r *Runner) runClient(ctx context.Context, in *lab.Instance, cmd command.Cm
 				last <- sample{err: errors.New("window ended before the CPU sample")}
 			}
 		}()
-		out, err := in.Runner.Run(ctx, cmd)
+		// Bound the client: its window plus generous slack.
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(r.Settings.Omit+r.Settings.Seconds)*time.Second+15*time.Second)
+		out, err := in.Runner.Run(cctx, cmd)
+		cancel()
 		close(stop)
 		a, b := <-first, <-last
+		var ce *command.Error
+		text := string(out.Stdout) + string(out.Stderr)
+		if errors.As(err, &ce) {
+			text = ce.Stdout + ce.Stderr
+		}
+		// The one-off server may not be listening yet: retry shortly.
+		if notListening(text) && ctx.Err() == nil {
+			lastErr = fmt.Errorf("attempt %d: server not listening yet", i+1)
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
 		if err != nil {
-			var ce *command.Error
-			if errors.As(err, &ce) && notListening(ce.Stdout+ce.Stderr) && ctx.Err() == nil {
-				lastErr = err
-				time.Sleep(20 * time.Millisecond)
-				continue
-			}
 			if ce != nil {
 				if _, perr := iperf.Parse([]byte(ce.Stdout)); perr != nil && errors.Is(perr, iperf.ErrIperf) {
 					return iperf.Result{}, cpustat.Usage{}, perr
