@@ -143,7 +143,7 @@ func TestFakeRejectsBrokenPlans(t *testing.T) {
 	mutations := map[string]func(p *netplan.Plan){
 		"gateway before its link route": func(p *netplan.Plan) {
 			for i, r := range p.Routes {
-				if r.LinkScope && r.Dst.Addr() == calicoGateway {
+				if r.LinkScope && r.Dst.Addr() == calicoGateway && strings.HasSuffix(r.NS, "-p1") {
 					p.Routes = append(p.Routes[:i], p.Routes[i+1:]...)
 					return
 				}
