@@ -151,20 +151,15 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
 // Parse decodes and validates a dataset. Errors are config.Errors naming
 // file, line and field, so a bad --dataset exits with code 2.
 func Parse(file string, data []byte) (*Dataset, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, config.Errors{{File: file, Line: yamlLine(err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
-	}
 	var d Dataset
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&d); err != nil {
-		return nil, typeErrors(file, err)
+	doc, err := config.DecodeStrict(file, data, &d)
+	if err != nil {
+		return nil, err
 	}
 	d.File = file
 	var errs config.Errors
 	bad := func(msg string, keys ...string) {
-		errs = append(errs, config.Error{File: file, Line: lineOf(&root, keys...), Field: strings.Join(keys, "."), Msg: msg})
+		errs = append(errs, config.Error{File: file, Line: doc.Line(keys...), Field: strings.Join(keys, "."), Msg: msg})
 	}
 	if d.Schema != Schema {
 		bad(fmt.Sprintf("%q, want %q", d.Schema, Schema), "schema")
@@ -295,74 +290,4 @@ func (v *Variant) Figures(test string) (TestFigures, bool) {
 		}
 	}
 	return TestFigures{}, false
-}
-
-var yamlErrLine = regexp.MustCompile(`line (\d+): (.*)$`)
-var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)
-
-func yamlLine(err error) int {
-	m := yamlErrLine.FindStringSubmatch(err.Error())
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
-
-// typeErrors turns yaml's decode errors into config.Errors with lines.
-func typeErrors(file string, err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return config.Errors{{File: file, Line: yamlLine(err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
-	}
-	var es config.Errors
-	for _, msg := range te.Errors {
-		e := config.Error{File: file, Msg: msg}
-		if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = m[2]
-			if f := unknownField.FindStringSubmatch(m[2]); f != nil {
-				e.Field, e.Msg = f[1], "unknown field"
-			}
-		}
-		es = append(es, e)
-	}
-	return es
-}
-
-// lineOf returns the line of the value at a key path, or of the deepest key
-// found, so a validation error points at the offending line.
-func lineOf(root *yaml.Node, keys ...string) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	last := n.Line
-	for _, k := range keys {
-		switch n.Kind {
-		case yaml.SequenceNode:
-			i, err := strconv.Atoi(k)
-			if err != nil || i >= len(n.Content) {
-				return last
-			}
-			n = n.Content[i]
-			last = n.Line
-		case yaml.MappingNode:
-			found := false
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == k {
-					last = n.Content[i].Line
-					n = n.Content[i+1]
-					found = true
-					break
-				}
-			}
-			if !found {
-				return last
-			}
-		default:
-			return last
-		}
-	}
-	return last
 }
