@@ -8,6 +8,7 @@ const (
 	UDPLossPct     = "udp_loss_pct"   // datagrams lost, percent
 	UDPJitterMs    = "udp_jitter_ms"  // receiver jitter, milliseconds
 	CPUCores       = "cpu_cores"      // machine-wide non-idle CPU, cores
+	SoftirqCores   = "softirq_cores"  // the softirq part of cpu_cores
 	MCPUPerGbit    = "mcpu_per_gbit"  // CPU millicores per Gbit/s received
 	MemUsedBytes   = "mem_used_bytes" // machine used memory during the window
 	PodMTU         = "pod_mtu"        // MTU of the client pod's eth0
@@ -29,6 +30,7 @@ var units = map[string]string{
 	UDPLossPct:     "%",
 	UDPJitterMs:    "ms",
 	CPUCores:       "cores",
+	SoftirqCores:   "cores",
 	MCPUPerGbit:    "mCPU/(Gbit/s)",
 	MemUsedBytes:   "bytes",
 	PodMTU:         "bytes",
