@@ -221,16 +221,10 @@ func Generate2024(r io.Reader) (*Dataset, error) {
 			}
 			fig := TestFigures{Test: t}
 			var bw, retr, loss, jit, cpu []float64
-			var cpuByRun = map[string]float64{}
 			for _, rw := range rs {
 				runs[rw["run"]] = true
-				if mtu, ok, err := rw.num("pod_mtu"); err != nil {
+				if err := v.noteRow(rw); err != nil {
 					return nil, err
-				} else if ok {
-					v.PodMTU = int(mtu)
-				}
-				if in, eg := rw["netpol_ingress"], rw["netpol_egress"]; in != "" || eg != "" {
-					v.NetworkPolicy = &PolicyResult{Ingress: in, Egress: eg}
 				}
 				b, hasBW, err := rw.num("bw_bps")
 				if err != nil {
@@ -272,7 +266,6 @@ func Generate2024(r io.Reader) (*Dataset, error) {
 				}
 				if n == 2 {
 					cpu = append(cpu, sum/2)
-					cpuByRun[rw["run"]] = sum / 2
 				}
 				fig.RunsWithResult++
 			}
@@ -463,13 +456,8 @@ func Generate2020(r io.Reader) (*Dataset, error) {
 			var bw, cpu, mem []float64
 			for _, rw := range rs {
 				runs[rw["run"]] = true
-				if mtu, ok, err := rw.num("pod_mtu"); err != nil {
+				if err := v.noteRow(rw); err != nil {
 					return nil, err
-				} else if ok {
-					v.PodMTU = int(mtu)
-				}
-				if in, eg := rw["netpol_ingress"], rw["netpol_egress"]; in != "" || eg != "" {
-					v.NetworkPolicy = &PolicyResult{Ingress: in, Egress: eg}
 				}
 				b, hasBW, err := rw.num("bw_mbit_s")
 				if err != nil {
@@ -523,6 +511,22 @@ func Generate2020(r io.Reader) (*Dataset, error) {
 		d.Variants = append(d.Variants, v)
 	}
 	return d, nil
+}
+
+// noteRow records the per-variant facts every row repeats: pod MTU and the
+// NetworkPolicy test result.
+func (v *Variant) noteRow(rw row) error {
+	mtu, ok, err := rw.num("pod_mtu")
+	if err != nil {
+		return err
+	}
+	if ok {
+		v.PodMTU = int(mtu)
+	}
+	if in, eg := rw["netpol_ingress"], rw["netpol_egress"]; in != "" || eg != "" {
+		v.NetworkPolicy = &PolicyResult{Ingress: in, Egress: eg}
+	}
+	return nil
 }
 
 // Marshal writes a dataset as YAML with a header saying it is generated.
