@@ -56,6 +56,10 @@ lint:
 	gofmt -l . | tee /dev/stderr | (! read)
 	$(GO) vet ./...
 
+# Regenerate reports/published/*.yaml from ../shared/published-benchmarks/*.csv.
+published:
+	$(GO) run ./pkg/dataset/gen
+
 nightly: deps build
 	./$(BIN) compare --profile full --cni $(CNIS) --scenario $(SCENARIOS) --out $(OUT) -o json > $(OUT)/nightly-latest.json
 

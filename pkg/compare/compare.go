@@ -21,6 +21,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/rank"
 	"github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
 	"github.com/cnilab/cnilab/pkg/scenario/throughput"
@@ -258,6 +259,11 @@ func writeReport(path string, doc *results.Document) error {
 		return err
 	}
 	if err := report.Markdown(f, doc); err != nil {
+		f.Close()
+		return err
+	}
+	// The run's own ranking and the published claims table close the report.
+	if err := rank.AppendRunReport(f, doc); err != nil {
 		f.Close()
 		return err
 	}

@@ -56,6 +56,11 @@ func Code(err error) int {
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
+	// Commands with their own error types say their code this way.
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
 	if config.IsInvalid(err) {
 		return ExitInvalid
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/cmd/doctor"
 	"github.com/cnilab/cnilab/pkg/cmd/down"
 	"github.com/cnilab/cnilab/pkg/cmd/list"
+	rankcmd "github.com/cnilab/cnilab/pkg/cmd/rank"
 )
 
 // NewRoot returns the root command.
@@ -22,6 +23,7 @@ func NewRoot(s cli.Streams) *cobra.Command {
 	}
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	root.AddCommand(compare.NewCommand(s), down.NewCommand(s), list.NewCommand(s), doctor.NewCommand(s))
+	root.AddCommand(compare.NewCommand(s), down.NewCommand(s), list.NewCommand(s), doctor.NewCommand(s),
+		rankcmd.NewCommand(rankcmd.Streams{Out: s.Out, Err: s.Err}))
 	return root
 }
