@@ -81,7 +81,10 @@ func Detect(ctx context.Context) (Set, error) {
 	}
 	var b [3]byte
 	_, _ = rand.Read(b[:])
-	ns := "cnl-cap-" + hex.EncodeToString(b[:])
+	return detect("cnl-cap-" + hex.EncodeToString(b[:]))
+}
+
+func detect(ns string) (Set, error) {
 	if err := netplan.CreateNamespace(ns); err != nil {
 		return nil, err
 	}

@@ -13,7 +13,11 @@ func TestDetect(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: capability detection creates a network namespace")
 	}
-	set, err := Detect(context.Background())
+	if _, err := Detect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A named probe, so parallel tests' probes are not mistaken for ours.
+	set, err := detect("cnl-cap-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +32,7 @@ func TestDetect(t *testing.T) {
 			t.Errorf("capability %s not probed", name)
 		}
 	}
-	left, _ := netplan.ListNamespaces("cnl-cap-")
+	left, _ := netplan.ListNamespaces("cnl-cap-test")
 	if len(left) > 0 {
 		t.Errorf("probe namespace left behind: %v", left)
 	}
