@@ -41,6 +41,9 @@ type Options struct {
 	UnderlayMTU int
 	OutDir      string
 	Keep        bool
+	// RunID, when set, measures the labs `cnilab up` left running for that
+	// run instead of building new ones; they are left running afterwards.
+	RunID string
 	Progress    io.Writer
 }
 
@@ -120,6 +123,10 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		progress = io.Discard
 	}
 	id := NewRunID()
+	attach := o.RunID != ""
+	if attach {
+		id = o.RunID
+	}
 	started := time.Now().UTC()
 	dir := filepath.Join(o.OutDir, started.Format("20060102-150405")+"-"+id)
 	settings, err := o.settings()
@@ -140,9 +147,25 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		specs = append(specs, lab.Spec{Def: o.Set.Labs[name], RunID: id, Nodes: 2, PodsPerNode: 2, UnderlayMTU: o.UnderlayMTU})
 	}
 	t0 := time.Now()
-	outcomes := schedule.Provision(ctx, p, specs)
+	var outcomes []schedule.Outcome
+	if attach {
+		at, ok := p.(lab.Attacher)
+		if !ok {
+			return nil, fmt.Errorf("provider %s cannot attach to running labs", p.Name())
+		}
+		for _, s := range specs {
+			start := time.Now()
+			in, err := at.Attach(ctx, s)
+			outcomes = append(outcomes, schedule.Outcome{Spec: s, Instance: in, Err: err, Took: time.Since(start)})
+		}
+	} else {
+		outcomes = schedule.Provision(ctx, p, specs)
+	}
 	var up []*lab.Instance
 	defer func() {
+		if attach {
+			return // `cnilab down --run` removes labs that `up` made
+		}
 		if o.Keep {
 			fmt.Fprintf(progress, "keeping %d labs (cnilab down --all removes them)\n", len(up))
 			return

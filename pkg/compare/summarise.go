@@ -61,6 +61,11 @@ func Summarise(doc *results.Document) []results.Summary {
 			continue
 		}
 		medians[k] = s.Median
+		// Every metric cnilab records is non-negative; a t-interval that
+		// dips below zero (few, spread repeats) is cut at zero.
+		if s.CI95Low < 0 {
+			s.CI95Low = 0
+		}
 		m := meta[k]
 		out = append(out, results.Summary{Lab: k.lab, Scenario: k.scenario, Test: k.test, Placement: k.placement, Params: m.Params,
 			Metric: k.metric, Unit: results.Unit(k.metric), Median: s.Median, Mean: s.Mean, CI95Low: s.CI95Low, CI95High: s.CI95High,

@@ -96,6 +96,12 @@ type Provider interface {
 	DownAll(ctx context.Context) ([]string, error)
 }
 
+// Attacher is a provider that can find labs a previous `cnilab up` left
+// running, from names alone.
+type Attacher interface {
+	Attach(ctx context.Context, s Spec) (*Instance, error)
+}
+
 // PodByName finds a pod.
 func (in *Instance) PodByName(name string) (Pod, error) {
 	for _, p := range in.Pods {

@@ -11,6 +11,8 @@ import (
 	"github.com/cnilab/cnilab/pkg/cmd/down"
 	"github.com/cnilab/cnilab/pkg/cmd/list"
 	rankcmd "github.com/cnilab/cnilab/pkg/cmd/rank"
+	"github.com/cnilab/cnilab/pkg/cmd/run"
+	"github.com/cnilab/cnilab/pkg/cmd/up"
 )
 
 // NewRoot returns the root command.
@@ -23,7 +25,7 @@ func NewRoot(s cli.Streams) *cobra.Command {
 	}
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	root.AddCommand(compare.NewCommand(s), down.NewCommand(s), list.NewCommand(s), doctor.NewCommand(s),
+	root.AddCommand(compare.NewCommand(s), up.NewCommand(s), run.NewCommand(s), down.NewCommand(s), list.NewCommand(s), doctor.NewCommand(s),
 		rankcmd.NewCommand(rankcmd.Streams{Out: s.Out, Err: s.Err}))
 	return root
 }

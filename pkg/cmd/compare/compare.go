@@ -32,6 +32,7 @@ type flags struct {
 	out         string
 	keep        bool
 	output      string
+	runID       string
 }
 
 // NewCommand returns `cnilab compare`.
@@ -56,6 +57,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVar(&f.out, "out", "reports/runs", "folder for run directories")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "keep the labs after the run (cnilab down --all removes them)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
+	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs `cnilab up` built for this run id (they are kept)")
 	f.defs.AddFlags(cmd)
 	return cmd
 }
@@ -92,7 +94,7 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		placements = split(f.placement)
 	}
 	opts := cmp.Options{Set: set, Labs: split(f.cnis), Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration,
-		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err}
+		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID}
 	if err := opts.Validate(); err != nil {
 		return cli.WithCode(cli.ExitInvalid, err)
 	}

@@ -7,11 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/datapath"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
@@ -49,6 +53,17 @@ type owned struct {
 
 // Up implements lab.Provider.
 func (p *Provider) Up(ctx context.Context, s lab.Spec) (*lab.Instance, error) {
+	planned, err := p.plan(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Applier.Apply(ctx, &planned.Plan); err != nil {
+		return nil, fmt.Errorf("build %s: %w", s.Def.Name, err)
+	}
+	return p.instance(s.Def, planned), nil
+}
+
+func (p *Provider) plan(s lab.Spec) (*datapath.Lab, error) {
 	def := s.Def
 	if def.Netns.Unavailable != "" {
 		return nil, &lab.Unavailable{Reason: strings.TrimSpace(def.Netns.Unavailable)}
@@ -72,9 +87,10 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (*lab.Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", def.Name, err)
 	}
-	if err := p.Applier.Apply(ctx, &planned.Plan); err != nil {
-		return nil, fmt.Errorf("build %s: %w", def.Name, err)
-	}
+	return planned, nil
+}
+
+func (p *Provider) instance(def *config.Lab, planned *datapath.Lab) *lab.Instance {
 	in := &lab.Instance{
 		Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: results.Fidelity(def.Netns.Fidelity),
 		Datapath: def.Netns.Model + "/" + def.Netns.Mode, Encap: planned.Encap, PodMTU: planned.PodMTU, RouteMTU: planned.RouteMTU,
@@ -86,7 +102,62 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (*lab.Instance, error) {
 	for _, pd := range planned.Pods {
 		in.Pods = append(in.Pods, lab.Pod{Name: pd.Name, Node: pd.Node, IP: pd.IP, Netns: netplan.NetnsPath(pd.NS), MTU: planned.PodMTU})
 	}
-	return in, nil
+	return in
+}
+
+// Attach finds a lab that `cnilab up` left running, from its namespace
+// names alone: the node and pod counts come from the names, the underlay
+// MTU from the first node's eth0, and the rest from the same deterministic
+// plan, which must match what exists.
+func (p *Provider) Attach(ctx context.Context, s lab.Spec) (*lab.Instance, error) {
+	prefix := datapath.Prefix(s.RunID, s.Def.Name)
+	names, err := netplan.ListNamespaces(prefix + "-")
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no running lab %s in run %s", s.Def.Name, s.RunID)
+	}
+	nodeRE := regexp.MustCompile("^" + regexp.QuoteMeta(prefix) + `-n(\d+)$`)
+	podRE := regexp.MustCompile("^" + regexp.QuoteMeta(prefix) + `-n1-p(\d+)$`)
+	for _, n := range names {
+		if m := nodeRE.FindStringSubmatch(n); m != nil {
+			k, _ := strconv.Atoi(m[1])
+			s.Nodes = max(s.Nodes, k)
+		}
+		if m := podRE.FindStringSubmatch(n); m != nil {
+			k, _ := strconv.Atoi(m[1])
+			s.PodsPerNode = max(s.PodsPerNode, k)
+		}
+	}
+	mtu, err := linkMTU(prefix+"-n1", "eth0")
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: %w", s.Def.Name, err)
+	}
+	s.UnderlayMTU = mtu
+	planned, err := p.plan(s)
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range planned.Plan.Namespaces {
+		if _, err := os.Stat(netplan.NetnsPath(ns)); err != nil {
+			return nil, fmt.Errorf("lab %s is incomplete: %w", s.Def.Name, err)
+		}
+	}
+	return p.instance(s.Def, planned), nil
+}
+
+func linkMTU(ns, dev string) (int, error) {
+	var mtu int
+	err := netplan.InNamespace(ns, func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		mtu = ifi.MTU
+		return nil
+	})
+	return mtu, err
 }
 
 // Down implements lab.Provider.
