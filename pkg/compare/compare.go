@@ -43,8 +43,8 @@ type Options struct {
 	Keep        bool
 	// RunID, when set, measures the labs `cnilab up` left running for that
 	// run instead of building new ones; they are left running afterwards.
-	RunID string
-	Progress    io.Writer
+	RunID    string
+	Progress io.Writer
 }
 
 // ErrPrerequisite marks a missing prerequisite (exit code 3).
