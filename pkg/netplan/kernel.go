@@ -392,30 +392,31 @@ func (hs *handles) applyNS(ns string, p *Plan) error {
 			return fmt.Errorf("route %s in %s: %w", describeRoute(r), ns, err)
 		}
 	}
+	// Neighbour and FDB entries are both permanent neighbour-table entries:
+	// an IPv4 ARP entry, or a bridge-family entry naming the remote VTEP.
+	set := func(dev, macText string, n netlink.Neigh, what string) error {
+		i, err := idx(dev)
+		if err != nil {
+			return err
+		}
+		mac, err := net.ParseMAC(macText)
+		if err != nil {
+			return err
+		}
+		n.LinkIndex, n.HardwareAddr, n.State = i, mac, netlink.NUD_PERMANENT
+		if err := h.NeighSet(&n); err != nil {
+			return fmt.Errorf("%s dev %s in %s: %w", what, dev, ns, err)
+		}
+		return nil
+	}
 	for _, e := range p.Neighs {
-		i, err := idx(e.Dev)
-		if err != nil {
+		if err := set(e.Dev, e.MAC, netlink.Neigh{Family: netlink.FAMILY_V4, Type: unix.RTN_UNICAST, IP: e.IP.AsSlice()}, "neigh "+e.IP.String()); err != nil {
 			return err
-		}
-		mac, err := net.ParseMAC(e.MAC)
-		if err != nil {
-			return err
-		}
-		if err := h.NeighSet(&netlink.Neigh{LinkIndex: i, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, Type: unix.RTN_UNICAST, IP: e.IP.AsSlice(), HardwareAddr: mac}); err != nil {
-			return fmt.Errorf("neigh %s dev %s in %s: %w", e.IP, e.Dev, ns, err)
 		}
 	}
 	for _, e := range p.FDBs {
-		i, err := idx(e.Dev)
-		if err != nil {
+		if err := set(e.Dev, e.MAC, netlink.Neigh{Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF, IP: e.Dst.AsSlice()}, "fdb "+e.MAC); err != nil {
 			return err
-		}
-		mac, err := net.ParseMAC(e.MAC)
-		if err != nil {
-			return err
-		}
-		if err := h.NeighSet(&netlink.Neigh{LinkIndex: i, Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF, State: netlink.NUD_PERMANENT, IP: e.Dst.AsSlice(), HardwareAddr: mac}); err != nil {
-			return fmt.Errorf("fdb %s dev %s in %s: %w", e.MAC, e.Dev, ns, err)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@
 package compare
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,15 +96,9 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	}
 	opts := cmp.Options{Set: set, Labs: split(f.cnis), Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration,
 		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID}
-	if err := opts.Validate(); err != nil {
-		return cli.WithCode(cli.ExitInvalid, err)
-	}
-	if err := cmp.Prerequisites(); err != nil {
-		return cli.WithCode(cli.ExitPrerequisite, err)
-	}
-	caps, err := kernelcap.Detect(cmd.Context())
+	caps, err := Prepare(cmd.Context(), &opts)
 	if err != nil {
-		return cli.WithCode(cli.ExitPrerequisite, err)
+		return err
 	}
 	p := netns.New(caps, command.Exec{})
 	runner := &throughput.Runner{}
@@ -132,6 +127,22 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		return cli.WithCode(cli.ExitFailed, errors.New(failed))
 	}
 	return nil
+}
+
+// Prepare validates options (exit 2), checks prerequisites (exit 3) and
+// detects kernel capabilities, in that order, before anything is created.
+func Prepare(ctx context.Context, o *cmp.Options) (kernelcap.Set, error) {
+	if err := o.Validate(); err != nil {
+		return nil, cli.WithCode(cli.ExitInvalid, err)
+	}
+	if err := cmp.Prerequisites(); err != nil {
+		return nil, cli.WithCode(cli.ExitPrerequisite, err)
+	}
+	caps, err := kernelcap.Detect(ctx)
+	if err != nil {
+		return nil, cli.WithCode(cli.ExitPrerequisite, err)
+	}
+	return caps, nil
 }
 
 // failures summarises failed labs and measurements (exit code 1).

@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/cmd/compare"
 	"github.com/cnilab/cnilab/pkg/command"
 	cmp "github.com/cnilab/cnilab/pkg/compare"
-	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/lab/netns"
 	"github.com/cnilab/cnilab/pkg/schedule"
@@ -33,15 +33,9 @@ func NewCommand(s cli.Streams) *cobra.Command {
 				return err
 			}
 			o := cmp.Options{Set: set, Labs: strings.Split(cnis, ","), Profile: "quick", UnderlayMTU: mtu}
-			if err := o.Validate(); err != nil {
-				return cli.WithCode(cli.ExitInvalid, err)
-			}
-			if err := cmp.Prerequisites(); err != nil {
-				return cli.WithCode(cli.ExitPrerequisite, err)
-			}
-			caps, err := kernelcap.Detect(cmd.Context())
+			caps, err := compare.Prepare(cmd.Context(), &o)
 			if err != nil {
-				return cli.WithCode(cli.ExitPrerequisite, err)
+				return err
 			}
 			p := netns.New(caps, command.Exec{})
 			id := cmp.NewRunID()
