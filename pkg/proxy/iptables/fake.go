@@ -280,4 +280,3 @@ func (f *Fake) Rules(netns, table, chain string) ([]string, bool) {
 	r, ok := f.tables(netns)[table][chain]
 	return append([]string(nil), r...), ok
 }
-
