@@ -147,7 +147,7 @@ func start(ctx context.Context, c Cmd) (*execProcess, error) {
 	if c.Netns == "" {
 		err = cmd.Start()
 	} else {
-		err = startInNetns(cmd, c.Netns)
+		err = startInNetns(cmd, c.Netns, p.done)
 	}
 	if err != nil {
 		return nil, &Error{Cmd: p.desc, Err: err}
@@ -169,7 +169,11 @@ func start(ctx context.Context, c Cmd) (*execProcess, error) {
 // back to the Go scheduler: the goroutine exits while still locked, which
 // makes the runtime discard the thread, so no other goroutine can ever run
 // in the lab's namespace by accident.
-func startInNetns(cmd *exec.Cmd, path string) error {
+//
+// The thread must outlive the child: Pdeathsig fires when the parent
+// *thread* exits, so the goroutine parks until done (closed when the child
+// has been waited for) and only then lets its thread go.
+func startInNetns(cmd *exec.Cmd, path string, done <-chan struct{}) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -183,7 +187,11 @@ func startInNetns(cmd *exec.Cmd, path string) error {
 			errc <- fmt.Errorf("enter netns %s: %w", path, err)
 			return
 		}
-		errc <- cmd.Start()
+		err = cmd.Start()
+		errc <- err
+		if err == nil {
+			<-done
+		}
 	}()
 	return <-errc
 }
