@@ -104,6 +104,10 @@ type Target struct {
 	// marked for masquerade, as kube-proxy's local-traffic detector does.
 	// Invalid (zero) means "unknown" and the rule is left out.
 	ClusterCIDR netip.Prefix
+	// IPTables selects the iptables binaries for the iptables proxy:
+	// "iptables" (the system default, nf_tables backend on this machine)
+	// or "iptables-legacy". Empty means "iptables".
+	IPTables string
 	// CgroupDir is the cgroup v2 directory holding the lab's client
 	// processes; socket-LB attaches there. Unused by the netfilter proxies.
 	CgroupDir string

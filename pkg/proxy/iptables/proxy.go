@@ -35,7 +35,12 @@ func New(k Kernel, t proxy.Target) (*Proxy, error) {
 // NewExec returns an iptables proxy driving the system's iptables binaries
 // through the target's runner.
 func NewExec(t proxy.Target) (*Proxy, error) {
-	return New(ExecKernel{Runner: t.Runner}, t)
+	switch t.IPTables {
+	case "", "iptables", "iptables-legacy", "iptables-nft":
+	default:
+		return nil, fmt.Errorf("iptables proxy: unknown binaries %q", t.IPTables)
+	}
+	return New(ExecKernel{Runner: t.Runner, Prefix: t.IPTables}, t)
 }
 
 // Name implements proxy.Proxy.

@@ -96,7 +96,7 @@ func standalone(t testing.TB) Env {
 func TestRunSmall(t *testing.T) {
 	needKernel(t)
 	env := standalone(t)
-	cfg := Config{Sizes: []int{10, 200}, Endpoints: 2, Proxies: []string{"iptables", "nftables", "ebpf", "ipvs"},
+	cfg := Config{Sizes: []int{10, 200}, Endpoints: 2, Proxies: []string{"iptables", "nftables", "ebpf", "ipvs"}, IPTables: "iptables",
 		Connects: 100, ConnectWindow: 2 * time.Second, RateConnects: 500, RateWindow: 300 * time.Millisecond, Warmup: 10}
 	var ms []results.Measurement
 	err := Run(context.Background(), env, cfg, func(m results.Measurement) error { ms = append(ms, m); return nil })
@@ -199,12 +199,20 @@ func BenchmarkProgram10k(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
-	env := standalone(b)
-	svcs, _ := Build(10000, 2, env.Servers)
-	for _, name := range []string{"iptables", "nftables", "ebpf"} {
+	for _, name := range []string{"iptables-legacy", "iptables", "nftables", "ebpf"} {
 		b.Run(name, func(b *testing.B) {
+			cfg := Quick
+			proxyName := name
+			if name == "iptables" {
+				cfg.IPTables = "iptables" // the system default: nf_tables backend
+			} else if name == "iptables-legacy" {
+				proxyName = "iptables"
+			}
+			b.StopTimer()
+			env := standalone(b)
+			svcs, _ := Build(10000, 2, env.Servers)
 			for i := 0; i < b.N; i++ {
-				p, _, err := proxies.New(name, env.target(), "")
+				p, _, err := proxies.New(proxyName, env.target(cfg), "")
 				if err != nil {
 					b.Fatal(err)
 				}
