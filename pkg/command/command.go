@@ -143,37 +143,38 @@ func start(ctx context.Context, c Cmd) (*execProcess, error) {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = c.CgroupFD
 	}
-	var err error
-	if c.Netns == "" {
-		err = cmd.Start()
-	} else {
-		err = startInNetns(cmd, c.Netns, p.done)
-	}
-	if err != nil {
-		return nil, &Error{Cmd: p.desc, Err: err}
-	}
-	p.begin = time.Now()
-	go func() {
+	// wait collects the outcome; it runs on the goroutine that started the
+	// process, because Pdeathsig is tied to the thread that forked it.
+	wait := func() {
 		werr := cmd.Wait()
 		p.res = Result{Stdout: p.stdout.Bytes(), Stderr: p.stderr.Bytes(), Duration: time.Since(p.begin)}
 		if werr != nil {
 			p.err = &Error{Cmd: p.desc, Stdout: p.stdout.String(), Stderr: p.stderr.String(), Err: werr}
 		}
 		close(p.done)
-	}()
+	}
+	var err error
+	if c.Netns == "" {
+		if err = cmd.Start(); err == nil {
+			p.begin = time.Now()
+			go wait()
+		}
+	} else {
+		err = startInNetns(cmd, c.Netns, func() { p.begin = time.Now() }, wait)
+	}
+	if err != nil {
+		return nil, &Error{Cmd: p.desc, Err: err}
+	}
 	return p, nil
 }
 
 // startInNetns forks the child from an OS thread that has joined the target
-// network namespace, so the child is born there. The thread is never given
-// back to the Go scheduler: the goroutine exits while still locked, which
-// makes the runtime discard the thread, so no other goroutine can ever run
-// in the lab's namespace by accident.
-//
-// The thread must outlive the child: Pdeathsig fires when the parent
-// *thread* exits, so the goroutine parks until done (closed when the child
-// has been waited for) and only then lets its thread go.
-func startInNetns(cmd *exec.Cmd, path string, done <-chan struct{}) error {
+// network namespace, so the child is born there. That thread then waits for
+// the child: Pdeathsig fires when the forking thread exits, so it must live
+// as long as the child. When the child is gone the goroutine exits still
+// locked, which makes the runtime discard the thread: no other goroutine can
+// ever run in the lab's namespace by accident.
+func startInNetns(cmd *exec.Cmd, path string, started, wait func()) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -182,16 +183,19 @@ func startInNetns(cmd *exec.Cmd, path string, done <-chan struct{}) error {
 			errc <- fmt.Errorf("open netns %s: %w", path, err)
 			return
 		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
+		err = netns.Set(target)
+		target.Close()
+		if err != nil {
 			errc <- fmt.Errorf("enter netns %s: %w", path, err)
 			return
 		}
-		err = cmd.Start()
-		errc <- err
-		if err == nil {
-			<-done
+		if err := cmd.Start(); err != nil {
+			errc <- err
+			return
 		}
+		started()
+		errc <- nil
+		wait()
 	}()
 	return <-errc
 }

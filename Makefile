@@ -1,0 +1,68 @@
+# cnilab — make targets. `make lab-compare` and `make test` work on a fresh
+# Debian machine as root: they install what they need first.
+
+GO        ?= go
+BIN       := bin/cnilab
+CNIS      ?= host,flannel,calico,kube-router,cilium
+SCENARIOS ?= throughput
+PROFILE   ?= quick
+OUT       ?= reports/runs
+# Debian packages the netns lab runs: iperf3 measures, iptables/nftables/ipset
+# carry the service proxies and policy, iproute2 is only used by tests to
+# snapshot the host's configuration.
+DEB_PKGS  := iperf3 iptables nftables ipset iproute2
+
+.PHONY: all build deps lab-compare test test-unit bench lint published nightly clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/cnilab
+
+# deps installs the Debian packages when root and something is missing;
+# otherwise it says what to install.
+deps:
+	@missing=""; \
+	for t in iperf3:iperf3 iptables-restore:iptables nft:nftables ipset:ipset ip:iproute2; do \
+		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing:$$missing"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "missing:$$missing — install them (apt-get install -y$$missing) and run as root"; exit 3; \
+		fi; \
+	fi
+
+# The main job: one lab per CNI on the embedded netns provider, measured
+# with the quick profile; the report lands in $(OUT)/<run-id>/.
+lab-compare: deps build
+	./$(BIN) compare --profile $(PROFILE) --cni $(CNIS) --scenario $(SCENARIOS) --out $(OUT)
+
+# Unit tests and, as root, the real-kernel tests (throwaway namespaces).
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+test-unit:
+	$(GO) test -short -count=1 ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./pkg/lab/netns/
+
+lint:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+
+# Regenerate reports/published/*.yaml from ../shared/published-benchmarks/*.csv.
+published:
+	$(GO) run ./pkg/dataset/gen
+
+nightly: deps build
+	./$(BIN) compare --profile full --cni $(CNIS) --scenario $(SCENARIOS) --out $(OUT) -o json > $(OUT)/nightly-latest.json
+
+clean:
+	rm -rf bin
+	-./$(BIN) down --all

@@ -1,0 +1,209 @@
+package cnilab
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/netplan"
+	"github.com/cnilab/cnilab/pkg/results"
+)
+
+// binary builds cnilab once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cnilab")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/cnilab/cnilab/cmd/cnilab").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func needRootAndIperf(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds network-namespace labs")
+	}
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		t.Skip("needs iperf3 (apt-get install iperf3)")
+	}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func namespaces(t *testing.T) []string {
+	names, err := netplan.ListNamespaces("cnl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestMalformedDefinitionsExit2 proves bad input stops cnilab before it
+// creates anything, naming file, line and field.
+func TestMalformedDefinitionsExit2(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "flannel.yaml"), []byte("name: flannel\ncni: flannel\nnetns:\n  model: flannel\n  pod_cidr: 10.244.0.0/33\n"), 0o644)
+	out := t.TempDir()
+	before := namespaces(t)
+	cmd := exec.Command(bin, "compare", "--labs", dir, "--cni", "flannel", "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if exitCode(err) != cli.ExitInvalid {
+		t.Fatalf("exit %d, want 2; stderr: %s", exitCode(err), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "flannel.yaml:5: netns.pod_cidr:") {
+		t.Errorf("stderr lacks file:line: field: %s", stderr.String())
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("created %d entries in --out before validation", len(entries))
+	}
+	if after := namespaces(t); len(after) > len(before) {
+		t.Errorf("namespaces created: %v", after)
+	}
+	for _, args := range [][]string{
+		{"compare", "--cni", "flanel"},
+		{"compare", "--scenario", "nope"},
+		{"compare", "--profile", "slow"},
+		{"compare", "-o", "yaml"},
+		{"down"},
+	} {
+		if code := exitCode(exec.Command(bin, args...).Run()); code != cli.ExitInvalid {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// TestCompareJSONAndCleanup runs a small comparison end to end: stdout is
+// one results document, the report exists, and no namespace is left.
+func TestCompareJSONAndCleanup(t *testing.T) {
+	needRootAndIperf(t)
+	bin := binary(t)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "compare", "--cni", "host,flannel,weave", "--repeats", "2", "--duration", "1", "-o", "json", "--out", out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("compare: %v\n%s", err, stderr.String())
+	}
+	doc, err := results.Decode(&stdout)
+	if err != nil {
+		t.Fatalf("stdout is not one results document: %v\n%s", err, stdout.String())
+	}
+	if len(doc.Labs) != 3 {
+		t.Fatalf("%d labs", len(doc.Labs))
+	}
+	w, _ := doc.LabByName("weave")
+	if w.Status != results.StatusUnavailable || !strings.Contains(w.Error, "not modelled") {
+		t.Errorf("weave: %+v", w)
+	}
+	found := false
+	for _, s := range doc.Summaries {
+		if s.Lab == "flannel" && s.Test == "dts" && s.Metric == results.ThroughputBps {
+			found = true
+			if s.N != 2 || s.RatioToHost == nil || s.Provider != "netns" {
+				t.Errorf("flannel dts summary: %+v", s)
+			}
+		}
+	}
+	if !found {
+		t.Error("no flannel dts summary")
+	}
+	matches, _ := filepath.Glob(filepath.Join(out, "*", "report.md"))
+	if len(matches) != 1 {
+		t.Fatalf("report.md: %v", matches)
+	}
+	if left, _ := netplan.ListNamespaces("cnl-" + doc.Run.ID); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestInterruptCleansUp sends SIGINT in the middle of the measurements: the
+// run stops, keeps what it measured, and leaves no namespace behind.
+func TestInterruptCleansUp(t *testing.T) {
+	needRootAndIperf(t)
+	bin := binary(t)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "compare", "--cni", "host,flannel,calico", "--repeats", "3", "--duration", "2", "--out", out)
+	stderrR, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	runRE := regexp.MustCompile(`run ([0-9a-f]+):`)
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := stderrR.Read(buf)
+		log.Write(buf[:n])
+		if strings.Contains(log.String(), "[2/") || err != nil {
+			break
+		}
+	}
+	m := runRE.FindStringSubmatch(log.String())
+	if m == nil {
+		cmd.Process.Kill()
+		t.Fatalf("no run id in progress output:\n%s", log.String())
+	}
+	if left, _ := netplan.ListNamespaces("cnl-" + m[1]); len(left) == 0 {
+		t.Fatal("labs were not up when interrupting")
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() { _, _ = bytesCopy(&log, stderrR) }()
+	err = cmd.Wait()
+	if code := exitCode(err); code != cli.ExitFailed {
+		t.Errorf("exit %d after SIGINT, want 1 (partial results)", code)
+	}
+	if left, _ := netplan.ListNamespaces("cnl-" + m[1]); len(left) > 0 {
+		t.Errorf("namespaces left after SIGINT: %v", left)
+	}
+	if ps, _ := exec.Command("pgrep", "-f", "iperf3").Output(); len(ps) > 0 {
+		t.Logf("iperf3 processes still present (may belong to other tests): %s", ps)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "*", "results.json"))
+	if len(files) != 1 {
+		t.Fatalf("results.json: %v", files)
+	}
+	doc, err := results.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Measurements) == 0 {
+		t.Error("interrupted run kept no measurements")
+	}
+}
+
+func bytesCopy(dst *bytes.Buffer, src interface{ Read([]byte) (int, error) }) (int64, error) {
+	var n int64
+	buf := make([]byte, 4096)
+	for {
+		k, err := src.Read(buf)
+		dst.Write(buf[:k])
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+}

@@ -1,0 +1,31 @@
+// Package cnilab builds the cnilab root command from one package per
+// subcommand.
+package cnilab
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/cmd/compare"
+	"github.com/cnilab/cnilab/pkg/cmd/doctor"
+	"github.com/cnilab/cnilab/pkg/cmd/down"
+	"github.com/cnilab/cnilab/pkg/cmd/list"
+	rankcmd "github.com/cnilab/cnilab/pkg/cmd/rank"
+	"github.com/cnilab/cnilab/pkg/cmd/run"
+	"github.com/cnilab/cnilab/pkg/cmd/up"
+)
+
+// NewRoot returns the root command.
+func NewRoot(s cli.Streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cnilab",
+		Short:         "Measure Kubernetes CNI datapaths side by side and rank them per environment",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	root.AddCommand(compare.NewCommand(s), up.NewCommand(s), run.NewCommand(s), down.NewCommand(s), list.NewCommand(s), doctor.NewCommand(s),
+		rankcmd.NewCommand(rankcmd.Streams{Out: s.Out, Err: s.Err}))
+	return root
+}

@@ -1,0 +1,155 @@
+// Package compare is the `cnilab compare` command.
+package compare
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/command"
+	cmp "github.com/cnilab/cnilab/pkg/compare"
+	"github.com/cnilab/cnilab/pkg/kernelcap"
+	"github.com/cnilab/cnilab/pkg/lab/netns"
+	"github.com/cnilab/cnilab/pkg/report"
+	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/scenario/throughput"
+)
+
+type flags struct {
+	defs        cli.Definitions
+	provider    string
+	cnis        string
+	scenarios   string
+	profile     string
+	duration    int
+	repeats     int
+	placement   string
+	underlayMTU int
+	out         string
+	keep        bool
+	output      string
+	runID       string
+}
+
+// NewCommand returns `cnilab compare`.
+func NewCommand(s cli.Streams) *cobra.Command {
+	f := &flags{}
+	cmd := &cobra.Command{
+		Use:   "compare",
+		Short: "Stand up one lab per CNI, measure them all the same way, and report",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd, s, f)
+		},
+	}
+	cmd.Flags().StringVar(&f.provider, "provider", "auto", "lab provider: auto, netns, kind, cluster")
+	cmd.Flags().StringVar(&f.cnis, "cni", "host,flannel,calico,kube-router,cilium", "labs to compare, comma separated (cnilab list cnis)")
+	cmd.Flags().StringVar(&f.scenarios, "scenario", "throughput", "scenarios, comma separated (cnilab list scenarios)")
+	cmd.Flags().StringVar(&f.profile, "profile", "quick", "measurement profile: quick or full")
+	cmd.Flags().IntVar(&f.duration, "duration", 0, "seconds per measurement window (overrides the profile)")
+	cmd.Flags().IntVar(&f.repeats, "repeats", 0, "repeats per lab and test (overrides the profile)")
+	cmd.Flags().StringVar(&f.placement, "placement", "", "cross-node, same-node or both (default: the profile's)")
+	cmd.Flags().IntVar(&f.underlayMTU, "underlay-mtu", 1500, "fabric MTU (9000 mimics the 2024 lab's jumbo frames)")
+	cmd.Flags().StringVar(&f.out, "out", "reports/runs", "folder for run directories")
+	cmd.Flags().BoolVar(&f.keep, "keep", false, "keep the labs after the run (cnilab down --all removes them)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
+	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs `cnilab up` built for this run id (they are kept)")
+	f.defs.AddFlags(cmd)
+	return cmd
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
+	if f.output != "text" && f.output != "json" {
+		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("-o %q: text or json", f.output))
+	}
+	switch f.provider {
+	case "auto", "netns":
+	case "kind", "cluster":
+		return cli.WithCode(cli.ExitPrerequisite, fmt.Errorf("--provider %s: not built into this cnilab yet; the netns provider is the embedded default", f.provider))
+	default:
+		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--provider %q: auto, netns, kind or cluster", f.provider))
+	}
+	set, err := f.defs.Load()
+	if err != nil {
+		return err
+	}
+	var placements []string
+	if f.placement == "both" {
+		placements = []string{"cross-node", "same-node"}
+	} else if f.placement != "" {
+		placements = split(f.placement)
+	}
+	opts := cmp.Options{Set: set, Labs: split(f.cnis), Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration,
+		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID}
+	if err := opts.Validate(); err != nil {
+		return cli.WithCode(cli.ExitInvalid, err)
+	}
+	if err := cmp.Prerequisites(); err != nil {
+		return cli.WithCode(cli.ExitPrerequisite, err)
+	}
+	caps, err := kernelcap.Detect(cmd.Context())
+	if err != nil {
+		return cli.WithCode(cli.ExitPrerequisite, err)
+	}
+	p := netns.New(caps, command.Exec{})
+	runner := &throughput.Runner{}
+	doc, err := cmp.Run(cmd.Context(), opts, p, caps, runner)
+	if doc != nil {
+		if f.output == "json" {
+			enc := json.NewEncoder(s.Out)
+			enc.SetIndent("", "  ")
+			if werr := enc.Encode(doc); werr != nil {
+				return werr
+			}
+		} else {
+			fmt.Fprintln(s.Out)
+			if werr := report.Table(s.Out, doc); werr != nil {
+				return werr
+			}
+		}
+	}
+	if err != nil {
+		if errors.Is(err, cmp.ErrPrerequisite) {
+			return cli.WithCode(cli.ExitPrerequisite, err)
+		}
+		return err
+	}
+	if failed := failures(doc); failed != "" {
+		return cli.WithCode(cli.ExitFailed, errors.New(failed))
+	}
+	return nil
+}
+
+// failures summarises failed labs and measurements (exit code 1).
+func failures(doc *results.Document) string {
+	var parts []string
+	for _, l := range doc.Labs {
+		if l.Status == results.StatusFailed {
+			parts = append(parts, fmt.Sprintf("lab %s failed: %s", l.Name, l.Error))
+		}
+	}
+	n := 0
+	for _, m := range doc.Measurements {
+		if m.Error != "" {
+			n++
+		}
+	}
+	if n > 0 {
+		parts = append(parts, fmt.Sprintf("%d measurements failed (see report.md)", n))
+	}
+	return strings.Join(parts, "; ")
+}

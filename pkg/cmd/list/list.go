@@ -1,0 +1,80 @@
+// Package list is the `cnilab list` command.
+package list
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/lab/netns"
+)
+
+// NewCommand returns `cnilab list`.
+func NewCommand(s cli.Streams) *cobra.Command {
+	var defs cli.Definitions
+	cmd := &cobra.Command{
+		Use:       "list cnis|scenarios|environments|labs",
+		Short:     "List known CNIs (lab definitions), scenarios, or running labs",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{"cnis", "scenarios", "environments", "labs"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] == "labs" {
+				names, err := netns.New(nil, command.Exec{}).List(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, n := range names {
+					fmt.Fprintln(s.Out, n)
+				}
+				return nil
+			}
+			set, err := defs.Load()
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(s.Out, 2, 4, 2, ' ', 0)
+			defer tw.Flush()
+			switch args[0] {
+			case "cnis":
+				fmt.Fprintln(tw, "LAB\tCNI\tNETNS MODEL\tSERVICES\tFIDELITY")
+				for _, name := range set.LabNames() {
+					l := set.Labs[name]
+					model := l.Netns.Model + "/" + l.Netns.Mode
+					fid := l.Netns.Fidelity
+					if l.Netns.Unavailable != "" {
+						model, fid = "not modelled", "–"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.Name, l.CNI, model, dash(l.Netns.Services), fid)
+				}
+			case "scenarios":
+				fmt.Fprintln(tw, "SCENARIO\tKIND\tTESTS\tPROFILES")
+				for _, name := range set.ScenarioNames() {
+					sc := set.Scenarios[name]
+					var profs []string
+					for p := range sc.Profiles {
+						profs = append(profs, p)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", sc.Name, sc.Kind, strings.Join(sc.Tests, " "), strings.Join(profs, " "))
+				}
+			case "environments":
+				return cli.WithCode(cli.ExitInvalid, fmt.Errorf("environments are listed by `cnilab rank --help`"))
+			default:
+				return cli.WithCode(cli.ExitInvalid, fmt.Errorf("list %q: cnis, scenarios, environments or labs", args[0]))
+			}
+			return nil
+		},
+	}
+	defs.AddFlags(cmd)
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}

@@ -1,0 +1,157 @@
+// Package rank is the `cnilab rank` command: it ranks CNIs per environment
+// from a results file, an embedded published dataset or a dataset file, and
+// prints the published claims' verdicts (design §6–§7).
+package rank
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/dataset"
+	engine "github.com/cnilab/cnilab/pkg/rank"
+	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/reports/published"
+)
+
+// Streams are where the command writes: the report to Out, messages to Err.
+type Streams struct {
+	Out io.Writer
+	Err io.Writer
+}
+
+// Exit codes (design §7).
+const (
+	ExitOK       = 0
+	ExitBadInput = 2
+)
+
+// ExitError carries the process exit code for the root command to use.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode is what main should exit with.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+func badInput(err error) error { return &ExitError{Code: ExitBadInput, Err: err} }
+
+// options are one invocation's flags (kept per command, never global).
+type options struct {
+	results, published, dataset string
+	envs                        []string
+	output                      string
+	labsDir, scenariosDir       string
+}
+
+// NewCommand returns `cnilab rank`.
+func NewCommand(streams Streams) *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:   "rank [--results FILE | --published NAME | --dataset FILE] [--env e,..] [-o text|json|markdown]",
+		Short: "Rank CNIs per environment with evidence, and check the published claims",
+		Long: "Rank CNIs for each environment profile (scenarios/environments.yaml) from a cnilab results file,\n" +
+			"an embedded published dataset (" + strings.Join(dataset.Names(published.FS), ", ") + ") or a dataset file\n" +
+			"in the same format, and compute a verdict for every claim in reports/published/claims.yaml.\n" +
+			"Exit codes: 0 ok, 2 bad input.",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(streams)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.results, "results", "", "cnilab results file (results.json of a run)")
+	f.StringVar(&o.published, "published", "", "embedded published dataset by name")
+	f.StringVar(&o.dataset, "dataset", "", "dataset file in the published format (cnilab.dataset/v1)")
+	f.StringSliceVar(&o.envs, "env", nil, "environments to rank (default: all)")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text, json or markdown")
+	f.StringVar(&o.labsDir, "labs", "", "directory of lab definitions (facts); default: the embedded labs/")
+	f.StringVar(&o.scenariosDir, "scenarios", "", "directory holding environments.yaml; default: the embedded scenarios/")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
+	return cmd
+}
+
+func (o *options) run(streams Streams) error {
+	n := 0
+	for _, s := range []string{o.results, o.published, o.dataset} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return badInput(errors.New("give one of --results, --published, --dataset"))
+	}
+	if n == 0 {
+		o.published = "infrabuilder-2024"
+		fmt.Fprintln(streams.Err, "rank: no input given; using --published infrabuilder-2024")
+	}
+	switch o.output {
+	case "text", "json", "markdown":
+	default:
+		return badInput(fmt.Errorf("-o %q: want text, json or markdown", o.output))
+	}
+	src := engine.Sources{}
+	if o.labsDir != "" {
+		src.Labs, src.LabsPrefix = os.DirFS(o.labsDir), o.labsDir
+	}
+	if o.scenariosDir != "" {
+		src.Scenarios, src.ScenariosPrefix = os.DirFS(o.scenariosDir), o.scenariosDir
+	}
+	defs, err := engine.LoadDefinitions(src)
+	if err != nil {
+		return classify(err)
+	}
+	var rep *engine.Report
+	switch {
+	case o.results != "":
+		doc, err := results.ReadFile(o.results)
+		if err != nil {
+			return badInput(err)
+		}
+		rep, err = engine.ForResults(doc, defs, o.envs)
+		if err != nil {
+			return badInput(err)
+		}
+	default:
+		var d *dataset.Dataset
+		if o.dataset != "" {
+			d, err = dataset.ReadFile(o.dataset)
+		} else {
+			d, err = dataset.Load(published.FS, o.published)
+		}
+		if err != nil {
+			return badInput(err)
+		}
+		rep, err = engine.ForDataset(d, defs, o.envs)
+		if err != nil {
+			return badInput(err)
+		}
+	}
+	switch o.output {
+	case "json":
+		return rep.WriteJSON(streams.Out)
+	case "markdown":
+		return rep.WriteMarkdown(streams.Out)
+	}
+	return rep.WriteText(streams.Out)
+}
+
+// classify makes definition errors (file:line: field) and unreadable
+// definition files bad input; anything else stays an internal error.
+func classify(err error) error {
+	if config.IsInvalid(err) || errors.Is(err, os.ErrNotExist) {
+		return badInput(err)
+	}
+	return err
+}

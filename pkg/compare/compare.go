@@ -1,0 +1,324 @@
+// Package compare is cnilab's main job: provision one lab per CNI in
+// parallel, measure every lab with the same scenarios one window at a time,
+// summarise, report, and tear everything down whatever happens.
+package compare
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/kernelcap"
+	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/rank"
+	"github.com/cnilab/cnilab/pkg/report"
+	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/scenario/throughput"
+	"github.com/cnilab/cnilab/pkg/schedule"
+)
+
+// Options of one comparison.
+type Options struct {
+	Set       *config.Set
+	Labs      []string
+	Scenarios []string
+	Profile   string
+	// Seconds and Repeats override the profile when > 0.
+	Seconds     int
+	Repeats     int
+	Placements  []string
+	UnderlayMTU int
+	OutDir      string
+	Keep        bool
+	// RunID, when set, measures the labs `cnilab up` left running for that
+	// run instead of building new ones; they are left running afterwards.
+	RunID    string
+	Progress io.Writer
+}
+
+// ErrPrerequisite marks a missing prerequisite (exit code 3).
+var ErrPrerequisite = errors.New("missing prerequisite")
+
+// Validate checks options against the definitions before anything is
+// created. Problems are config errors (exit code 2).
+func (o *Options) Validate() error {
+	var es config.Errors
+	for _, l := range o.Labs {
+		if _, ok := o.Set.Labs[l]; !ok {
+			es = append(es, config.Error{File: "--cni", Msg: fmt.Sprintf("unknown lab %q (known: %s)", l, strings.Join(o.Set.LabNames(), ", "))})
+		}
+	}
+	if len(o.Labs) == 0 {
+		es = append(es, config.Error{File: "--cni", Msg: "no labs selected"})
+	}
+	for _, s := range o.Scenarios {
+		sc, ok := o.Set.Scenarios[s]
+		if !ok {
+			es = append(es, config.Error{File: "--scenario", Msg: fmt.Sprintf("unknown scenario %q (known: %s)", s, strings.Join(o.Set.ScenarioNames(), ", "))})
+			continue
+		}
+		if _, ok := sc.Profiles[o.Profile]; !ok {
+			es = append(es, config.Error{File: "--profile", Msg: fmt.Sprintf("scenario %s has no profile %q", s, o.Profile)})
+		}
+	}
+	for _, p := range o.Placements {
+		if !slices.Contains(config.Placements, p) {
+			es = append(es, config.Error{File: "--placement", Msg: fmt.Sprintf("unknown placement %q", p)})
+		}
+	}
+	if o.UnderlayMTU != 0 && (o.UnderlayMTU < 1280 || o.UnderlayMTU > 9000) {
+		es = append(es, config.Error{File: "--underlay-mtu", Msg: fmt.Sprintf("%d: must be 1280..9000", o.UnderlayMTU)})
+	}
+	if len(es) > 0 {
+		return es
+	}
+	return nil
+}
+
+// NewRunID returns a short id; it names the run directory and prefixes the
+// run's namespaces (cnl-<id>-...).
+func NewRunID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Prerequisites checks what a netns comparison needs.
+func Prerequisites() error {
+	var miss []string
+	if os.Geteuid() != 0 {
+		miss = append(miss, "root (the netns provider creates network namespaces): run as root or with sudo")
+	}
+	for _, tool := range []string{"iperf3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			miss = append(miss, tool+" (apt-get install -y iperf3)")
+		}
+	}
+	if len(miss) > 0 {
+		return fmt.Errorf("%w: %s", ErrPrerequisite, strings.Join(miss, "; "))
+	}
+	return nil
+}
+
+// Run does the whole comparison with provider p. The document is returned
+// even when some labs or measurements failed; err is non-nil only when the
+// run itself could not go on.
+func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, runner *throughput.Runner) (*results.Document, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	progress := o.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	id := NewRunID()
+	attach := o.RunID != ""
+	if attach {
+		id = o.RunID
+	}
+	started := time.Now().UTC()
+	dir := filepath.Join(o.OutDir, started.Format("20060102-150405")+"-"+id)
+	settings, err := o.settings()
+	if err != nil {
+		return nil, err
+	}
+	run := results.Run{ID: id, Provider: p.Name(), Profile: o.Profile, Scenarios: o.Scenarios, Started: started,
+		Host: results.Host{Kernel: kernelRelease(), CPUs: runtime.NumCPU(), Capabilities: caps.List()}, Settings: settings}
+	store, err := results.Create(dir, run)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	fmt.Fprintf(progress, "run %s: results in %s\n", id, dir)
+
+	specs := make([]lab.Spec, 0, len(o.Labs))
+	for _, name := range o.Labs {
+		specs = append(specs, lab.Spec{Def: o.Set.Labs[name], RunID: id, Nodes: 2, PodsPerNode: 2, UnderlayMTU: o.UnderlayMTU})
+	}
+	t0 := time.Now()
+	var outcomes []schedule.Outcome
+	if attach {
+		at, ok := p.(lab.Attacher)
+		if !ok {
+			return nil, fmt.Errorf("provider %s cannot attach to running labs", p.Name())
+		}
+		for _, s := range specs {
+			start := time.Now()
+			in, err := at.Attach(ctx, s)
+			outcomes = append(outcomes, schedule.Outcome{Spec: s, Instance: in, Err: err, Took: time.Since(start)})
+		}
+	} else {
+		outcomes = schedule.Provision(ctx, p, specs)
+	}
+	var up []*lab.Instance
+	defer func() {
+		if attach {
+			return // `cnilab down --run` removes labs that `up` made
+		}
+		if o.Keep {
+			fmt.Fprintf(progress, "keeping %d labs (cnilab down --all removes them)\n", len(up))
+			return
+		}
+		// Tear down even when ctx was cancelled by a signal.
+		errs := schedule.Teardown(context.Background(), p, up)
+		for name, err := range errs {
+			fmt.Fprintf(progress, "teardown %s: %v\n", name, err)
+		}
+	}()
+	for _, oc := range outcomes {
+		def := oc.Spec.Def
+		l := results.Lab{Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: results.Fidelity(def.Netns.Fidelity), UpSeconds: oc.Took.Seconds()}
+		switch {
+		case oc.Err == nil:
+			in := oc.Instance
+			up = append(up, in)
+			l.Status, l.Fidelity, l.Datapath, l.PodMTU, l.Services = results.StatusOK, in.Fidelity, in.Datapath, in.PodMTU, in.Proxy
+			l.Notes = append(l.Notes, in.Notes...)
+			if in.Encap != "" {
+				l.Notes = append([]string{"encapsulation " + in.Encap}, l.Notes...)
+			}
+			fmt.Fprintf(progress, "  up   %-16s %.2fs  %s\n", def.Name, oc.Took.Seconds(), in.Datapath)
+		case lab.IsUnavailable(oc.Err):
+			l.Status, l.Fidelity, l.Error = results.StatusUnavailable, results.NotModelled, oc.Err.Error()
+			fmt.Fprintf(progress, "  --   %-16s %s\n", def.Name, oc.Err)
+		default:
+			l.Status, l.Error = results.StatusFailed, oc.Err.Error()
+			fmt.Fprintf(progress, "  FAIL %-16s %v\n", def.Name, oc.Err)
+		}
+		if err := store.SetLab(l); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(progress, "%d labs up in %.2fs\n", len(up), time.Since(t0).Seconds())
+
+	for _, name := range o.Scenarios {
+		sc := o.Set.Scenarios[name]
+		prof := sc.Profiles[o.Profile]
+		placements := sc.Placements
+		if len(prof.Placements) > 0 {
+			placements = prof.Placements
+		}
+		if len(o.Placements) > 0 {
+			placements = o.Placements
+		}
+		repeats := prof.Repeats
+		if o.Repeats > 0 {
+			repeats = o.Repeats
+		}
+		switch sc.Kind {
+		case "throughput":
+			r := *runner
+			r.Settings = throughput.Settings{Seconds: prof.DurationSeconds, Omit: prof.OmitSeconds, Streams: sc.Streams}
+			if o.Seconds > 0 {
+				r.Settings.Seconds = o.Seconds
+			}
+			ws := schedule.Order(up, name, sc.Tests, placements, repeats)
+			fmt.Fprintf(progress, "scenario %s: %d windows of %ds (+%ds omitted), one at a time\n", name, len(ws), r.Settings.Seconds, r.Settings.Omit)
+			i := 0
+			schedule.Serial(ctx, ws, func(ctx context.Context, w schedule.Window) {
+				i++
+				if w.Test[0] == 's' && w.Lab.Proxy == "" {
+					return // the host baseline has no services
+				}
+				m := r.Measure(ctx, w.Lab, name, w.Test, w.Placement, w.Repeat)
+				if ctx.Err() != nil && m.Error != "" {
+					return // interrupted, not a measurement failure
+				}
+				if err := store.Append(m); err != nil {
+					fmt.Fprintf(progress, "store: %v\n", err)
+				}
+				fmt.Fprintf(progress, "  [%d/%d] %s\n", i, len(ws), describe(m))
+			})
+		default:
+			fmt.Fprintf(progress, "scenario %s: kind %s is not run by this provider\n", name, sc.Kind)
+		}
+	}
+	doc := store.Document()
+	sums := Summarise(&doc)
+	fin := time.Now().UTC()
+	run = doc.Run
+	run.Finished = &fin
+	if err := store.Finish(sums, run); err != nil {
+		return nil, err
+	}
+	doc = store.Document()
+	if err := writeReport(filepath.Join(dir, "report.md"), &doc); err != nil {
+		return &doc, err
+	}
+	if ctx.Err() != nil {
+		return &doc, fmt.Errorf("interrupted: %w (partial results kept in %s)", ctx.Err(), dir)
+	}
+	return &doc, nil
+}
+
+func describe(m results.Measurement) string {
+	s := fmt.Sprintf("%-14s %-4s %-10s r%d", m.Lab, m.Test, m.Placement, m.Repeat)
+	if m.Error != "" {
+		return s + "  error: " + m.Error
+	}
+	if v, ok := m.Metrics[results.ThroughputBps]; ok {
+		s += fmt.Sprintf("  %7.2f Gbit/s", v/1e9)
+	}
+	if v, ok := m.Metrics[results.CPUCores]; ok {
+		s += fmt.Sprintf("  %.2f cores", v)
+	}
+	return s
+}
+
+func writeReport(path string, doc *results.Document) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := report.Markdown(f, doc); err != nil {
+		f.Close()
+		return err
+	}
+	// The run's own ranking and the published claims table close the report.
+	if err := rank.AppendRunReport(f, doc); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (o *Options) settings() (results.Settings, error) {
+	s := results.Settings{UnderlayMTU: o.UnderlayMTU, Statistic: "median over repeats; 95% CI of the mean (Student's t); CoV = sd/mean"}
+	if s.UnderlayMTU == 0 {
+		s.UnderlayMTU = 1500
+	}
+	for _, name := range o.Scenarios {
+		sc := o.Set.Scenarios[name]
+		if sc.Kind != "throughput" {
+			continue
+		}
+		p := sc.Profiles[o.Profile]
+		s.DurationSeconds, s.OmitSeconds, s.Repeats = float64(p.DurationSeconds), float64(p.OmitSeconds), p.Repeats
+		if o.Seconds > 0 {
+			s.DurationSeconds = float64(o.Seconds)
+		}
+		if o.Repeats > 0 {
+			s.Repeats = o.Repeats
+		}
+	}
+	return s, nil
+}
+
+func kernelRelease() string {
+	data, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(data))
+}

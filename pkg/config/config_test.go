@@ -1,0 +1,98 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/cnilab/cnilab/labs"
+	"github.com/cnilab/cnilab/scenarios"
+)
+
+func TestEmbeddedDefinitionsLoad(t *testing.T) {
+	set, err := Load(labs.FS, "labs", scenarios.FS, "scenarios")
+	if err != nil {
+		t.Fatalf("embedded definitions do not load: %v", err)
+	}
+	for _, name := range []string{"host", "flannel", "calico", "kube-router", "cilium", "canal", "antrea", "weave", "calico-vpp"} {
+		if _, ok := set.Labs[name]; !ok {
+			t.Errorf("lab %q missing", name)
+		}
+	}
+	if set.Labs["flannel"].Netns.Mode != "vxlan" {
+		t.Errorf("flannel mode = %q", set.Labs["flannel"].Netns.Mode)
+	}
+	if _, ok := set.Scenarios["throughput"]; !ok {
+		t.Error("scenario throughput missing")
+	}
+}
+
+func TestMalformedLabs(t *testing.T) {
+	const good = "name: x\ncni: flannel\nnetns:\n  model: flannel\n"
+	cases := []struct {
+		name, yaml string
+		want       string // expected "file:line: field: ..." prefix
+	}{
+		{"unknown top-level field", good + "colour: blue\n", "labs/x.yaml:5: colour: unknown field"},
+		{"unknown nested field", "name: x\ncni: flannel\nnetns:\n  model: flannel\n  podcidr: 10.0.0.0/8\n", "labs/x.yaml:5: podcidr: unknown field"},
+		{"bad cidr", good + "  pod_cidr: 10.244.0.0/33\n", "labs/x.yaml:5: netns.pod_cidr: \"10.244.0.0/33\" is not a CIDR"},
+		{"host bits", good + "  pod_cidr: 10.244.1.1/16\n", "labs/x.yaml:5: netns.pod_cidr: \"10.244.1.1/16\" has host bits set"},
+		{"overlaps fabric", good + "  pod_cidr: 172.18.0.0/20\n", "labs/x.yaml:5: netns.pod_cidr: 172.18.0.0/20 overlaps the lab fabric"},
+		{"service overlaps pods", good + "  pod_cidr: 10.0.0.0/8\n  service_cidr: 10.96.0.0/12\n", "labs/x.yaml:6: netns.service_cidr: 10.96.0.0/12 overlaps pod_cidr"},
+		{"unknown cni", "name: x\ncni: flanel\nnetns:\n  model: flannel\n", "labs/x.yaml:2: cni: unknown CNI \"flanel\""},
+		{"unknown model", "name: x\ncni: flannel\nnetns:\n  model: flanel\n", "labs/x.yaml:4: netns.model: unknown model"},
+		{"unknown mode", good + "  mode: geneve\n", "labs/x.yaml:5: netns.mode: unknown mode \"geneve\""},
+		{"unknown proxy", good + "  services: userspace\n", "labs/x.yaml:5: netns.services: unknown service proxy"},
+		{"unknown capability", good + "  requires: [veth, warp]\n", "labs/x.yaml:5: netns.requires.1: unknown capability \"warp\""},
+		{"wrong type", good + "  node_mask_bits: big\n", "labs/x.yaml:5: cannot unmarshal"},
+		{"syntax", "name: [x\n", "labs/x.yaml:1: "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseLab("labs/x.yaml", []byte(tc.yaml))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !IsInvalid(err) {
+				t.Errorf("error %v is not a definition error", err)
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error\n  %s\nwant prefix\n  %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMalformedScenarios(t *testing.T) {
+	const head = "name: s\nkind: throughput\n"
+	cases := []struct{ name, yaml, want string }{
+		{"unknown test", head + "tests: [dts, dtx]\nprofiles:\n  quick: {duration_s: 1, repeats: 3}\n", "scenarios/s.yaml:3: tests.1: unknown test \"dtx\""},
+		{"zero repeats", head + "tests: [dts]\nprofiles:\n  quick:\n    duration_s: 1\n    repeats: 0\n", "scenarios/s.yaml:7: profiles.quick.repeats: 0 repeats"},
+		{"bad placement", head + "tests: [dts]\nplacements: [same-rack]\nprofiles:\n  quick: {duration_s: 1, repeats: 3}\n", "scenarios/s.yaml:4: placements.0: unknown placement"},
+		{"unknown field", head + "tests: [dts]\nduration: 5\nprofiles:\n  quick: {duration_s: 1, repeats: 3}\n", "scenarios/s.yaml:4: duration: unknown field"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseScenario("scenarios/s.yaml", []byte(tc.yaml))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error\n  %v\nwant prefix\n  %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryBadFile(t *testing.T) {
+	labsFS := fstest.MapFS{
+		"a.yaml": {Data: []byte("name: a\ncni: nope\nnetns:\n  model: flannel\n")},
+		"b.yaml": {Data: []byte("name: b\ncni: flannel\nnetns:\n  model: flannel\n  extra: 1\n")},
+	}
+	_, err := Load(labsFS, "dir", fstest.MapFS{}, "sc")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"dir/a.yaml:2: cni:", "dir/b.yaml:5: extra: unknown field"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem in a definition file.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, e.Msg)
+}
+
+// Errors collects every problem found, so a user fixes them in one go.
+type Errors []Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// IsInvalid reports whether err is a definition error (exit code 2).
+func IsInvalid(err error) bool {
+	var es Errors
+	var e Error
+	return errors.As(err, &es) || errors.As(err, &e)
+}
+
+// doc is one parsed YAML file with its node tree, for line lookups.
+type doc struct {
+	file string
+	root *yaml.Node
+}
+
+// line returns the line of the value at a key path ("netns", "pod_cidr"),
+// or of the deepest key found.
+func (d doc) line(keys ...string) int {
+	n := d.root
+	if n == nil {
+		return 0
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	last := n.Line
+	for _, k := range keys {
+		if n.Kind == yaml.SequenceNode {
+			i, err := strconv.Atoi(k)
+			if err != nil || i >= len(n.Content) {
+				return last
+			}
+			n = n.Content[i]
+			last = n.Line
+			continue
+		}
+		if n.Kind != yaml.MappingNode {
+			return last
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				last = n.Content[i].Line
+				n = n.Content[i+1]
+				found = true
+				break
+			}
+		}
+		if !found {
+			return last
+		}
+	}
+	return last
+}
+
+var yamlErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)
+
+// decodeStrict decodes data into out, turning yaml's errors into Errors with
+// file and line.
+func decodeStrict(file string, data []byte, out any) (doc, error) {
+	d := doc{file: file, root: &yaml.Node{}}
+	if err := yaml.Unmarshal(data, d.root); err != nil {
+		return d, Errors{{File: file, Line: lineFromYAMLError(err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(out)
+	if err == nil {
+		return d, nil
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return d, Errors{{File: file, Line: lineFromYAMLError(err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	var es Errors
+	for _, msg := range te.Errors {
+		e := Error{File: file, Msg: msg}
+		if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
+			e.Line, _ = strconv.Atoi(m[1])
+			e.Msg = m[2]
+			if f := unknownField.FindStringSubmatch(m[2]); f != nil {
+				e.Field, e.Msg = f[1], "unknown field"
+			}
+		}
+		es = append(es, e)
+	}
+	return d, es
+}
+
+func lineFromYAMLError(err error) int {
+	m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// Set is every definition cnilab knows.
+type Set struct {
+	Labs      map[string]*Lab
+	Scenarios map[string]*Scenario
+}
+
+// LabNames returns the lab names sorted.
+func (s *Set) LabNames() []string {
+	var names []string
+	for n := range s.Labs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ScenarioNames returns the scenario names sorted.
+func (s *Set) ScenarioNames() []string {
+	var names []string
+	for n := range s.Scenarios {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Load reads every *.yaml in labsDir and scenariosDir of fsys. Files whose
+// name does not describe a lab or scenario (environments.yaml) are skipped
+// by the scenario loader: they belong to the ranking.
+func Load(labs fs.FS, labsPrefix string, scenarios fs.FS, scenariosPrefix string) (*Set, error) {
+	set := &Set{Labs: map[string]*Lab{}, Scenarios: map[string]*Scenario{}}
+	var errs Errors
+	add := func(err error) {
+		var es Errors
+		var e Error
+		switch {
+		case errors.As(err, &es):
+			errs = append(errs, es...)
+		case errors.As(err, &e):
+			errs = append(errs, e)
+		default:
+			errs = append(errs, Error{Msg: err.Error()})
+		}
+	}
+	labFiles, err := fs.Glob(labs, "*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range labFiles {
+		data, err := fs.ReadFile(labs, f)
+		if err != nil {
+			return nil, err
+		}
+		l, err := ParseLab(path.Join(labsPrefix, f), data)
+		if err != nil {
+			add(err)
+			continue
+		}
+		if prev, dup := set.Labs[l.Name]; dup {
+			add(Error{File: l.File, Field: "name", Msg: fmt.Sprintf("lab %q already defined in %s", l.Name, prev.File)})
+			continue
+		}
+		set.Labs[l.Name] = l
+	}
+	scFiles, err := fs.Glob(scenarios, "*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range scFiles {
+		if f == EnvironmentsFile {
+			continue
+		}
+		data, err := fs.ReadFile(scenarios, f)
+		if err != nil {
+			return nil, err
+		}
+		s, err := ParseScenario(path.Join(scenariosPrefix, f), data)
+		if err != nil {
+			add(err)
+			continue
+		}
+		set.Scenarios[s.Name] = s
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return set, nil
+}
+
+// EnvironmentsFile holds the ranking's environment profiles; it lives with
+// the scenarios but is read by the rank package.
+const EnvironmentsFile = "environments.yaml"

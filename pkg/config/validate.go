@@ -1,0 +1,235 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// FabricCIDR is the underlay subnet every netns lab uses for its nodes (the
+// same range kind's docker network uses). Pod and service ranges must not
+// overlap it.
+var FabricCIDR = netip.MustParsePrefix("172.18.0.0/16")
+
+// CNIs lists the CNI projects cnilab knows; "host" is the no-CNI baseline.
+var CNIs = []string{"host", "flannel", "calico", "kube-router", "cilium", "canal", "antrea", "weave", "calico-vpp"}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,19}$`)
+
+// Default pod networks per builder: the CNI's documented defaults, except
+// Cilium, whose 10.0.0.0/8 cluster pool would swallow the service range; a
+// /16 of it behaves the same on the datapath.
+var defaultPodCIDR = map[string]struct {
+	cidr string
+	bits int
+}{
+	"none":        {"", 0},
+	"flannel":     {"10.244.0.0/16", 24},
+	"canal":       {"10.244.0.0/16", 24},
+	"kube-router": {"10.244.0.0/16", 24},
+	"calico":      {"192.168.0.0/16", 26},
+	"cilium":      {"10.0.0.0/16", 24},
+}
+
+const defaultServiceCIDR = "10.96.0.0/16"
+
+// ParseLab decodes and validates one lab definition.
+func ParseLab(file string, data []byte) (*Lab, error) {
+	var l Lab
+	d, err := decodeStrict(file, data, &l)
+	if err != nil {
+		return nil, err
+	}
+	l.File = file
+	var errs Errors
+	bad := func(msg string, keys ...string) {
+		errs = append(errs, Error{File: file, Line: d.line(keys...), Field: strings.Join(keys, "."), Msg: msg})
+	}
+	if !nameRE.MatchString(l.Name) {
+		bad(fmt.Sprintf("%q is not a valid lab name (lower case letters, digits and '-', at most 20, starting with a letter)", l.Name), "name")
+	}
+	if !slices.Contains(CNIs, l.CNI) {
+		bad(fmt.Sprintf("unknown CNI %q (known: %s)", l.CNI, strings.Join(CNIs, ", ")), "cni")
+	}
+	n := &l.Netns
+	if n.Unavailable != "" {
+		if n.Model != "" {
+			bad("a lab that is unavailable in netns has no model", "netns", "model")
+		}
+		return finish(&l, errs)
+	}
+	if !slices.Contains(Models, n.Model) {
+		bad(fmt.Sprintf("unknown model %q (known: %s)", n.Model, strings.Join(Models, ", ")), "netns", "model")
+		return finish(&l, errs)
+	}
+	modes := ModelModes[n.Model]
+	if n.Mode == "" {
+		n.Mode = modes[0]
+	} else if !slices.Contains(modes, n.Mode) {
+		bad(fmt.Sprintf("unknown mode %q for model %s (known: %s)", n.Mode, n.Model, strings.Join(modes, ", ")), "netns", "mode")
+	}
+	def := defaultPodCIDR[n.Model]
+	if n.PodCIDR == "" {
+		n.PodCIDR = def.cidr
+	}
+	if n.NodeMaskBits == 0 {
+		n.NodeMaskBits = def.bits
+	}
+	if n.ServiceCIDR == "" && n.Model != "none" {
+		n.ServiceCIDR = defaultServiceCIDR
+	}
+	if n.Fidelity == "" {
+		n.Fidelity = "faithful"
+	} else if n.Fidelity != "faithful" && n.Fidelity != "approximate" {
+		bad(fmt.Sprintf("unknown fidelity %q (faithful or approximate)", n.Fidelity), "netns", "fidelity")
+	}
+	var pod, svc netip.Prefix
+	if n.PodCIDR != "" {
+		p, err := parseV4Prefix(n.PodCIDR)
+		if err != nil {
+			bad(err.Error(), "netns", "pod_cidr")
+		} else {
+			pod = p
+			if p.Overlaps(FabricCIDR) {
+				bad(fmt.Sprintf("%s overlaps the lab fabric %s", p, FabricCIDR), "netns", "pod_cidr")
+			}
+			if n.NodeMaskBits <= p.Bits() || n.NodeMaskBits > 30 {
+				bad(fmt.Sprintf("/%d must be longer than the pod network /%d and at most /30", n.NodeMaskBits, p.Bits()), "netns", "node_mask_bits")
+			}
+		}
+	}
+	if n.ServiceCIDR != "" {
+		s, err := parseV4Prefix(n.ServiceCIDR)
+		if err != nil {
+			bad(err.Error(), "netns", "service_cidr")
+		} else {
+			svc = s
+			if s.Overlaps(FabricCIDR) {
+				bad(fmt.Sprintf("%s overlaps the lab fabric %s", s, FabricCIDR), "netns", "service_cidr")
+			}
+			if pod.IsValid() && s.Overlaps(pod) {
+				bad(fmt.Sprintf("%s overlaps pod_cidr %s", s, pod), "netns", "service_cidr")
+			}
+		}
+	}
+	_ = svc
+	if n.Services != "" && !slices.Contains(Proxies, n.Services) {
+		bad(fmt.Sprintf("unknown service proxy %q (known: %s)", n.Services, strings.Join(Proxies, ", ")), "netns", "services")
+	}
+	if n.ServicesFallback != "" && !slices.Contains(Proxies, n.ServicesFallback) {
+		bad(fmt.Sprintf("unknown service proxy %q (known: %s)", n.ServicesFallback, strings.Join(Proxies, ", ")), "netns", "services_fallback")
+	}
+	for i, r := range n.Requires {
+		if !slices.Contains(Capabilities, r) {
+			bad(fmt.Sprintf("unknown capability %q (known: %s)", r, strings.Join(Capabilities, ", ")), "netns", "requires", fmt.Sprint(i))
+		}
+	}
+	return finish(&l, errs)
+}
+
+func finish[T any](v *T, errs Errors) (*T, error) {
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return v, nil
+}
+
+func parseV4Prefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, fmt.Errorf("%q is not a CIDR", s)
+	}
+	if !p.Addr().Is4() {
+		return p, fmt.Errorf("%q: only IPv4 is modelled", s)
+	}
+	if p.Masked() != p {
+		return p, fmt.Errorf("%q has host bits set (did you mean %s?)", s, p.Masked())
+	}
+	return p, nil
+}
+
+// ParseScenario decodes and validates one scenario definition.
+func ParseScenario(file string, data []byte) (*Scenario, error) {
+	var s Scenario
+	d, err := decodeStrict(file, data, &s)
+	if err != nil {
+		return nil, err
+	}
+	s.File = file
+	var errs Errors
+	bad := func(msg string, keys ...string) {
+		errs = append(errs, Error{File: file, Line: d.line(keys...), Field: strings.Join(keys, "."), Msg: msg})
+	}
+	if !nameRE.MatchString(s.Name) {
+		bad(fmt.Sprintf("%q is not a valid scenario name", s.Name), "name")
+	}
+	if !slices.Contains(Kinds, s.Kind) {
+		bad(fmt.Sprintf("unknown kind %q (known: %s)", s.Kind, strings.Join(Kinds, ", ")), "kind")
+	}
+	if s.Kind == "throughput" && len(s.Tests) == 0 {
+		bad("a throughput scenario needs at least one test", "tests")
+	}
+	for i, t := range s.Tests {
+		if !slices.Contains(Tests, t) {
+			bad(fmt.Sprintf("unknown test %q (known: %s)", t, strings.Join(Tests, ", ")), "tests", fmt.Sprint(i))
+		}
+	}
+	if len(s.Placements) == 0 {
+		s.Placements = []string{"cross-node"}
+	}
+	checkPlacements := func(ps []string, keys ...string) {
+		for i, p := range ps {
+			if !slices.Contains(Placements, p) {
+				bad(fmt.Sprintf("unknown placement %q (known: %s)", p, strings.Join(Placements, ", ")), append(keys, fmt.Sprint(i))...)
+			}
+		}
+	}
+	checkPlacements(s.Placements, "placements")
+	if s.Streams == 0 {
+		s.Streams = 8
+	} else if s.Streams < 1 || s.Streams > 128 {
+		bad(fmt.Sprintf("%d streams: must be 1..128", s.Streams), "streams")
+	}
+	if len(s.Profiles) == 0 {
+		bad("at least one profile (quick, full) is needed", "profiles")
+	}
+	for name, p := range s.Profiles {
+		if p.Repeats < 1 || p.Repeats > 100 {
+			bad(fmt.Sprintf("%d repeats: must be 1..100", p.Repeats), "profiles", name, "repeats")
+		}
+		if s.Kind == "throughput" && (p.DurationSeconds < 1 || p.DurationSeconds > 3600) {
+			bad(fmt.Sprintf("%d s: must be 1..3600", p.DurationSeconds), "profiles", name, "duration_s")
+		}
+		if p.OmitSeconds < 0 || p.OmitSeconds > 60 {
+			bad(fmt.Sprintf("%d s: must be 0..60", p.OmitSeconds), "profiles", name, "omit_s")
+		}
+		checkPlacements(p.Placements, "profiles", name, "placements")
+		for i, n := range p.Services {
+			if n < 1 || n > 100000 {
+				bad(fmt.Sprintf("%d services: must be 1..100000", n), "profiles", name, "services", fmt.Sprint(i))
+			}
+		}
+	}
+	if s.Scale != nil {
+		for i, n := range s.Scale.Services {
+			if n < 1 || n > 100000 {
+				bad(fmt.Sprintf("%d services: must be 1..100000", n), "scale", "services", fmt.Sprint(i))
+			}
+		}
+		for i, p := range s.Scale.Proxies {
+			if !slices.Contains(Proxies, p) {
+				bad(fmt.Sprintf("unknown service proxy %q", p), "scale", "proxies", fmt.Sprint(i))
+			}
+		}
+		for i, p := range s.Scale.Positions {
+			if p != "first" && p != "middle" && p != "last" {
+				bad(fmt.Sprintf("unknown position %q (first, middle, last)", p), "scale", "positions", fmt.Sprint(i))
+			}
+		}
+	} else if s.Kind == "services-scale" {
+		bad("a services-scale scenario needs a scale section", "scale")
+	}
+	return finish(&s, errs)
+}

@@ -1,0 +1,183 @@
+// Package iperf builds iperf3 command lines and parses iperf3 --json output
+// into typed results. A missing figure is an error, never a zero.
+package iperf
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// BitsPerSecond is a data rate.
+type BitsPerSecond float64
+
+// Gbps returns the rate in Gbit/s.
+func (b BitsPerSecond) Gbps() float64 { return float64(b) / 1e9 }
+
+// Protocol of a test.
+type Protocol string
+
+const (
+	TCP Protocol = "tcp"
+	UDP Protocol = "udp"
+)
+
+// ClientArgs are the knobs of one client run.
+type ClientArgs struct {
+	Server   string
+	Port     int
+	Protocol Protocol
+	Streams  int
+	Seconds  int
+	Omit     int
+}
+
+// Args returns the iperf3 client arguments: JSON output, the first Omit
+// seconds dropped, UDP unlimited (-b 0) as in the 2024 benchmark.
+func (a ClientArgs) Args() []string {
+	args := []string{"--json", "-c", a.Server, "-p", strconv.Itoa(a.Port), "-t", strconv.Itoa(a.Seconds), "-O", strconv.Itoa(a.Omit)}
+	if a.Streams > 1 {
+		args = append(args, "-P", strconv.Itoa(a.Streams))
+	}
+	if a.Protocol == UDP {
+		args = append(args, "-u", "-b", "0")
+	}
+	// The client gives up on its own if the server is not there; the
+	// caller bounds the whole run with a deadline.
+	args = append(args, "--connect-timeout", "3000")
+	return args
+}
+
+// ServerArgs returns arguments for a server that serves exactly one test
+// and exits, so no server outlives its window.
+func ServerArgs(port int) []string {
+	return []string{"-s", "-1", "-p", strconv.Itoa(port)}
+}
+
+// Result is what one client run measured.
+type Result struct {
+	Protocol Protocol
+	Streams  int
+	// Seconds is the measured (post-omit) duration.
+	Seconds float64
+	// Received is the receiver's rate (for TCP: sum_received; for UDP the
+	// receiver's figure, which excludes lost datagrams).
+	Received BitsPerSecond
+	// Sent is the sender's rate.
+	Sent BitsPerSecond
+	// Retransmits is the TCP sender's count (TCP only).
+	Retransmits int64
+	// LostPercent and JitterMs are the UDP receiver's figures (UDP only).
+	LostPercent float64
+	JitterMs    float64
+	// HostCPUPercent and RemoteCPUPercent are iperf3's own process CPU
+	// figures, kept for reference.
+	HostCPUPercent   float64
+	RemoteCPUPercent float64
+}
+
+type sum struct {
+	Seconds       *float64 `json:"seconds"`
+	BitsPerSecond *float64 `json:"bits_per_second"`
+	Retransmits   *int64   `json:"retransmits"`
+	JitterMs      *float64 `json:"jitter_ms"`
+	LostPercent   *float64 `json:"lost_percent"`
+}
+
+type output struct {
+	Start struct {
+		TestStart *struct {
+			Protocol   string `json:"protocol"`
+			NumStreams int    `json:"num_streams"`
+		} `json:"test_start"`
+	} `json:"start"`
+	End struct {
+		SumSent     *sum `json:"sum_sent"`
+		SumReceived *sum `json:"sum_received"`
+		Sum         *sum `json:"sum"`
+		CPU         *struct {
+			HostTotal   float64 `json:"host_total"`
+			RemoteTotal float64 `json:"remote_total"`
+		} `json:"cpu_utilization_percent"`
+	} `json:"end"`
+	Error string `json:"error"`
+}
+
+// ErrIperf is an error iperf3 itself reported.
+var ErrIperf = errors.New("iperf3 reported an error")
+
+// Parse reads iperf3 client --json output.
+func Parse(data []byte) (Result, error) {
+	var o output
+	if err := json.Unmarshal(data, &o); err != nil {
+		return Result{}, fmt.Errorf("iperf3 output is not JSON: %w", err)
+	}
+	if o.Error != "" {
+		return Result{}, fmt.Errorf("%w: %s", ErrIperf, o.Error)
+	}
+	ts := o.Start.TestStart
+	if ts == nil {
+		return Result{}, errors.New("iperf3 output has no start.test_start")
+	}
+	r := Result{Protocol: Protocol(lower(ts.Protocol)), Streams: ts.NumStreams}
+	need := func(name string, v *float64) (float64, error) {
+		if v == nil {
+			return 0, fmt.Errorf("iperf3 output lacks %s", name)
+		}
+		return *v, nil
+	}
+	var err error
+	sent, recv := o.End.SumSent, o.End.SumReceived
+	if sent == nil || recv == nil {
+		return Result{}, errors.New("iperf3 output lacks end.sum_sent or end.sum_received")
+	}
+	var s, rc float64
+	if s, err = need("end.sum_sent.bits_per_second", sent.BitsPerSecond); err != nil {
+		return Result{}, err
+	}
+	if rc, err = need("end.sum_received.bits_per_second", recv.BitsPerSecond); err != nil {
+		return Result{}, err
+	}
+	if r.Seconds, err = need("end.sum_received.seconds", recv.Seconds); err != nil {
+		return Result{}, err
+	}
+	r.Sent, r.Received = BitsPerSecond(s), BitsPerSecond(rc)
+	switch r.Protocol {
+	case TCP:
+		if sent.Retransmits == nil {
+			return Result{}, errors.New("iperf3 TCP output lacks end.sum_sent.retransmits")
+		}
+		r.Retransmits = *sent.Retransmits
+	case UDP:
+		u := o.End.Sum
+		if u == nil {
+			return Result{}, errors.New("iperf3 UDP output lacks end.sum")
+		}
+		if r.LostPercent, err = need("end.sum.lost_percent", u.LostPercent); err != nil {
+			return Result{}, err
+		}
+		if r.JitterMs, err = need("end.sum.jitter_ms", u.JitterMs); err != nil {
+			return Result{}, err
+		}
+	default:
+		return Result{}, fmt.Errorf("iperf3 protocol %q not understood", ts.Protocol)
+	}
+	if o.End.CPU != nil {
+		r.HostCPUPercent, r.RemoteCPUPercent = o.End.CPU.HostTotal, o.End.CPU.RemoteTotal
+	}
+	if r.Received <= 0 {
+		return Result{}, fmt.Errorf("iperf3 received %v bit/s: no data crossed the path", float64(r.Received))
+	}
+	return r, nil
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,220 @@
+package rank
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/cnilab/cnilab/pkg/dataset"
+	"github.com/cnilab/cnilab/pkg/facts"
+	"github.com/cnilab/cnilab/pkg/results"
+)
+
+// Value is one figure with where it came from, so every printed number
+// names its provider and fidelity (or the published source).
+type Value struct {
+	V      float64 `json:"value"`
+	Unit   string  `json:"unit,omitempty"`
+	Source string  `json:"source"`
+}
+
+// Candidate is one CNI configuration that can be ranked: a lab of a
+// results run or a variant of a published dataset.
+type Candidate struct {
+	Name       string
+	CNI        string
+	Encryption string // none, wireguard, ipsec, ...
+	Services   string // service proxy, where known
+	Options    string
+	Facts      facts.Capabilities
+	// PolicyObserved is a NetworkPolicy test result from the data itself.
+	PolicyObserved *dataset.PolicyResult
+	metrics        map[string]Value // test/metric
+	scale          []ScalePoint
+}
+
+// Metric returns a figure of the candidate.
+func (c *Candidate) Metric(test, metric string) (Value, bool) {
+	v, ok := c.metrics[test+"/"+metric]
+	return v, ok
+}
+
+// SetMetric stores a figure (tests build inputs with it).
+func (c *Candidate) SetMetric(test, metric string, v Value) {
+	if c.metrics == nil {
+		c.metrics = map[string]Value{}
+	}
+	c.metrics[test+"/"+metric] = v
+}
+
+// ScalePoint is one services-scale figure: a metric at N services on one
+// service proxy.
+type ScalePoint struct {
+	Lab      string
+	Proxy    string
+	Services int
+	Metric   string
+	Value    Value
+	CI95Low  float64
+	CI95High float64
+}
+
+// Input is everything a ranking reads.
+type Input struct {
+	// Name is the dataset name or the run id.
+	Name string
+	// Kind is "published" or "results".
+	Kind       string
+	Title      string
+	Candidates []*Candidate
+	// Scale holds every services-scale figure (claims C8–C10 read them).
+	Scale []ScalePoint
+	Notes []string
+}
+
+// HasCNI reports whether any candidate belongs to the CNI.
+func (in *Input) HasCNI(cni string) bool {
+	for _, c := range in.Candidates {
+		if c.CNI == cni {
+			return true
+		}
+	}
+	return false
+}
+
+// FromDataset builds an input from a published dataset. The baseline (bare
+// metal) is not a candidate.
+func FromDataset(d *dataset.Dataset, factsByCNI map[string]facts.Capabilities) *Input {
+	in := &Input{Name: d.Name, Kind: "published", Title: d.Title, Notes: d.Notes}
+	for i := range d.Variants {
+		v := &d.Variants[i]
+		if v.Name == d.Baseline || v.CNI == "host" {
+			continue
+		}
+		c := &Candidate{Name: v.Name, CNI: v.CNI, Encryption: v.Encryption, Services: v.Services,
+			Options: v.Options, Facts: factsByCNI[v.CNI], PolicyObserved: v.NetworkPolicy}
+		for _, t := range v.Tests {
+			for metric, val := range t.Metrics() {
+				unit := results.Unit(metric)
+				if metric == dataset.MemOverheadBytes {
+					unit = "bytes"
+				}
+				c.SetMetric(t.Test, metric, Value{V: val, Unit: unit, Source: aggregationLabel(d, metric)})
+			}
+		}
+		in.Candidates = append(in.Candidates, c)
+	}
+	return in
+}
+
+// aggregationLabel is the attribution printed next to a published figure.
+// The dataset's attribution names its headline rule (2024: max of 3 runs
+// for bandwidth); other metrics name their own rule when it differs.
+func aggregationLabel(d *dataset.Dataset, metric string) string {
+	rule, ok := d.Aggregation[metric]
+	if !ok || metric == "throughput_bps" {
+		return d.Attribution
+	}
+	return fmt.Sprintf("published: %s, %s", d.Name, rule)
+}
+
+// FromResults builds an input from a cnilab results document: one
+// candidate per lab that finished (the host baseline is not a candidate),
+// figures from the summaries' medians, services-scale figures kept apart.
+func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities) *Input {
+	in := &Input{Name: doc.Run.ID, Kind: "results", Title: fmt.Sprintf("cnilab run %s (%s provider, kernel %s)", doc.Run.ID, doc.Run.Provider, doc.Run.Host.Kernel)}
+	byLab := map[string]*Candidate{}
+	hostLab := ""
+	for _, l := range doc.Labs {
+		if l.CNI == "host" {
+			hostLab = l.Name
+			continue
+		}
+		if l.Status != results.StatusOK {
+			reason := l.Error
+			if reason == "" {
+				reason = "no reason recorded"
+			}
+			in.Notes = append(in.Notes, fmt.Sprintf("lab %s (%s) not ranked: %s: %s", l.Name, l.CNI, l.Status, reason))
+			continue
+		}
+		c := &Candidate{Name: l.Name, CNI: l.CNI, Encryption: "none", Services: l.Services, Options: l.Datapath, Facts: factsByCNI[l.CNI]}
+		byLab[l.Name] = c
+		in.Candidates = append(in.Candidates, c)
+	}
+	hostMem := map[string]float64{}
+	for _, s := range doc.Summaries {
+		src := fmt.Sprintf("%s, %s, median of %d", s.Provider, s.Fidelity, s.N)
+		v := Value{V: s.Median, Unit: s.Unit, Source: src}
+		if v.Unit == "" {
+			v.Unit = results.Unit(s.Metric)
+		}
+		if n, ok := s.Params["services"]; ok {
+			services, err := strconv.Atoi(n)
+			if err != nil {
+				in.Notes = append(in.Notes, fmt.Sprintf("summary %s/%s/%s: services=%q is not a count; ignored", s.Lab, s.Test, s.Metric, n))
+				continue
+			}
+			proxy := s.Params["proxy"]
+			if proxy == "" {
+				proxy = s.Proxy
+			}
+			in.Scale = append(in.Scale, ScalePoint{Lab: s.Lab, Proxy: proxy, Services: services, Metric: s.Metric, Value: v, CI95Low: s.CI95Low, CI95High: s.CI95High})
+			continue
+		}
+		if s.Placement != "" && s.Placement != "cross-node" {
+			continue // rankings compare the cross-node figures, as the published benchmarks did
+		}
+		if s.Lab == hostLab && s.Metric == results.MemUsedBytes {
+			hostMem[s.Test] = s.Median
+		}
+		if c, ok := byLab[s.Lab]; ok {
+			c.SetMetric(s.Test, s.Metric, v)
+		}
+	}
+	// Memory overhead against the host baseline of the same run, as the
+	// 2024 benchmark computed it against bare metal.
+	for _, c := range in.Candidates {
+		for test, base := range hostMem {
+			if m, ok := c.Metric(test, results.MemUsedBytes); ok {
+				c.SetMetric(test, dataset.MemOverheadBytes, Value{V: m.V - base, Unit: "bytes", Source: m.Source + " minus the host baseline"})
+			}
+		}
+	}
+	for _, p := range in.Scale {
+		if c, ok := byLab[p.Lab]; ok {
+			c.scale = append(c.scale, p)
+		}
+	}
+	sort.SliceStable(in.Scale, func(i, j int) bool {
+		a, b := in.Scale[i], in.Scale[j]
+		if a.Proxy != b.Proxy {
+			return a.Proxy < b.Proxy
+		}
+		if a.Metric != b.Metric {
+			return a.Metric < b.Metric
+		}
+		return a.Services < b.Services
+	})
+	return in
+}
+
+// scaleMetric returns the candidate's services-scale figure for a metric
+// at the requested size ("max" = largest measured).
+func (c *Candidate) scaleMetric(metric, services string) (ScalePoint, bool) {
+	var best ScalePoint
+	found := false
+	for _, p := range c.scale {
+		if p.Metric != metric {
+			continue
+		}
+		if services == "max" {
+			if !found || p.Services > best.Services {
+				best, found = p, true
+			}
+		} else if strconv.Itoa(p.Services) == services {
+			return p, true
+		}
+	}
+	return best, found
+}

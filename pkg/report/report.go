@@ -1,0 +1,232 @@
+// Package report turns a results document into text for people: a Markdown
+// report (report.md) and the comparison table printed at the end of a run.
+// Every figure is printed with the provider and fidelity that produced it.
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/cnilab/cnilab/pkg/results"
+)
+
+// testTitles explain the test ids.
+var testTitles = map[string]string{
+	"idle": "idle (no traffic)",
+	"dts":  "pod → pod, TCP, 1 stream",
+	"dtm":  "pod → pod, TCP, multi-stream",
+	"dus":  "pod → pod, UDP, 1 stream",
+	"dum":  "pod → pod, UDP, multi-stream",
+	"sts":  "pod → service, TCP, 1 stream",
+	"stm":  "pod → service, TCP, multi-stream",
+	"sus":  "pod → service, UDP, 1 stream",
+	"sum":  "pod → service, UDP, multi-stream",
+}
+
+type row struct {
+	lab, proxy, provider string
+	fidelity             results.Fidelity
+	m                    map[string]results.Summary
+}
+
+// rows groups a test's summaries per lab.
+func rows(doc *results.Document, scenario, test, placement string) []row {
+	by := map[string]*row{}
+	var names []string
+	for _, s := range doc.Summaries {
+		if s.Scenario != scenario || s.Test != test || s.Placement != placement || len(s.Params) > 0 {
+			continue
+		}
+		r, ok := by[s.Lab]
+		if !ok {
+			r = &row{lab: s.Lab, provider: s.Provider, fidelity: s.Fidelity, proxy: s.Proxy, m: map[string]results.Summary{}}
+			by[s.Lab] = r
+			names = append(names, s.Lab)
+		}
+		r.m[s.Metric] = s
+	}
+	labOrder := map[string]int{}
+	for i, l := range doc.Labs {
+		labOrder[l.Name] = i
+	}
+	sort.Slice(names, func(i, j int) bool { return labOrder[names[i]] < labOrder[names[j]] })
+	out := make([]row, len(names))
+	for i, n := range names {
+		out[i] = *by[n]
+	}
+	return out
+}
+
+type testKey struct{ scenario, test, placement string }
+
+func tests(doc *results.Document) []testKey {
+	seen := map[testKey]bool{}
+	var out []testKey
+	for _, s := range doc.Summaries {
+		if len(s.Params) > 0 {
+			continue
+		}
+		k := testKey{s.Scenario, s.Test, s.Placement}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	rank := func(t string) int {
+		order := []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum"}
+		for i, o := range order {
+			if o == t {
+				return i
+			}
+		}
+		return len(order)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].scenario != out[j].scenario {
+			return out[i].scenario < out[j].scenario
+		}
+		if out[i].placement != out[j].placement {
+			return out[i].placement < out[j].placement
+		}
+		return rank(out[i].test) < rank(out[j].test)
+	})
+	return out
+}
+
+func gbps(v float64) string { return fmt.Sprintf("%.2f", v/1e9) }
+
+func ci(s results.Summary, scale float64, format string) string {
+	if s.N < 2 {
+		return "n/a (n=1)"
+	}
+	return fmt.Sprintf(format+"–"+format, s.CI95Low/scale, s.CI95High/scale)
+}
+
+func ratio(s results.Summary) string {
+	if s.RatioToHost == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", *s.RatioToHost)
+}
+
+func fmtOr(s results.Summary, ok bool, f string, scale float64) string {
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf(f, s.Median/scale)
+}
+
+// Markdown writes the run report.
+func Markdown(w io.Writer, doc *results.Document) error {
+	b := &strings.Builder{}
+	r := doc.Run
+	fmt.Fprintf(b, "# cnilab run %s\n\n", r.ID)
+	fmt.Fprintf(b, "- provider: **%s**, profile %s, started %s\n", r.Provider, r.Profile, r.Started.Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintf(b, "- host: kernel %s, %d CPUs\n", r.Host.Kernel, r.Host.CPUs)
+	fmt.Fprintf(b, "- settings: %g s per window after %g s omitted, %d repeats interleaved across labs, statistic: %s\n", r.Settings.DurationSeconds, r.Settings.OmitSeconds, r.Settings.Repeats, r.Settings.Statistic)
+	if r.Provider == "netns" {
+		b.WriteString("\nThese figures come from **datapath models**: each CNI's forwarding design rebuilt with the same kernel mechanisms in network namespaces, measured with real iperf3. They are not the CNI's own agent; no control plane runs. `faithful` means the same devices, routes and rules as the CNI builds; `approximate` means the mechanism is modelled (see the notes per lab). CPU is machine-wide, all non-idle modes including softirq, over the steady part of each window; windows run one at a time.\n")
+	}
+	b.WriteString("\n## Labs\n\n| lab | CNI | provider | fidelity | status | datapath | services | pod MTU | up (s) | notes |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, l := range doc.Labs {
+		notes := strings.Join(l.Notes, "; ")
+		if l.Error != "" {
+			notes = strings.TrimSpace(l.Error + "; " + notes)
+			notes = strings.TrimSuffix(notes, ";")
+		}
+		mtu := "–"
+		if l.PodMTU > 0 {
+			mtu = fmt.Sprint(l.PodMTU)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s |\n", l.Name, l.CNI, l.Provider, l.Fidelity, l.Status, dash(l.Datapath), dash(l.Services), mtu, l.UpSeconds, escape(notes))
+	}
+	for _, k := range tests(doc) {
+		title := testTitles[k.test]
+		fmt.Fprintf(b, "\n## %s — %s (%s, %s)\n\n", k.test, title, k.placement, k.scenario)
+		rs := rows(doc, k.scenario, k.test, k.placement)
+		if k.test == "idle" {
+			b.WriteString("| lab | CPU cores (median) | 95% CI | used memory (GiB) | n | provider | fidelity |\n|---|---|---|---|---|---|---|\n")
+			for _, r := range rs {
+				c, okc := r.m[results.CPUCores]
+				m, okm := r.m[results.MemUsedBytes]
+				fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s |\n", r.lab, fmtOr(c, okc, "%.3f", 1), ci(c, 1, "%.3f"), fmtOr(m, okm, "%.2f", 1<<30), c.N, r.provider, r.fidelity)
+			}
+			continue
+		}
+		udp := len(k.test) == 3 && k.test[1] == 'u'
+		extra := "retransmits (median)"
+		if udp {
+			extra = "UDP loss % (median)"
+		}
+		fmt.Fprintf(b, "| lab | proxy | Gbit/s (median) | 95%% CI | CoV %% | × host | %s | CPU cores | mCPU per Gbit/s | n | provider | fidelity |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", extra)
+		for _, r := range rs {
+			t, ok := r.m[results.ThroughputBps]
+			if !ok {
+				continue
+			}
+			var ex string
+			if udp {
+				s, ok := r.m[results.UDPLossPct]
+				ex = fmtOr(s, ok, "%.2f", 1)
+			} else {
+				s, ok := r.m[results.Retransmits]
+				ex = fmtOr(s, ok, "%.0f", 1)
+			}
+			c, okc := r.m[results.CPUCores]
+			e, oke := r.m[results.MCPUPerGbit]
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %d | %s | %s |\n", r.lab, dash(r.proxy), gbps(t.Median), ci(t, 1e9, "%.2f"), t.CoVPct, ratio(t), ex,
+				fmtOr(c, okc, "%.2f", 1), fmtOr(e, oke, "%.0f", 1), t.N, r.provider, r.fidelity)
+		}
+	}
+	var failed []results.Measurement
+	for _, m := range doc.Measurements {
+		if m.Error != "" {
+			failed = append(failed, m)
+		}
+	}
+	if len(failed) > 0 {
+		b.WriteString("\n## Failed measurements\n\n| lab | test | placement | repeat | error |\n|---|---|---|---|---|\n")
+		for _, m := range failed {
+			fmt.Fprintf(b, "| %s | %s | %s | %d | %s |\n", m.Lab, m.Test, m.Placement, m.Repeat, escape(m.Error))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func escape(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", "\\|"), "\n", " ") }
+
+// Table prints the comparison table of throughput tests for a terminal.
+func Table(w io.Writer, doc *results.Document) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "TEST\tPLACEMENT\tLAB\tPROXY\tGBIT/S\t95%% CI\tCOV%%\t×HOST\tMCPU/GBIT\tN\tPROVIDER/FIDELITY\n")
+	for _, k := range tests(doc) {
+		if k.test == "idle" {
+			continue
+		}
+		for _, r := range rows(doc, k.scenario, k.test, k.placement) {
+			t, ok := r.m[results.ThroughputBps]
+			if !ok {
+				continue
+			}
+			e, oke := r.m[results.MCPUPerGbit]
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%d\t%s/%s\n", k.test, k.placement, r.lab, dash(r.proxy), gbps(t.Median), ci(t, 1e9, "%.2f"), t.CoVPct, ratio(t), fmtOr(e, oke, "%.0f", 1), t.N, r.provider, r.fidelity)
+		}
+	}
+	for _, l := range doc.Labs {
+		if l.Status != results.StatusOK {
+			fmt.Fprintf(tw, "%s\t\t%s\t\t%s\t%s\t\t\t\t\t%s/%s\n", "–", l.Name, l.Status, l.Error, l.Provider, l.Fidelity)
+		}
+	}
+	return tw.Flush()
+}

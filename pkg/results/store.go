@@ -1,0 +1,129 @@
+package results
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Store persists a run. Each measurement is appended to measurements.jsonl
+// and fsynced, and results.json is rewritten atomically (temp file, fsync,
+// rename), so a run killed at any point leaves a valid document holding
+// every measurement that finished.
+type Store struct {
+	mu   sync.Mutex
+	dir  string
+	doc  Document
+	log  *os.File
+	path string
+}
+
+// Create starts a new run directory.
+func Create(dir string, run Run) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	log, err := os.OpenFile(filepath.Join(dir, "measurements.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir, log: log, path: filepath.Join(dir, "results.json"),
+		doc: Document{Schema: Schema, Run: run, Labs: []Lab{}, Measurements: []Measurement{}, Summaries: []Summary{}}}
+	if err := s.flushLocked(); err != nil {
+		log.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Path is the results.json file.
+func (s *Store) Path() string { return s.path }
+
+// Dir is the run directory.
+func (s *Store) Dir() string { return s.dir }
+
+// SetLab records or replaces a lab's entry.
+func (s *Store) SetLab(l Lab) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.doc.Labs {
+		if s.doc.Labs[i].Name == l.Name {
+			s.doc.Labs[i] = l
+			return s.flushLocked()
+		}
+	}
+	s.doc.Labs = append(s.doc.Labs, l)
+	return s.flushLocked()
+}
+
+// Append records one finished measurement durably.
+func (s *Store) Append(m Measurement) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	line, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if _, err := s.log.Write(append(line, '\n')); err != nil {
+		return err
+	}
+	if err := s.log.Sync(); err != nil {
+		return err
+	}
+	s.doc.Measurements = append(s.doc.Measurements, m)
+	return s.flushLocked()
+}
+
+// Finish stores summaries and the run's end.
+func (s *Store) Finish(sums []Summary, run Run) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.doc.Summaries = sums
+	s.doc.Run = run
+	return s.flushLocked()
+}
+
+// Document returns a copy of the document so far.
+func (s *Store) Document() Document {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.doc
+	d.Labs = append([]Lab(nil), s.doc.Labs...)
+	d.Measurements = append([]Measurement(nil), s.doc.Measurements...)
+	d.Summaries = append([]Summary(nil), s.doc.Summaries...)
+	return d
+}
+
+// Close closes the measurement log.
+func (s *Store) Close() error { return s.log.Close() }
+
+func (s *Store) flushLocked() error {
+	data, err := json.MarshalIndent(s.doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.dir, ".results-*.json")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("replace %s: %w", s.path, err)
+	}
+	return nil
+}

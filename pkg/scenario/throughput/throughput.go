@@ -1,0 +1,321 @@
+// Package throughput runs the iperf3 matrix (idle, [d|s][t|u][s|m]) in a
+// lab: one measurement window per call, with machine-wide CPU sampled over
+// the window's steady part. It knows iperf3 and nothing about how the lab
+// was built.
+package throughput
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/cpustat"
+	"github.com/cnilab/cnilab/pkg/iperf"
+	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/results"
+)
+
+// Settings apply to every window of a run.
+type Settings struct {
+	Seconds int
+	Omit    int
+	Streams int
+}
+
+// Test is a parsed test id.
+type Test struct {
+	ID       string
+	Idle     bool
+	Service  bool
+	Protocol iperf.Protocol
+	Streams  int
+}
+
+// ParseTest understands idle and [d|s][t|u][s|m].
+func ParseTest(id string, multi int) (Test, error) {
+	if id == "idle" {
+		return Test{ID: id, Idle: true}, nil
+	}
+	if len(id) != 3 {
+		return Test{}, fmt.Errorf("test %q: want idle or [d|s][t|u][s|m]", id)
+	}
+	t := Test{ID: id}
+	switch id[0] {
+	case 'd':
+	case 's':
+		t.Service = true
+	default:
+		return Test{}, fmt.Errorf("test %q: first letter must be d (pod IP) or s (service)", id)
+	}
+	switch id[1] {
+	case 't':
+		t.Protocol = iperf.TCP
+	case 'u':
+		t.Protocol = iperf.UDP
+	default:
+		return Test{}, fmt.Errorf("test %q: second letter must be t (TCP) or u (UDP)", id)
+	}
+	switch id[2] {
+	case 's':
+		t.Streams = 1
+	case 'm':
+		t.Streams = multi
+	default:
+		return Test{}, fmt.Errorf("test %q: third letter must be s (one stream) or m (%d streams)", id, multi)
+	}
+	return t, nil
+}
+
+// ServiceExposer gives the server pod a Service address in the lab's proxy
+// (ClusterIP). It returns the address clients use and a function that
+// removes it.
+type ServiceExposer interface {
+	Expose(ctx context.Context, in *lab.Instance, backend lab.Pod, port int, proto iperf.Protocol) (netip.AddrPort, func() error, error)
+	// ClientCmd adjusts a client command for the proxy (e.g. start it in
+	// the cgroup an eBPF socket-LB is attached to).
+	ClientCmd(in *lab.Instance, c command.Cmd) command.Cmd
+}
+
+// Runner measures windows.
+type Runner struct {
+	Settings Settings
+	Services ServiceExposer
+	// Port of the iperf3 server.
+	Port int
+}
+
+// Placement values.
+const (
+	CrossNode = "cross-node"
+	SameNode  = "same-node"
+)
+
+// Endpoints picks client and server for a placement: the client is the
+// first pod of the first node; the server is the first pod on another node,
+// or another pod on the same node (in the host baseline, the node itself).
+func Endpoints(in *lab.Instance, placement string) (client, server lab.Pod, err error) {
+	if len(in.Pods) == 0 {
+		return client, server, fmt.Errorf("lab %s has no pods", in.Name)
+	}
+	client = in.Pods[0]
+	for _, p := range in.Pods[1:] {
+		if placement == CrossNode && p.Node != client.Node {
+			return client, p, nil
+		}
+		if placement == SameNode && p.Node == client.Node {
+			return client, p, nil
+		}
+	}
+	if placement == SameNode && len(in.Pods) == len(in.Nodes) {
+		// Host baseline: the node namespace is both ends.
+		return client, client, nil
+	}
+	return client, server, fmt.Errorf("lab %s has no %s server pod", in.Name, placement)
+}
+
+// Measure runs one window.
+func (r *Runner) Measure(ctx context.Context, in *lab.Instance, scenario, testID, placement string, repeat int) results.Measurement {
+	m := results.Measurement{Lab: in.Name, Scenario: scenario, Test: testID, Repeat: repeat, Placement: placement,
+		Provider: in.Provider, Fidelity: in.Fidelity, Started: time.Now().UTC(), Metrics: map[string]float64{}}
+	if err := r.measure(ctx, in, testID, placement, &m); err != nil {
+		m.Error = err.Error()
+	}
+	return m
+}
+
+func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placement string, m *results.Measurement) error {
+	t, err := ParseTest(testID, r.Settings.Streams)
+	if err != nil {
+		return err
+	}
+	if t.Idle {
+		return r.idle(ctx, m)
+	}
+	client, server, err := Endpoints(in, placement)
+	if err != nil {
+		return err
+	}
+	port := r.Port
+	if port == 0 {
+		port = 5201
+	}
+	target := netip.AddrPortFrom(server.IP, uint16(port))
+	if t.Service {
+		if r.Services == nil || in.Services() == "" {
+			return errors.New("lab has no service proxy")
+		}
+		m.Proxy = in.Services()
+		svc, remove, err := r.Services.Expose(ctx, in, server, port, t.Protocol)
+		if err != nil {
+			return fmt.Errorf("expose service: %w", err)
+		}
+		defer remove()
+		target = svc
+	}
+	srv, err := in.Runner.Start(ctx, lab.RunIn(server.Netns, command.Cmd{Name: "iperf3", Args: iperf.ServerArgs(port)}))
+	if err != nil {
+		return err
+	}
+	defer srv.Stop(2 * time.Second)
+	args := iperf.ClientArgs{Server: target.Addr().String(), Port: int(target.Port()), Protocol: t.Protocol, Streams: t.Streams, Seconds: r.Settings.Seconds, Omit: r.Settings.Omit}
+	cmd := lab.RunIn(client.Netns, command.Cmd{Name: "iperf3", Args: args.Args()})
+	if t.Service {
+		cmd = r.Services.ClientCmd(in, cmd)
+	}
+	res, cpu, err := r.runClient(ctx, in, cmd)
+	if err != nil {
+		return err
+	}
+	m.Metrics[results.ThroughputBps] = float64(res.Received)
+	if t.Protocol == iperf.TCP {
+		m.Metrics[results.Retransmits] = float64(res.Retransmits)
+	} else {
+		m.Metrics[results.UDPLossPct] = res.LostPercent
+		m.Metrics[results.UDPJitterMs] = res.JitterMs
+	}
+	m.Metrics[results.CPUCores] = cpu.Cores
+	m.Metrics[results.SoftirqCores] = cpu.SoftirqCores
+	if g := res.Received.Gbps(); g > 0 {
+		m.Metrics[results.MCPUPerGbit] = cpu.Cores * 1000 / g
+	}
+	if client.MTU > 0 {
+		m.Metrics[results.PodMTU] = float64(client.MTU)
+	}
+	return nil
+}
+
+// runClient runs the client, retrying while the one-off server is not yet
+// listening, and samples CPU over the steady part of the window: from the
+// end of the omitted warm-up to just before the end.
+func (r *Runner) runClient(ctx context.Context, in *lab.Instance, cmd command.Cmd) (iperf.Result, cpustat.Usage, error) {
+	const attempts = 50
+	var lastErr error
+	for i := 0; i < attempts; i++ {
+		type sample struct {
+			s   cpustat.Sample
+			err error
+		}
+		startAt := time.Duration(r.Settings.Omit)*time.Second + 100*time.Millisecond
+		endAt := time.Duration(r.Settings.Omit+r.Settings.Seconds)*time.Second - 50*time.Millisecond
+		first, last := make(chan sample, 1), make(chan sample, 1)
+		stop := make(chan struct{})
+		go func() {
+			timer := time.NewTimer(startAt)
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+				s, err := cpustat.Read()
+				first <- sample{s, err}
+			case <-stop:
+				first <- sample{err: errors.New("window ended early")}
+				last <- sample{err: errors.New("window ended early")}
+				return
+			}
+			timer.Reset(endAt - startAt)
+			select {
+			case <-timer.C:
+				s, err := cpustat.Read()
+				last <- sample{s, err}
+			case <-stop:
+				last <- sample{err: errors.New("window ended before the CPU sample")}
+			}
+		}()
+		// Bound the client: its window plus generous slack.
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(r.Settings.Omit+r.Settings.Seconds)*time.Second+15*time.Second)
+		out, err := in.Runner.Run(cctx, cmd)
+		cancel()
+		close(stop)
+		a, b := <-first, <-last
+		var ce *command.Error
+		text := string(out.Stdout) + string(out.Stderr)
+		if errors.As(err, &ce) {
+			text = ce.Stdout + ce.Stderr
+		}
+		// The one-off server may not be listening yet: retry shortly.
+		if notListening(text) && ctx.Err() == nil {
+			lastErr = fmt.Errorf("attempt %d: server not listening yet", i+1)
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			if ce != nil {
+				if _, perr := iperf.Parse([]byte(ce.Stdout)); perr != nil && errors.Is(perr, iperf.ErrIperf) {
+					return iperf.Result{}, cpustat.Usage{}, perr
+				}
+			}
+			return iperf.Result{}, cpustat.Usage{}, err
+		}
+		res, err := iperf.Parse(out.Stdout)
+		if err != nil {
+			return iperf.Result{}, cpustat.Usage{}, err
+		}
+		if a.err != nil || b.err != nil {
+			return res, cpustat.Usage{}, fmt.Errorf("cpu sample: %v %v", a.err, b.err)
+		}
+		u, err := cpustat.Between(a.s, b.s)
+		return res, u, err
+	}
+	return iperf.Result{}, cpustat.Usage{}, fmt.Errorf("iperf3 server never listened: %w", lastErr)
+}
+
+func notListening(out string) bool {
+	return strings.Contains(out, "Connection refused")
+}
+
+// idle samples CPU and memory over the window with nothing running: in the
+// netns lab there is no CNI agent, so this is the machine's own floor, kept
+// so every run records it.
+func (r *Runner) idle(ctx context.Context, m *results.Measurement) error {
+	a, err := cpustat.Read()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-time.After(time.Duration(r.Settings.Seconds) * time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b, err := cpustat.Read()
+	if err != nil {
+		return err
+	}
+	u, err := cpustat.Between(a, b)
+	if err != nil {
+		return err
+	}
+	m.Metrics[results.CPUCores] = u.Cores
+	mem, err := memUsed()
+	if err != nil {
+		return err
+	}
+	m.Metrics[results.MemUsedBytes] = mem
+	return nil
+}
+
+// memUsed is MemTotal − MemAvailable from /proc/meminfo.
+func memUsed() (float64, error) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	var total, avail float64
+	var haveT, haveA bool
+	for _, line := range strings.Split(string(data), "\n") {
+		var v float64
+		if _, err := fmt.Sscanf(line, "MemTotal: %f kB", &v); err == nil {
+			total, haveT = v*1024, true
+		}
+		if _, err := fmt.Sscanf(line, "MemAvailable: %f kB", &v); err == nil {
+			avail, haveA = v*1024, true
+		}
+	}
+	if !haveT || !haveA {
+		return 0, errors.New("/proc/meminfo lacks MemTotal or MemAvailable")
+	}
+	return total - avail, nil
+}

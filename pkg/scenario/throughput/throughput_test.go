@@ -1,0 +1,102 @@
+package throughput
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/cnilab/cnilab/labs"
+	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/kernelcap"
+	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/lab/netns"
+	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/scenarios"
+)
+
+func TestParseTest(t *testing.T) {
+	cases := []struct {
+		id      string
+		svc     bool
+		proto   string
+		streams int
+		bad     bool
+	}{
+		{id: "dts", proto: "tcp", streams: 1},
+		{id: "dum", proto: "udp", streams: 8},
+		{id: "stm", svc: true, proto: "tcp", streams: 8},
+		{id: "sus", svc: true, proto: "udp", streams: 1},
+		{id: "xts", bad: true}, {id: "dxs", bad: true}, {id: "dtx", bad: true}, {id: "dt", bad: true},
+	}
+	for _, tc := range cases {
+		got, err := ParseTest(tc.id, 8)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%s accepted", tc.id)
+			}
+			continue
+		}
+		if err != nil || got.Service != tc.svc || string(got.Protocol) != tc.proto || got.Streams != tc.streams {
+			t.Errorf("%s → %+v, %v", tc.id, got, err)
+		}
+	}
+}
+
+// TestMeasureRealWindow runs real iperf3 windows through a flannel lab and
+// checks every figure a report needs is there and plausible.
+func TestMeasureRealWindow(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds a network-namespace lab")
+	}
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		t.Skip("needs iperf3 (apt-get install iperf3)")
+	}
+	caps, err := kernelcap.Detect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := config.Load(labs.FS, "labs", scenarios.FS, "scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	p := netns.New(caps, command.Exec{})
+	in, err := p.Up(context.Background(), lab.Spec{Def: set.Labs["flannel"], RunID: "w" + hex.EncodeToString(b[:]), Nodes: 2, PodsPerNode: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Down(context.Background(), in) })
+	r := &Runner{Settings: Settings{Seconds: 1, Omit: 1, Streams: 2}}
+	for _, tc := range []struct {
+		test, placement string
+		want            []string
+	}{
+		{"dts", CrossNode, []string{results.ThroughputBps, results.Retransmits, results.CPUCores, results.MCPUPerGbit, results.PodMTU}},
+		{"dum", SameNode, []string{results.ThroughputBps, results.UDPLossPct, results.UDPJitterMs, results.CPUCores}},
+		{"idle", CrossNode, []string{results.CPUCores, results.MemUsedBytes}},
+	} {
+		m := r.Measure(context.Background(), in, "throughput", tc.test, tc.placement, 1)
+		if m.Error != "" {
+			t.Fatalf("%s: %s", tc.test, m.Error)
+		}
+		for _, k := range tc.want {
+			if _, ok := m.Metrics[k]; !ok {
+				t.Errorf("%s: metric %s missing (%v)", tc.test, k, m.Metrics)
+			}
+		}
+		if tc.test != "idle" && m.Metrics[results.ThroughputBps] < 1e6 {
+			t.Errorf("%s: %.0f bit/s", tc.test, m.Metrics[results.ThroughputBps])
+		}
+		if m.Provider != "netns" || m.Fidelity != results.Faithful {
+			t.Errorf("%s: provider %q fidelity %q", tc.test, m.Provider, m.Fidelity)
+		}
+	}
+	if m := r.Measure(context.Background(), in, "throughput", "sts", CrossNode, 1); m.Error == "" {
+		t.Error("service test without a service proxy did not fail")
+	}
+}
