@@ -3,18 +3,18 @@ package results
 // Metric names used in measurements and summaries, with their units. Every
 // figure cnilab writes uses one of these names; rank and report read them.
 const (
-	ThroughputBps  = "throughput_bps" // received bits per second
-	Retransmits    = "retransmits"    // TCP sender retransmits in the window
-	UDPLossPct     = "udp_loss_pct"   // datagrams lost, percent
-	UDPJitterMs    = "udp_jitter_ms"  // receiver jitter, milliseconds
-	CPUCores       = "cpu_cores"      // machine-wide non-idle CPU, cores
-	SoftirqCores   = "softirq_cores"  // the softirq part of cpu_cores
-	MCPUPerGbit    = "mcpu_per_gbit"  // CPU millicores per Gbit/s received
-	MemUsedBytes   = "mem_used_bytes" // machine used memory during the window
-	PodMTU         = "pod_mtu"        // MTU of the client pod's eth0
-	ProgramSeconds = "program_all_s"  // services-scale: program all N services
-	AddOneSeconds  = "add_one_s"      // services-scale: add one service at N
-	RuleCount      = "rule_count"     // services-scale: rules or map entries
+	ThroughputBps  = "throughput_bps"     // received bits per second
+	Retransmits    = "retransmits"        // TCP sender retransmits in the window
+	UDPLossPct     = "udp_loss_pct"       // datagrams lost, percent
+	UDPJitterMs    = "udp_jitter_ms"      // receiver jitter, milliseconds
+	CPUCores       = "cpu_cores"          // machine-wide non-idle CPU, cores
+	SoftirqCores   = "softirq_cores"      // the softirq part of cpu_cores
+	MCPUPerGbit    = "mcpu_per_gbit"      // CPU millicores per Gbit/s received
+	MemUsedBytes   = "mem_used_bytes"     // machine used memory during the window
+	PodMTU         = "pod_mtu"            // MTU of the client pod's eth0
+	ProgramSeconds = "program_all_s"      // services-scale: program all N services
+	AddOneSeconds  = "add_one_s"          // services-scale: add one service at N
+	RuleCount      = "rule_count"         // services-scale: rules or map entries
 	RulesPerEP     = "rules_per_endpoint" // services-scale: rules (or map entries) one more endpoint adds
 	FirstPacketP01 = "first_packet_p01_us"
 	FirstPacketP50 = "first_packet_p50_us"
