@@ -6,11 +6,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/proxy"
 	"github.com/cnilab/cnilab/pkg/proxy/proxies"
@@ -227,5 +229,35 @@ func BenchmarkProgram10k(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestFromConfig(t *testing.T) {
+	sc := &config.Scenario{Name: "services-scale", Kind: "services-scale",
+		Scale:    &config.ScaleParams{Services: []int{100, 1000}, EndpointsPerSvc: 3, Positions: []string{"first", "last"}, Connects: 500, Proxies: []string{"nftables"}, RateSeconds: 0.5},
+		Profiles: map[string]config.Profile{"quick": {DurationSeconds: 2}, "full": {DurationSeconds: 10, Services: []int{100, 30000}}}}
+	tests := []struct {
+		profile string
+		want    func(Config) bool
+		wantErr bool
+	}{
+		{"quick", func(c Config) bool {
+			return slices.Equal(c.Sizes, []int{100, 1000}) && c.Endpoints == 3 && c.Connects == 500 && c.ConnectWindow == 2*time.Second && c.RateWindow == 500*time.Millisecond && slices.Equal(c.Proxies, []string{"nftables"})
+		}, false},
+		{"full", func(c Config) bool {
+			return slices.Equal(c.Sizes, []int{100, 30000}) && c.ConnectWindow == 10*time.Second
+		}, false},
+		{"bogus", nil, true},
+	}
+	for _, tc := range tests {
+		c, err := FromConfig(sc, tc.profile)
+		if (err != nil) != tc.wantErr || (err == nil && !tc.want(c)) {
+			t.Errorf("%s: %+v, %v", tc.profile, c, err)
+		}
+	}
+	bad := *sc
+	bad.Scale = &config.ScaleParams{Positions: []string{"top"}}
+	if _, err := FromConfig(&bad, "quick"); err == nil {
+		t.Error("unknown position accepted")
 	}
 }
