@@ -3,24 +3,31 @@ package results
 // Metric names used in measurements and summaries, with their units. Every
 // figure cnilab writes uses one of these names; rank and report read them.
 const (
-	ThroughputBps  = "throughput_bps" // received bits per second
-	Retransmits    = "retransmits"    // TCP sender retransmits in the window
-	UDPLossPct     = "udp_loss_pct"   // datagrams lost, percent
-	UDPJitterMs    = "udp_jitter_ms"  // receiver jitter, milliseconds
-	CPUCores       = "cpu_cores"      // machine-wide non-idle CPU, cores
-	SoftirqCores   = "softirq_cores"  // the softirq part of cpu_cores
-	MCPUPerGbit    = "mcpu_per_gbit"  // CPU millicores per Gbit/s received
-	MemUsedBytes   = "mem_used_bytes" // machine used memory during the window
-	PodMTU         = "pod_mtu"        // MTU of the client pod's eth0
-	ProgramSeconds = "program_all_s"  // services-scale: program all N services
-	AddOneSeconds  = "add_one_s"      // services-scale: add one service at N
-	RuleCount      = "rule_count"     // services-scale: rules or map entries
-	RulesPerEP     = "rules_per_endpoint"
+	ThroughputBps  = "throughput_bps"     // received bits per second
+	Retransmits    = "retransmits"        // TCP sender retransmits in the window
+	UDPLossPct     = "udp_loss_pct"       // datagrams lost, percent
+	UDPJitterMs    = "udp_jitter_ms"      // receiver jitter, milliseconds
+	CPUCores       = "cpu_cores"          // machine-wide non-idle CPU, cores
+	SoftirqCores   = "softirq_cores"      // the softirq part of cpu_cores
+	MCPUPerGbit    = "mcpu_per_gbit"      // CPU millicores per Gbit/s received
+	MemUsedBytes   = "mem_used_bytes"     // machine used memory during the window
+	PodMTU         = "pod_mtu"            // MTU of the client pod's eth0
+	ProgramSeconds = "program_all_s"      // services-scale: program all N services
+	AddOneSeconds  = "add_one_s"          // services-scale: add one service at N
+	RuleCount      = "rule_count"         // services-scale: rules or map entries
+	RulesPerEP     = "rules_per_endpoint" // services-scale: rules (or map entries) one more endpoint adds
 	FirstPacketP01 = "first_packet_p01_us"
 	FirstPacketP50 = "first_packet_p50_us"
 	FirstPacketP90 = "first_packet_p90_us"
 	FirstPacketP99 = "first_packet_p99_us"
 	ConnectRate    = "connects_per_s"
+
+	// services-scale additions.
+	AddOnePartialSeconds = "add_one_partial_s" // iptables: add one service at N with a partial sync (KEP-3453)
+	ChainCount           = "chain_count"       // iptables/nft chains owned by the proxy
+	MapEntryCount        = "map_entry_count"   // nft set/map elements or BPF map entries
+	ConnectFailed        = "connect_failed"    // connects that did not complete in a probe window
+	ConnectSamples       = "connect_samples"   // successful connects behind a percentile
 )
 
 // Units maps metric names to their units.
@@ -43,6 +50,12 @@ var units = map[string]string{
 	FirstPacketP90: "µs",
 	FirstPacketP99: "µs",
 	ConnectRate:    "1/s",
+
+	AddOnePartialSeconds: "s",
+	ChainCount:           "count",
+	MapEntryCount:        "count",
+	ConnectFailed:        "count",
+	ConnectSamples:       "count",
 }
 
 // Unit returns the unit of a metric, or "" when it is not a known metric.

@@ -1,0 +1,320 @@
+// Package probe holds the small programs cnilab runs inside lab namespaces:
+// "connect" opens many fresh TCP connections and times connect(), "serve"
+// is the backend that answers them. They run as separate processes (the
+// cnilab binary re-executed, "cnilab probe connect ..."), so they can be
+// born in a pod's network namespace and in a cgroup that socket-LB hooks.
+//
+// CLI wiring is one line: a hidden "probe" command whose RunE calls
+// probe.Main(args, os.Stdout, os.Stderr) with flag parsing disabled.
+package probe
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cnilab/cnilab/pkg/command"
+)
+
+// Main runs a probe subcommand and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: probe connect|serve [flags]")
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "connect":
+		err = RunConnectProbe(args[1:], stdout)
+	case "serve":
+		err = RunServe(args[1:], stdout)
+	default:
+		err = fmt.Errorf("unknown probe %q (connect, serve)", args[0])
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "probe:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+// ConnectResult is what "probe connect" prints as one JSON document.
+type ConnectResult struct {
+	Target   string  `json:"target"`
+	Mode     string  `json:"mode"`
+	Attempts int     `json:"attempts"`
+	OK       int     `json:"ok"`
+	Failed   int     `json:"failed"`
+	Elapsed  float64 `json:"elapsed_s"`
+	// SamplesUS are connect() completion times of successful attempts,
+	// microseconds, in the order measured (kept raw for re-analysis).
+	SamplesUS []float64 `json:"samples_us,omitempty"`
+	// Replies tallies what backends answered (-read), to see the spread.
+	Replies map[string]int `json:"replies,omitempty"`
+	// Errors tallies failure messages.
+	Errors map[string]int `json:"errors,omitempty"`
+	// Stopped says which bound ended the run: "count" or "duration".
+	Stopped string `json:"stopped"`
+}
+
+// Rate is successful connects per second over the whole run.
+func (r ConnectResult) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.OK) / r.Elapsed
+}
+
+// ParseConnectResult decodes "probe connect" output and checks it is
+// complete: a run with no attempts is an error, not a zero.
+func ParseConnectResult(b []byte) (ConnectResult, error) {
+	var r ConnectResult
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, fmt.Errorf("connect probe output: %w", err)
+	}
+	if r.Attempts == 0 || r.Attempts != r.OK+r.Failed {
+		return r, fmt.Errorf("connect probe output: %d attempts, %d ok, %d failed", r.Attempts, r.OK, r.Failed)
+	}
+	if r.Mode == "latency" && len(r.SamplesUS) != r.OK {
+		return r, fmt.Errorf("connect probe output: %d samples for %d successful connects", len(r.SamplesUS), r.OK)
+	}
+	return r, nil
+}
+
+// RunConnectProbe opens up to -count fresh TCP connections to -target, one
+// after another, for at most -duration. Each connect() is a blocking
+// syscall timed on its own; the socket is then closed with RST (linger 0)
+// so thousands of probes leave no TIME_WAIT behind to exhaust ports.
+func RunConnectProbe(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("probe connect", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	target := fs.String("target", "", "ip:port to connect to")
+	count := fs.Int("count", 1000, "maximum connects (1..1000000)")
+	dur := fs.Duration("duration", 10*time.Second, "maximum run time (≤ 10m)")
+	timeout := fs.Duration("timeout", time.Second, "per-connect timeout")
+	mode := fs.String("mode", "latency", "latency (keep samples) or rate")
+	read := fs.Bool("read", false, "read the backend's reply and tally it")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	ap, err := netip.ParseAddrPort(*target)
+	switch {
+	case err != nil || !ap.Addr().Is4():
+		return usageError{fmt.Errorf("-target %q: want IPv4 ip:port", *target)}
+	case *count < 1 || *count > 1_000_000:
+		return usageError{fmt.Errorf("-count %d out of range", *count)}
+	case *dur <= 0 || *dur > 10*time.Minute:
+		return usageError{fmt.Errorf("-duration %v out of range", *dur)}
+	case *mode != "latency" && *mode != "rate":
+		return usageError{fmt.Errorf("-mode %q", *mode)}
+	}
+	runtime.LockOSThread()
+	res := ConnectResult{Target: ap.String(), Mode: *mode, Errors: map[string]int{}}
+	if *read {
+		res.Replies = map[string]int{}
+	}
+	if *mode == "latency" {
+		res.SamplesUS = make([]float64, 0, *count)
+	}
+	sa := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	tv := unix.NsecToTimeval(timeout.Nanoseconds())
+	start := time.Now()
+	res.Stopped = "count"
+	buf := make([]byte, 256)
+	for res.Attempts < *count {
+		if time.Since(start) >= *dur {
+			res.Stopped = "duration"
+			break
+		}
+		res.Attempts++
+		us, reply, err := connectOnce(sa, tv, *read, buf)
+		if err != nil {
+			res.Failed++
+			res.Errors[err.Error()]++
+			continue
+		}
+		res.OK++
+		if *mode == "latency" {
+			res.SamplesUS = append(res.SamplesUS, us)
+		}
+		if *read {
+			res.Replies[reply]++
+		}
+	}
+	res.Elapsed = time.Since(start).Seconds()
+	if len(res.Errors) == 0 {
+		res.Errors = nil
+	}
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+func connectOnce(sa *unix.SockaddrInet4, tv unix.Timeval, read bool, buf []byte) (float64, string, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, "", fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	// SO_SNDTIMEO bounds a blocking connect(); SO_RCVTIMEO the reply read.
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		return 0, "", err
+	}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return 0, "", err
+	}
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+		return 0, "", err
+	}
+	t0 := time.Now()
+	err = unix.Connect(fd, sa)
+	us := float64(time.Since(t0).Nanoseconds()) / 1e3
+	if err != nil {
+		return 0, "", fmt.Errorf("connect: %w", err)
+	}
+	if !read {
+		return us, "", nil
+	}
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err != nil {
+			return 0, "", fmt.Errorf("read: %w", err)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return us, strings.TrimSpace(string(buf[:n])), nil
+}
+
+// RunServe listens on -listen and answers every connection with -reply,
+// then closes it, until -duration passes or it gets SIGTERM/SIGINT.
+func RunServe(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("probe serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	listen := fs.String("listen", "", "ip:port to listen on")
+	reply := fs.String("reply", "", "text sent to every client")
+	dur := fs.Duration("duration", 10*time.Minute, "maximum lifetime (≤ 1h)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *listen == "" || *dur <= 0 || *dur > time.Hour {
+		return usageError{fmt.Errorf("-listen %q -duration %v", *listen, *dur)}
+	}
+	ln, err := net.Listen("tcp4", *listen)
+	if err != nil {
+		return err
+	}
+	// Readiness line: the launcher waits for it before measuring.
+	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
+	if f, ok := stdout.(*os.File); ok {
+		_ = f.Sync()
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		select {
+		case <-stop:
+		case <-time.After(*dur):
+		}
+		ln.Close()
+	}()
+	msg := []byte(*reply + "\n")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		go func() {
+			_, _ = c.Write(msg)
+			c.Close()
+		}()
+	}
+}
+
+// Percentile is the nearest-rank percentile (0 < p ≤ 100) of samples; it
+// errors on an empty set rather than inventing a zero.
+func Percentile(samples []float64, p float64) (float64, error) {
+	if len(samples) == 0 {
+		return 0, errors.New("no samples")
+	}
+	if p <= 0 || p > 100 {
+		return 0, fmt.Errorf("percentile %v out of range", p)
+	}
+	s := append([]float64(nil), samples...)
+	sort.Float64s(s)
+	rank := int(float64(len(s))*p/100+0.999999999) - 1
+	if rank < 0 {
+		rank = 0
+	}
+	if rank >= len(s) {
+		rank = len(s) - 1
+	}
+	return s[rank], nil
+}
+
+// Launcher says how to start a probe process: the cnilab binary with
+// "probe" (the CLI), or a test binary that dispatches to Main.
+type Launcher struct {
+	Path string
+	Args []string
+	Env  []string
+}
+
+// Cmd returns the command running probe sub with args.
+func (l Launcher) Cmd(sub string, args ...string) command.Cmd {
+	a := append(append(append([]string(nil), l.Args...), sub), args...)
+	return command.Cmd{Name: l.Path, Args: a, Env: l.Env}
+}
+
+// SelfLauncher re-executes the running binary as "<self> probe ...", which
+// is how the cnilab CLI starts probes.
+func SelfLauncher() (Launcher, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return Launcher{}, err
+	}
+	return Launcher{Path: exe, Args: []string{"probe"}}, nil
+}
+
+// TestEnv is set in the environment of a test binary re-executed as a
+// probe; tests' TestMain calls MaybeRunFromTest first thing.
+const TestEnv = "CNILAB_PROBE_REEXEC"
+
+// TestLauncher re-executes the current test binary as a probe.
+func TestLauncher() Launcher {
+	return Launcher{Path: os.Args[0], Env: []string{TestEnv + "=1"}}
+}
+
+// MaybeRunFromTest runs a probe and exits when the process was started by
+// TestLauncher; otherwise it returns and the tests run.
+func MaybeRunFromTest() {
+	if os.Getenv(TestEnv) != "1" {
+		return
+	}
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+}

@@ -1,0 +1,52 @@
+package proxies
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/proxy"
+	"github.com/cnilab/cnilab/pkg/proxy/ipvs"
+)
+
+func TestNew(t *testing.T) {
+	tgt := proxy.Target{Netns: []string{"/run/netns/x"}, Runner: &command.Fake{}}
+	tests := []struct {
+		name, fallback string
+		wantName       string
+		wantErr        bool
+	}{
+		{"iptables", "", "iptables", false},
+		{"nftables", "", "nftables", false},
+		{"bogus", "iptables", "", true},
+		{"ebpf", "", "", true}, // no cgroup in the target
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _, err := New(tc.name, tgt, tc.fallback)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if err == nil && p.Name() != tc.wantName {
+				t.Errorf("got %s", p.Name())
+			}
+		})
+	}
+}
+
+func TestIPVSFallback(t *testing.T) {
+	if ipvs.Detect() == nil {
+		t.Skip("this kernel has IPVS; the fallback path is not taken")
+	}
+	tgt := proxy.Target{Netns: []string{"/run/netns/x"}, Runner: &command.Fake{}}
+	p, note, err := New("ipvs", tgt, "iptables")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name() != "iptables" || !strings.Contains(note, "not reproducible here: CONFIG_IP_VS missing") || !strings.Contains(note, "fell back to iptables") {
+		t.Errorf("proxy %s, note %q", p.Name(), note)
+	}
+	if _, _, err := New("ipvs", tgt, ""); err == nil {
+		t.Error("ipvs without fallback succeeded")
+	}
+}
