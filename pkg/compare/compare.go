@@ -18,12 +18,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/rank"
 	"github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/scenario/servicescale"
 	"github.com/cnilab/cnilab/pkg/scenario/throughput"
 	"github.com/cnilab/cnilab/pkg/schedule"
 )
@@ -41,6 +44,9 @@ type Options struct {
 	UnderlayMTU int
 	OutDir      string
 	Keep        bool
+	// ProbeLauncher starts the connect probe (default: this binary's
+	// hidden `probe` command).
+	ProbeLauncher probe.Launcher
 	// RunID, when set, measures the labs `cnilab up` left running for that
 	// run instead of building new ones; they are left running afterwards.
 	RunID    string
@@ -240,6 +246,13 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 				}
 				fmt.Fprintf(progress, "  [%d/%d] %s\n", i, len(ws), describe(m))
 			})
+		case "services-scale":
+			if err := runServicesScale(ctx, o, sc, id, store, progress); err != nil {
+				fmt.Fprintf(progress, "scenario %s: %v\n", name, err)
+				if err := store.Append(results.Measurement{Scenario: name, Test: servicescale.TestProgram, Provider: p.Name(), Started: time.Now().UTC(), Error: err.Error()}); err != nil {
+					return nil, err
+				}
+			}
 		default:
 			fmt.Fprintf(progress, "scenario %s: kind %s is not run by this provider\n", name, sc.Kind)
 		}
@@ -262,10 +275,52 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 	return &doc, nil
 }
 
+// runServicesScale measures the service proxies themselves in their own
+// sealed topology (a client node, server pods and N Services); the CNI labs
+// are not involved, since every CNI with kube-proxy shares the same proxy.
+func runServicesScale(ctx context.Context, o Options, sc *config.Scenario, id string, store *results.Store, progress io.Writer) error {
+	cfg, err := servicescale.FromConfig(sc, o.Profile)
+	if err != nil {
+		return err
+	}
+	launcher := o.ProbeLauncher
+	if launcher.Path == "" {
+		if launcher, err = probe.SelfLauncher(); err != nil {
+			return err
+		}
+	}
+	env, cleanup, err := servicescale.Standalone(ctx, command.Exec{}, launcher, "cnl-"+id+"-ss-", 30*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := cleanup(); err != nil {
+			fmt.Fprintf(progress, "services-scale cleanup: %v\n", err)
+		}
+	}()
+	fmt.Fprintf(progress, "scenario %s: sizes %v, proxies %v\n", sc.Name, cfg.Sizes, cfg.Proxies)
+	return servicescale.Run(ctx, env, cfg, func(m results.Measurement) error {
+		fmt.Fprintf(progress, "  %s\n", describe(m))
+		return store.Append(m)
+	})
+}
+
 func describe(m results.Measurement) string {
 	s := fmt.Sprintf("%-14s %-4s %-10s r%d", m.Lab, m.Test, m.Placement, m.Repeat)
+	if m.Scenario == servicescale.Scenario {
+		s = fmt.Sprintf("%-9s %-12s N=%-6s %s", m.Proxy, m.Test, m.Params["services"], m.Params["placement"])
+		if v, ok := m.Metrics[results.FirstPacketP50]; ok {
+			s += fmt.Sprintf("  p50 %.1f µs", v)
+		}
+		if v, ok := m.Metrics[results.ProgramSeconds]; ok {
+			s += fmt.Sprintf("  program %.3f s", v)
+		}
+	}
 	if m.Error != "" {
 		return s + "  error: " + m.Error
+	}
+	if m.NotReproducible != "" {
+		return s + "  " + m.NotReproducible
 	}
 	if v, ok := m.Metrics[results.ThroughputBps]; ok {
 		s += fmt.Sprintf("  %7.2f Gbit/s", v/1e9)
@@ -285,12 +340,27 @@ func writeReport(path string, doc *results.Document) error {
 		f.Close()
 		return err
 	}
+	if md := servicescale.Markdown(doc.Measurements); strings.TrimSpace(md) != "" && hasScenario(doc, servicescale.Scenario) {
+		if _, err := io.WriteString(f, "\n"+md); err != nil {
+			f.Close()
+			return err
+		}
+	}
 	// The run's own ranking and the published claims table close the report.
 	if err := rank.AppendRunReport(f, doc); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
+}
+
+func hasScenario(doc *results.Document, name string) bool {
+	for _, m := range doc.Measurements {
+		if m.Scenario == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (o *Options) settings() (results.Settings, error) {

@@ -59,6 +59,12 @@ type Instance struct {
 	Runner command.Runner
 	// Proxy is the service proxy in use (after any fallback), "" if none.
 	Proxy string
+	// ServiceAddrs are the ClusterIP frontends the lab programmed, keyed by
+	// ServiceKey(backend pod, protocol).
+	ServiceAddrs map[string]netip.AddrPort
+	// ClientCgroupFD, when > 0, is the cgroup v2 clients must start in so
+	// the lab's socket-level service proxy sees them (eBPF socket-LB).
+	ClientCgroupFD int
 	// Owned are the provider's handles to tear the lab down.
 	Owned any
 }
@@ -95,6 +101,12 @@ type Provider interface {
 	// DownAll removes everything List finds. It is idempotent.
 	DownAll(ctx context.Context) ([]string, error)
 }
+
+// ServiceKey names the Service fronting a backend pod for a protocol.
+func ServiceKey(backend, proto string) string { return backend + "/" + proto }
+
+// ServicePort is the port of the lab's iperf3 Services (and servers).
+const ServicePort = 5201
 
 // Attacher is a provider that can find labs a previous `cnilab up` left
 // running, from names alone.

@@ -230,3 +230,20 @@ func Table(w io.Writer, doc *results.Document) error {
 	}
 	return tw.Flush()
 }
+
+// Lines prints extra summary lines (e.g. the services-scale shape) under the
+// table.
+func Lines(w io.Writer, title string, lines []string) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintf(w, "\n%s\n", title); err != nil {
+		return err
+	}
+	for _, l := range lines {
+		if _, err := fmt.Fprintf(w, "  %s\n", l); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -119,6 +119,10 @@ type Measurement struct {
 	// (e.g. connect latencies), for later re-analysis.
 	Samples map[string][]float64 `json:"samples,omitempty"`
 	Error   string               `json:"error,omitempty"`
+	// NotReproducible, when set, says why nothing could be measured on this
+	// machine ("not reproducible here: CONFIG_IP_VS missing"). It is not a
+	// failure: the result records what the kernel lacks.
+	NotReproducible string `json:"not_reproducible,omitempty"`
 }
 
 // Summary aggregates one metric of one lab × test over repeats.

@@ -3,6 +3,8 @@
 package cnilab
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
@@ -13,6 +15,7 @@ import (
 	rankcmd "github.com/cnilab/cnilab/pkg/cmd/rank"
 	"github.com/cnilab/cnilab/pkg/cmd/run"
 	"github.com/cnilab/cnilab/pkg/cmd/up"
+	"github.com/cnilab/cnilab/pkg/probe"
 )
 
 // NewRoot returns the root command.
@@ -23,6 +26,19 @@ func NewRoot(s cli.Streams) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.AddCommand(&cobra.Command{
+		// The connect/serve probe the services-scale scenario runs inside
+		// lab namespaces: cnilab re-executes itself as `cnilab probe ...`.
+		Use:                "probe",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if code := probe.Main(args, s.Out, s.Err); code != 0 {
+				return cli.WithCode(code, fmt.Errorf("probe exited %d", code))
+			}
+			return nil
+		},
+	})
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.AddCommand(compare.NewCommand(s), up.NewCommand(s), run.NewCommand(s), down.NewCommand(s), list.NewCommand(s), doctor.NewCommand(s),

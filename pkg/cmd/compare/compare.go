@@ -17,6 +17,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/lab/netns"
 	"github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/scenario/servicescale"
 	"github.com/cnilab/cnilab/pkg/scenario/throughput"
 )
 
@@ -113,6 +114,9 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		} else {
 			fmt.Fprintln(s.Out)
 			if werr := report.Table(s.Out, doc); werr != nil {
+				return werr
+			}
+			if werr := report.Lines(s.Out, "services-scale (netns, measured here):", servicescale.ShapeSummary(doc.Measurements)); werr != nil {
 				return werr
 			}
 		}

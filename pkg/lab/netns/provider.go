@@ -10,16 +10,20 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/cnilab/cnilab/pkg/cgroup2"
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/datapath"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/netplan"
+	"github.com/cnilab/cnilab/pkg/proxy"
+	"github.com/cnilab/cnilab/pkg/proxy/proxies"
 	"github.com/cnilab/cnilab/pkg/results"
 )
 
@@ -48,7 +52,9 @@ func (*Provider) Name() string { return "netns" }
 
 // owned is what Down needs.
 type owned struct {
-	plan *netplan.Plan
+	plan   *netplan.Plan
+	proxy  proxy.Proxy
+	cgroup *cgroup2.Group
 }
 
 // Up implements lab.Provider.
@@ -60,7 +66,85 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (*lab.Instance, error) {
 	if err := p.Applier.Apply(ctx, &planned.Plan); err != nil {
 		return nil, fmt.Errorf("build %s: %w", s.Def.Name, err)
 	}
-	return p.instance(s.Def, planned), nil
+	in := p.instance(s.Def, planned)
+	if err := p.setupServices(ctx, in, s.Def, planned); err != nil {
+		_ = p.Down(context.Background(), in)
+		return nil, fmt.Errorf("services %s: %w", s.Def.Name, err)
+	}
+	return in, nil
+}
+
+// serviceVIP returns the i-th ClusterIP the lab hands out: .10, .11, ...
+// of the service range, as a cluster's first Services get low addresses.
+func serviceVIP(cidr netip.Prefix, i int) netip.Addr {
+	a := cidr.Addr().As4()
+	a[3] += byte(10 + i)
+	return netip.AddrFrom4(a)
+}
+
+// setupServices starts the lab's service proxy on every node and programs
+// one Service per iperf3 server pod (cross-node and same-node), TCP and UDP
+// on lab.ServicePort, so s-tests reach the server through the proxy.
+func (p *Provider) setupServices(ctx context.Context, in *lab.Instance, def *config.Lab, planned *datapath.Lab) error {
+	name := def.Netns.Services
+	if name == "" {
+		return nil
+	}
+	svcCIDR, err := netip.ParsePrefix(def.Netns.ServiceCIDR)
+	if err != nil {
+		return err
+	}
+	o := in.Owned.(owned)
+	t := proxy.Target{Runner: p.Runner, ClusterCIDR: planned.Spec.PodCIDR}
+	for _, n := range in.Nodes {
+		t.Netns = append(t.Netns, n.Netns)
+	}
+	if name == "ebpf" || def.Netns.ServicesFallback == "ebpf" {
+		root, _, err := cgroup2.Root()
+		if err != nil {
+			return err
+		}
+		o.cgroup, err = cgroup2.Create(root, datapath.Prefix(planned.Spec.RunID, def.Name)+"-clients")
+		if err != nil {
+			return err
+		}
+		in.Owned = o
+		t.CgroupDir = o.cgroup.Path
+		in.ClientCgroupFD = o.cgroup.FD()
+	}
+	px, note, err := proxies.New(name, t, def.Netns.ServicesFallback)
+	if err != nil {
+		return err
+	}
+	o.proxy = px
+	in.Owned = o
+	in.Proxy = px.Name()
+	if note != "" {
+		in.Notes = append(in.Notes, note)
+	}
+	var svcs []proxy.Service
+	in.ServiceAddrs = map[string]netip.AddrPort{}
+	client := in.Pods[0]
+	i := 0
+	for _, pod := range in.Pods[1:] {
+		placement := "same"
+		if pod.Node != client.Node {
+			placement = "cross"
+		}
+		if _, done := in.ServiceAddrs[lab.ServiceKey(placement, "tcp")]; done {
+			continue
+		}
+		vip := serviceVIP(svcCIDR, i)
+		i++
+		for _, proto := range []proxy.Protocol{proxy.TCP, proxy.UDP} {
+			svcs = append(svcs, proxy.Service{Namespace: "cnilab", Name: "iperf3-" + placement, PortName: string(proto), ClusterIP: vip,
+				Port: lab.ServicePort, Protocol: proto, Endpoints: []proxy.Endpoint{{IP: pod.IP, Port: lab.ServicePort}}})
+			addr := netip.AddrPortFrom(vip, lab.ServicePort)
+			in.ServiceAddrs[lab.ServiceKey(placement, string(proto))] = addr
+			in.ServiceAddrs[lab.ServiceKey(pod.Name, string(proto))] = addr
+		}
+	}
+	return px.Sync(ctx, svcs)
 }
 
 func (p *Provider) plan(s lab.Spec) (*datapath.Lab, error) {
@@ -144,7 +228,19 @@ func (p *Provider) Attach(ctx context.Context, s lab.Spec) (*lab.Instance, error
 			return nil, fmt.Errorf("lab %s is incomplete: %w", s.Def.Name, err)
 		}
 	}
-	return p.instance(s.Def, planned), nil
+	in := p.instance(s.Def, planned)
+	// The proxy's kernel state outlives `cnilab up` (rules live in the
+	// namespaces) but a BPF program does not outlive its loader; either way
+	// a fresh sync makes the lab's services what this definition says.
+	if s.Def.Netns.Services == "ebpf" || s.Def.Netns.ServicesFallback == "ebpf" {
+		if root, _, err := cgroup2.Root(); err == nil {
+			_ = os.Remove(filepath.Join(root, datapath.Prefix(s.RunID, s.Def.Name)+"-clients"))
+		}
+	}
+	if err := p.setupServices(ctx, in, s.Def, planned); err != nil {
+		return nil, fmt.Errorf("services %s: %w", s.Def.Name, err)
+	}
+	return in, nil
 }
 
 func linkMTU(ns, dev string) (int, error) {
@@ -166,7 +262,15 @@ func (p *Provider) Down(ctx context.Context, in *lab.Instance) error {
 	if !ok {
 		return fmt.Errorf("lab %s was not built by the netns provider", in.Name)
 	}
-	return p.Applier.Destroy(ctx, o.plan)
+	var errs []error
+	if o.proxy != nil {
+		errs = append(errs, o.proxy.Close(ctx))
+	}
+	if o.cgroup != nil {
+		errs = append(errs, o.cgroup.Remove())
+	}
+	errs = append(errs, p.Applier.Destroy(ctx, o.plan))
+	return errors.Join(errs...)
 }
 
 // List implements lab.Provider.
@@ -189,6 +293,18 @@ func (p *Provider) DownAll(ctx context.Context) ([]string, error) {
 	for _, n := range names {
 		if err := netplan.DeleteNamespace(n); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	// Client cgroups of eBPF labs go too (their programs died with cnilab).
+	if root, _, err := cgroup2.Root(); err == nil {
+		groups, _ := filepath.Glob(filepath.Join(root, p.Prefix+"*"))
+		for _, g := range groups {
+			grp := &cgroup2.Group{Path: g}
+			if err := grp.Remove(); err != nil {
+				errs = append(errs, err)
+			} else {
+				names = append(names, "cgroup "+filepath.Base(g))
+			}
 		}
 	}
 	return names, errors.Join(errs...)

@@ -28,6 +28,10 @@ func Markdown(ms []results.Measurement) string {
 			errs = append(errs, fmt.Sprintf("- %s: %s", m.Proxy, m.Error))
 			continue
 		}
+		if m.NotReproducible != "" {
+			errs = append(errs, fmt.Sprintf("- %s: %s", m.Proxy, m.NotReproducible))
+			continue
+		}
 		n, err := strconv.Atoi(m.Params["services"])
 		if err != nil {
 			continue

@@ -207,10 +207,14 @@ func runProxy(ctx context.Context, env Env, cfg Config, name string, emit Emit) 
 		p, note, err := proxies.New(name, env.target(cfg), cfg.Fallback)
 		if err != nil {
 			m := env.base(name, nil, TestProgram, n, cfg.Endpoints)
-			m.Error = err.Error()
 			if errors.Is(err, proxy.ErrNotReproducible) {
+				// Recorded, not failed: the kernel lacks what this proxy
+				// needs, and the result says so.
 				m.Fidelity = results.NotModelled
+				m.NotReproducible = err.Error()
+				return emit(m)
 			}
+			m.Error = err.Error()
 			if eerr := emit(m); eerr != nil {
 				return eerr
 			}

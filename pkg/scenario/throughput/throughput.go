@@ -71,22 +71,9 @@ func ParseTest(id string, multi int) (Test, error) {
 	return t, nil
 }
 
-// ServiceExposer gives the server pod a Service address in the lab's proxy
-// (ClusterIP). It returns the address clients use and a function that
-// removes it.
-type ServiceExposer interface {
-	Expose(ctx context.Context, in *lab.Instance, backend lab.Pod, port int, proto iperf.Protocol) (netip.AddrPort, func() error, error)
-	// ClientCmd adjusts a client command for the proxy (e.g. start it in
-	// the cgroup an eBPF socket-LB is attached to).
-	ClientCmd(in *lab.Instance, c command.Cmd) command.Cmd
-}
-
 // Runner measures windows.
 type Runner struct {
 	Settings Settings
-	Services ServiceExposer
-	// Port of the iperf3 server.
-	Port int
 }
 
 // Placement values.
@@ -140,21 +127,17 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 	if err != nil {
 		return err
 	}
-	port := r.Port
-	if port == 0 {
-		port = 5201
-	}
+	port := lab.ServicePort
 	target := netip.AddrPortFrom(server.IP, uint16(port))
 	if t.Service {
-		if r.Services == nil || in.Services() == "" {
+		if in.Services() == "" {
 			return errors.New("lab has no service proxy")
 		}
 		m.Proxy = in.Services()
-		svc, remove, err := r.Services.Expose(ctx, in, server, port, t.Protocol)
-		if err != nil {
-			return fmt.Errorf("expose service: %w", err)
+		svc, ok := in.ServiceAddrs[lab.ServiceKey(server.Name, string(t.Protocol))]
+		if !ok {
+			return fmt.Errorf("lab has no %s Service in front of %s", t.Protocol, server.Name)
 		}
-		defer remove()
 		target = svc
 	}
 	srv, err := in.Runner.Start(ctx, lab.RunIn(server.Netns, command.Cmd{Name: "iperf3", Args: iperf.ServerArgs(port)}))
@@ -163,10 +146,9 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 	}
 	defer srv.Stop(2 * time.Second)
 	args := iperf.ClientArgs{Server: target.Addr().String(), Port: int(target.Port()), Protocol: t.Protocol, Streams: t.Streams, Seconds: r.Settings.Seconds, Omit: r.Settings.Omit}
-	cmd := lab.RunIn(client.Netns, command.Cmd{Name: "iperf3", Args: args.Args()})
-	if t.Service {
-		cmd = r.Services.ClientCmd(in, cmd)
-	}
+	// Clients start in the lab's client cgroup when it has one, as every
+	// pod's sockets pass Cilium's connect hook, direct or not.
+	cmd := lab.RunIn(client.Netns, command.Cmd{Name: "iperf3", Args: args.Args(), CgroupFD: in.ClientCgroupFD})
 	res, cpu, err := r.runClient(ctx, in, cmd)
 	if err != nil {
 		return err

@@ -96,7 +96,31 @@ func TestMeasureRealWindow(t *testing.T) {
 			t.Errorf("%s: provider %q fidelity %q", tc.test, m.Provider, m.Fidelity)
 		}
 	}
-	if m := r.Measure(context.Background(), in, "throughput", "sts", CrossNode, 1); m.Error == "" {
-		t.Error("service test without a service proxy did not fail")
+	for _, tc := range []struct{ test, placement string }{{"sts", CrossNode}, {"sus", SameNode}} {
+		m := r.Measure(context.Background(), in, "throughput", tc.test, tc.placement, 1)
+		if m.Error != "" {
+			t.Fatalf("%s through %s: %s", tc.test, in.Proxy, m.Error)
+		}
+		if m.Proxy != "iptables" || m.Metrics[results.ThroughputBps] < 1e6 {
+			t.Errorf("%s: proxy %q, %.0f bit/s", tc.test, m.Proxy, m.Metrics[results.ThroughputBps])
+		}
+	}
+	// Cilium's lab serves its ClusterIPs with the eBPF socket-LB: the client
+	// connects to the VIP and the connect4 program sends it to the pod.
+	cil, err := p.Up(context.Background(), lab.Spec{Def: set.Labs["cilium"], RunID: "w" + hex.EncodeToString(b[:]), Nodes: 2, PodsPerNode: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Down(context.Background(), cil) })
+	if m := r.Measure(context.Background(), cil, "throughput", "sts", CrossNode, 1); m.Error != "" || m.Proxy != "ebpf" {
+		t.Errorf("cilium sts: proxy %q error %q", m.Proxy, m.Error)
+	}
+	host, err := p.Up(context.Background(), lab.Spec{Def: set.Labs["host"], RunID: "w" + hex.EncodeToString(b[:]), Nodes: 2, PodsPerNode: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Down(context.Background(), host) })
+	if m := r.Measure(context.Background(), host, "throughput", "sts", CrossNode, 1); m.Error == "" {
+		t.Error("service test on the host baseline (no proxy) did not fail")
 	}
 }
