@@ -298,11 +298,23 @@ func runServicesScale(ctx context.Context, o Options, sc *config.Scenario, id st
 			fmt.Fprintf(progress, "services-scale cleanup: %v\n", err)
 		}
 	}()
-	fmt.Fprintf(progress, "scenario %s: sizes %v, proxies %v\n", sc.Name, cfg.Sizes, cfg.Proxies)
-	return servicescale.Run(ctx, env, cfg, func(m results.Measurement) error {
-		fmt.Fprintf(progress, "  %s\n", describe(m))
-		return store.Append(m)
-	})
+	repeats := sc.Profiles[o.Profile].Repeats
+	if o.Repeats > 0 {
+		repeats = o.Repeats
+	}
+	fmt.Fprintf(progress, "scenario %s: sizes %v, proxies %v, %d repeats\n", sc.Name, cfg.Sizes, cfg.Proxies, repeats)
+	var errs []error
+	for r := 1; r <= repeats && ctx.Err() == nil; r++ {
+		err := servicescale.Run(ctx, env, cfg, func(m results.Measurement) error {
+			m.Repeat = r
+			fmt.Fprintf(progress, "  r%d %s\n", r, describe(m))
+			return store.Append(m)
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("repeat %d: %w", r, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func describe(m results.Measurement) string {

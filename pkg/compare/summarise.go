@@ -11,12 +11,12 @@ import (
 const HostLab = "host"
 
 // Summarise groups successful measurements by lab × scenario × test ×
-// placement × params × metric and summarises each group; where the host
+// placement × proxy × params × metric and summarises each group; where the host
 // baseline has the same test, metric and placement, the ratio of medians is
 // attached.
 func Summarise(doc *results.Document) []results.Summary {
 	type key struct {
-		lab, scenario, test, placement, params, metric string
+		lab, scenario, test, placement, proxy, params, metric string
 	}
 	groups := map[key][]float64{}
 	meta := map[key]results.Measurement{}
@@ -26,7 +26,7 @@ func Summarise(doc *results.Document) []results.Summary {
 			continue
 		}
 		for metric, v := range m.Metrics {
-			k := key{m.Lab, m.Scenario, m.Test, m.Placement, paramsKey(m.Params), metric}
+			k := key{m.Lab, m.Scenario, m.Test, m.Placement, m.Proxy, paramsKey(m.Params), metric}
 			if _, seen := groups[k]; !seen {
 				order = append(order, k)
 				meta[k] = m
@@ -44,6 +44,9 @@ func Summarise(doc *results.Document) []results.Summary {
 		}
 		if a.placement != b.placement {
 			return a.placement < b.placement
+		}
+		if a.proxy != b.proxy {
+			return a.proxy < b.proxy
 		}
 		if a.params != b.params {
 			return a.params < b.params
@@ -82,7 +85,7 @@ func Summarise(doc *results.Document) []results.Summary {
 		if len(test) == 3 && test[0] == 's' {
 			test = "d" + test[1:]
 		}
-		base, ok := medians[key{HostLab, s.Scenario, test, s.Placement, paramsKey(s.Params), s.Metric}]
+		base, ok := medians[key{HostLab, s.Scenario, test, s.Placement, "", paramsKey(s.Params), s.Metric}]
 		if ok && base != 0 {
 			r := s.Median / base
 			s.RatioToHost = &r

@@ -44,6 +44,24 @@ func TestSummariseRatiosAndFailures(t *testing.T) {
 	if f.CI95Low < 0 || f.CI95Low > f.Median || f.CI95High < f.Median {
 		t.Errorf("CI %v–%v around median %v", f.CI95Low, f.CI95High, f.Median)
 	}
+	// Two proxies measured with the same parameters stay apart.
+	scale := &results.Document{}
+	for _, px := range []string{"iptables", "ebpf"} {
+		for r, v := range []float64{10, 11, 12} {
+			if px == "ebpf" {
+				v *= 10
+			}
+			scale.Measurements = append(scale.Measurements, results.Measurement{Lab: "ss", Scenario: "services-scale", Test: "first-packet", Placement: "last", Proxy: px, Repeat: r,
+				Params: map[string]string{"services": "100"}, Metrics: map[string]float64{results.FirstPacketP50: v}})
+		}
+	}
+	got := map[string]float64{}
+	for _, s := range Summarise(scale) {
+		got[s.Proxy] = s.Median
+	}
+	if got["iptables"] != 11 || got["ebpf"] != 110 {
+		t.Errorf("per-proxy medians %v, want iptables 11 and ebpf 110", got)
+	}
 	if f.Unit != "bit/s" {
 		t.Errorf("unit %q", f.Unit)
 	}
