@@ -2,6 +2,7 @@ package ebpf
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -117,5 +118,53 @@ func TestKeyLayout(t *testing.T) {
 	v := makeBeValue(s.Endpoints[0], proxy.TCP)
 	if string(v[:6]) != string([]byte{10, 180, 0, 1, 0x1f, 0x90}) {
 		t.Errorf("backend value = % x", v)
+	}
+}
+
+// countMaps accepts every batch and keeps only its sizes, so what Update
+// costs is the proxy's own work.
+type countMaps struct{ applies, entries int }
+
+func (c *countMaps) Apply(b Batch) error {
+	c.applies++
+	c.entries = len(b.BackendPuts) + len(b.ServicePuts) + len(b.ServiceDels) + len(b.BackendDels)
+	return nil
+}
+
+func (c *countMaps) Len() (int, int, error) { return 0, 0, nil }
+
+// TestUpdateWorkIndependentOfN fails if Update goes back to touching every
+// service or copying the allocator: adding and removing one service must
+// allocate as much, and write as many entries, at 5000 services as at 10.
+func TestUpdateWorkIndependentOfN(t *testing.T) {
+	ctx := context.Background()
+	var allocs []float64
+	var entries []int
+	for _, n := range []int{10, 5000} {
+		m := &countMaps{}
+		p := New(m)
+		svcs := proxytest.Services(n+1, 2)
+		if err := p.Sync(ctx, svcs[:n]); err != nil {
+			t.Fatal(err)
+		}
+		extra := svcs[n]
+		// proxytest's endpoint addresses repeat every 256 services; these
+		// are the extra service's own.
+		extra.Endpoints = []proxy.Endpoint{{IP: netip.MustParseAddr("10.250.0.1"), Port: 8080}, {IP: netip.MustParseAddr("10.250.0.2"), Port: 8080}}
+		allocs = append(allocs, testing.AllocsPerRun(20, func() {
+			if err := p.Update(ctx, []proxy.Service{extra}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Update(ctx, nil, []string{extra.Key()}); err != nil {
+				t.Fatal(err)
+			}
+		}))
+		entries = append(entries, m.entries)
+	}
+	if allocs[1] > allocs[0]+20 {
+		t.Errorf("add+remove one service: %.0f allocations at 10 services, %.0f at 5000", allocs[0], allocs[1])
+	}
+	if entries[0] != entries[1] || entries[0] == 0 {
+		t.Errorf("removing one service wrote %d entries at 10 services, %d at 5000", entries[0], entries[1])
 	}
 }

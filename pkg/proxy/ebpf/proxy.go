@@ -34,7 +34,7 @@ type beRef struct {
 type Proxy struct {
 	maps   Maps
 	closer func() error
-	cur    []proxy.Service
+	idx    *proxy.Index
 	// backends are shared between services, as in Cilium, refcounted.
 	backends map[string]*beRef
 	nextID   uint32
@@ -46,7 +46,7 @@ var _ proxy.Proxy = (*Proxy)(nil)
 
 // New returns a proxy writing to m (a Fake in tests).
 func New(m Maps) *Proxy {
-	return &Proxy{maps: m, backends: map[string]*beRef{}, revNat: map[string]uint16{}, nextID: 1, nextRev: 1}
+	return &Proxy{maps: m, idx: proxy.NewIndex(), backends: map[string]*beRef{}, revNat: map[string]uint16{}, nextID: 1, nextRev: 1}
 }
 
 // NewKernel creates the maps and program and attaches it to the target's
@@ -82,18 +82,82 @@ func frontName(s proxy.Service) string {
 	return fmt.Sprintf("%v:%d/%s", s.ClusterIP, s.Port, s.Protocol)
 }
 
+// undo records the allocator state a planned change touches, so a batch
+// the maps reject is forgotten in time proportional to the change (not by
+// copying the allocator).
+type undo struct {
+	backends map[string]*beRef // nil: the name did not exist
+	revNat   map[string]*uint16
+	nextID   uint32
+	nextRev  uint16
+}
+
+func (p *Proxy) newUndo() *undo {
+	return &undo{backends: map[string]*beRef{}, revNat: map[string]*uint16{}, nextID: p.nextID, nextRev: p.nextRev}
+}
+
+func (u *undo) backend(p *Proxy, name string) {
+	if _, seen := u.backends[name]; seen {
+		return
+	}
+	if r := p.backends[name]; r != nil {
+		c := *r
+		u.backends[name] = &c
+	} else {
+		u.backends[name] = nil
+	}
+}
+
+func (u *undo) rev(p *Proxy, name string) {
+	if _, seen := u.revNat[name]; seen {
+		return
+	}
+	if v, ok := p.revNat[name]; ok {
+		u.revNat[name] = &v
+	} else {
+		u.revNat[name] = nil
+	}
+}
+
+func (u *undo) restore(p *Proxy) {
+	for name, r := range u.backends {
+		if r == nil {
+			delete(p.backends, name)
+		} else {
+			p.backends[name] = r
+		}
+	}
+	for name, v := range u.revNat {
+		if v == nil {
+			delete(p.revNat, name)
+		} else {
+			p.revNat[name] = *v
+		}
+	}
+	p.nextID, p.nextRev = u.nextID, u.nextRev
+}
+
+// deadBackend is a backend whose last user left in this change.
+type deadBackend struct {
+	name string
+	id   uint32
+}
+
 // plan adds s's entries to b, allocating backend ids. Backend puts come
 // first, then slots, then the frontend (count), so a reader never sees a
 // count larger than the slots present.
-func (p *Proxy) plan(b *Batch, s proxy.Service) {
-	rev, ok := p.revNat[frontName(s)]
+func (p *Proxy) plan(b *Batch, u *undo, s proxy.Service) {
+	fn := frontName(s)
+	rev, ok := p.revNat[fn]
 	if !ok {
+		u.rev(p, fn)
 		rev = p.nextRev
 		p.nextRev++
-		p.revNat[frontName(s)] = rev
+		p.revNat[fn] = rev
 	}
 	for i, e := range s.Endpoints {
 		name := beName(e, s.Protocol)
+		u.backend(p, name)
 		r := p.backends[name]
 		if r == nil {
 			r = &beRef{id: p.nextID}
@@ -108,8 +172,9 @@ func (p *Proxy) plan(b *Batch, s proxy.Service) {
 }
 
 // unplan removes old's entries from b, except slots still present in
-// next (nil: the service goes). Backends whose last user left go last.
-func (p *Proxy) unplan(b *Batch, old proxy.Service, next *proxy.Service) {
+// next (nil: the service goes). Backends whose last user left are
+// returned; they are deleted last.
+func (p *Proxy) unplan(b *Batch, u *undo, old proxy.Service, next *proxy.Service, dead []deadBackend) []deadBackend {
 	keepSlots := 0
 	if next != nil && frontName(*next) != frontName(old) {
 		next = nil // a new frontend: the old one goes entirely
@@ -118,6 +183,7 @@ func (p *Proxy) unplan(b *Batch, old proxy.Service, next *proxy.Service) {
 		keepSlots = len(next.Endpoints) + 1
 	} else {
 		b.ServiceDels = append(b.ServiceDels, makeSvcKey(old, 0))
+		u.rev(p, frontName(old))
 		delete(p.revNat, frontName(old))
 	}
 	for i, e := range old.Endpoints {
@@ -126,13 +192,15 @@ func (p *Proxy) unplan(b *Batch, old proxy.Service, next *proxy.Service) {
 		}
 		name := beName(e, old.Protocol)
 		if r := p.backends[name]; r != nil {
+			u.backend(p, name)
 			r.refs--
 			if r.refs == 0 {
-				b.BackendDels = append(b.BackendDels, makeBeKey(r.id))
+				dead = append(dead, deadBackend{name, r.id})
 				delete(p.backends, name)
 			}
 		}
 	}
+	return dead
 }
 
 // Sync implements proxy.Proxy: entries of services no longer wanted are
@@ -141,99 +209,60 @@ func (p *Proxy) Sync(ctx context.Context, svcs []proxy.Service) error {
 	if err := proxy.ValidateAll(svcs); err != nil {
 		return err
 	}
-	want := map[string]bool{}
+	want := make(map[string]bool, len(svcs))
 	for _, s := range svcs {
 		want[s.Key()] = true
 	}
 	var remove []string
-	for _, s := range p.cur {
-		if !want[s.Key()] {
-			remove = append(remove, s.Key())
+	for _, k := range p.idx.Keys() {
+		if !want[k] {
+			remove = append(remove, k)
 		}
 	}
 	return p.Update(ctx, svcs, remove)
 }
 
 // Update implements proxy.Proxy: only the changed services' entries are
-// written, as Cilium's agent does on a service event.
+// written, as Cilium's agent does on a service event, and only the changed
+// services are validated and looked at.
 func (p *Proxy) Update(ctx context.Context, upsert []proxy.Service, remove []string) error {
-	next := proxy.Apply(p.cur, upsert, remove)
-	if err := proxy.ValidateAll(next); err != nil {
+	c, err := p.idx.Check(upsert, remove)
+	if err != nil {
 		return err
 	}
-	old := make(map[string]proxy.Service, len(p.cur))
-	for _, s := range p.cur {
-		old[s.Key()] = s
-	}
-	// Plan on copies of the allocator state so a failed apply leaves the
-	// proxy consistent with the (unchanged) maps.
-	saved := p.snapshot()
+	u := p.newUndo()
 	var b Batch
-	for _, s := range upsert {
-		p.plan(&b, s)
+	for _, s := range c.Upsert {
+		p.plan(&b, u, s)
 	}
-	for _, s := range upsert {
-		if o, ok := old[s.Key()]; ok {
+	var dead []deadBackend
+	for _, s := range c.Upsert {
+		if o, ok := p.idx.Get(s.Key()); ok {
 			s := s
-			p.unplan(&b, o, &s)
+			dead = p.unplan(&b, u, o, &s, dead)
 		}
 	}
-	for _, k := range remove {
-		if o, ok := old[k]; ok {
-			p.unplan(&b, o, nil)
+	for _, k := range c.Remove {
+		o, _ := p.idx.Get(k)
+		dead = p.unplan(&b, u, o, nil, dead)
+	}
+	// Every plan runs before every unplan, so a backend that lost its last
+	// user here cannot have gained a new one; the check is cheap insurance.
+	for _, d := range dead {
+		if p.backends[d.name] == nil {
+			b.BackendDels = append(b.BackendDels, makeBeKey(d.id))
 		}
 	}
-	// A backend dropped by one service and added by another in the same
-	// batch is both put and deleted; keep it.
-	b.BackendDels = withoutLive(b.BackendDels, p.backends)
 	if err := p.maps.Apply(b); err != nil {
-		p.restore(saved)
+		u.restore(p)
 		return fmt.Errorf("ebpf map update: %w", err)
 	}
-	p.cur = next
+	p.idx.Apply(c)
 	return nil
 }
 
-func withoutLive(dels []beKey, live map[string]*beRef) []beKey {
-	ids := make(map[beKey]bool, len(live))
-	for _, r := range live {
-		ids[makeBeKey(r.id)] = true
-	}
-	out := dels[:0]
-	for _, k := range dels {
-		if !ids[k] {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-type allocState struct {
-	backends map[string]beRef
-	nextID   uint32
-	revNat   map[string]uint16
-	nextRev  uint16
-}
-
-func (p *Proxy) snapshot() allocState {
-	s := allocState{backends: make(map[string]beRef, len(p.backends)), nextID: p.nextID, revNat: make(map[string]uint16, len(p.revNat)), nextRev: p.nextRev}
-	for k, v := range p.backends {
-		s.backends[k] = *v
-	}
-	for k, v := range p.revNat {
-		s.revNat[k] = v
-	}
-	return s
-}
-
-func (p *Proxy) restore(s allocState) {
-	p.backends = make(map[string]*beRef, len(s.backends))
-	for k, v := range s.backends {
-		v := v
-		p.backends[k] = &v
-	}
-	p.revNat, p.nextID, p.nextRev = s.revNat, s.nextID, s.nextRev
-}
+// Services returns the services the proxy holds, sorted by key.
+func (p *Proxy) Services() []proxy.Service { return p.idx.Services() }
 
 // Counts implements proxy.Proxy: map entries read back from the maps.
 func (p *Proxy) Counts(context.Context) (proxy.Counts, error) {
@@ -246,7 +275,8 @@ func (p *Proxy) Counts(context.Context) (proxy.Counts, error) {
 
 // Close implements proxy.Proxy: detach the program and free the maps.
 func (p *Proxy) Close(ctx context.Context) error {
-	p.cur = nil
+	p.idx = proxy.NewIndex()
+	p.backends, p.revNat = map[string]*beRef{}, map[string]uint16{}
 	if p.closer != nil {
 		err := p.closer()
 		p.closer = nil

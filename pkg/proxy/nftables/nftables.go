@@ -48,10 +48,24 @@ type Backend interface {
 type Proxy struct {
 	nodes       []Backend
 	clusterCIDR string
-	cur         []proxy.Service
-	// LastOps is the number of operations in the last transaction.
+	idx         *proxy.Index
+	state       tableState
+	// LastOps is the number of operations in the last Update's
+	// transaction, or in all of the last Sync's transactions on a node.
 	LastOps int
+	// Chunk is how many services' endpoint-choice rules a large Sync puts
+	// in one transaction; 0 means DefaultChunk.
+	Chunk int
 }
+
+// tableState is what the proxy knows of table ip kube-proxy.
+type tableState int
+
+const (
+	tableNone   tableState = iota // absent (or unknown before the first write)
+	tableOK                       // holds exactly idx
+	tableBroken                   // a Sync failed part way
+)
 
 var _ proxy.Proxy = (*Proxy)(nil)
 
@@ -60,7 +74,7 @@ func New(nodes []Backend, t proxy.Target) (*Proxy, error) {
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("nftables proxy: no node")
 	}
-	p := &Proxy{nodes: nodes}
+	p := &Proxy{nodes: nodes, idx: proxy.NewIndex()}
 	if t.ClusterCIDR.IsValid() {
 		p.clusterCIDR = t.ClusterCIDR.String()
 	}
@@ -157,25 +171,57 @@ func (p *Proxy) addService(tx *knftables.Transaction, s proxy.Service) {
 		tx.Add(&knftables.Element{Map: noEndpointSvcMap, Key: frontKey(s), Value: []string{"goto " + rejectChain}})
 		return
 	}
+	p.addChains(tx, s, true)
+	p.addDispatch(tx, s)
+	tx.Add(&knftables.Element{Map: serviceIPsMap, Key: frontKey(s), Value: []string{"goto " + serviceChainName(s)}})
+}
+
+// addChains writes s's endpoint chains and its service chain up to the
+// endpoint choice; flush is needed only when the chains may exist.
+func (p *Proxy) addChains(tx *knftables.Transaction, s proxy.Service, flush bool) {
+	if len(s.Endpoints) == 0 {
+		return
+	}
 	for _, e := range s.Endpoints {
 		ec := endpointChainName(s, e)
 		tx.Add(&knftables.Chain{Name: ec})
-		tx.Flush(&knftables.Chain{Name: ec})
+		if flush {
+			tx.Flush(&knftables.Chain{Name: ec})
+		}
 		tx.Add(&knftables.Rule{Chain: ec, Rule: "ip saddr " + e.IP.String() + " jump " + markMasqChain})
 		tx.Add(&knftables.Rule{Chain: ec, Rule: fmt.Sprintf("meta l4proto %s dnat to %s", s.Protocol, e)})
 	}
 	sc := serviceChainName(s)
 	tx.Add(&knftables.Chain{Name: sc})
-	tx.Flush(&knftables.Chain{Name: sc})
+	if flush {
+		tx.Flush(&knftables.Chain{Name: sc})
+	}
 	if p.clusterCIDR != "" {
 		tx.Add(&knftables.Rule{Chain: sc, Rule: fmt.Sprintf("ip daddr %s %s dport %d ip saddr != %s jump %s", s.ClusterIP, s.Protocol, s.Port, p.clusterCIDR, markMasqChain)})
 	}
-	var vm []string
-	for i, e := range s.Endpoints {
-		vm = append(vm, fmt.Sprintf("%d : goto %s", i, endpointChainName(s, e)))
+}
+
+// addDispatch appends the service chain's endpoint choice.
+func (p *Proxy) addDispatch(tx *knftables.Transaction, s proxy.Service) {
+	if len(s.Endpoints) == 0 {
+		return
 	}
-	tx.Add(&knftables.Rule{Chain: sc, Rule: fmt.Sprintf("numgen random mod %d vmap { %s }", len(s.Endpoints), strings.Join(vm, " , "))})
-	tx.Add(&knftables.Element{Map: serviceIPsMap, Key: frontKey(s), Value: []string{"goto " + sc}})
+	vm := make([]string, len(s.Endpoints))
+	for i, e := range s.Endpoints {
+		vm[i] = fmt.Sprintf("%d : goto %s", i, endpointChainName(s, e))
+	}
+	tx.Add(&knftables.Rule{Chain: serviceChainName(s), Rule: fmt.Sprintf("numgen random mod %d vmap { %s }", len(s.Endpoints), strings.Join(vm, " , "))})
+}
+
+// addElements makes s reachable: its ClusterIP and its service-ips (or
+// no-endpoint-services) element.
+func (p *Proxy) addElements(tx *knftables.Transaction, s proxy.Service) {
+	tx.Add(&knftables.Element{Set: clusterIPsSet, Key: []string{s.ClusterIP.String()}})
+	if len(s.Endpoints) == 0 {
+		tx.Add(&knftables.Element{Map: noEndpointSvcMap, Key: frontKey(s), Value: []string{"goto " + rejectChain}})
+		return
+	}
+	tx.Add(&knftables.Element{Map: serviceIPsMap, Key: frontKey(s), Value: []string{"goto " + serviceChainName(s)}})
 }
 
 // removeElements deletes old's map and set elements; it goes first so no
@@ -213,64 +259,115 @@ func chainsOf(s proxy.Service) []string {
 	return out
 }
 
-// Sync implements proxy.Proxy: the table is replaced atomically in one
-// transaction (add, delete, re-create), as kube-proxy does on its first
-// sync.
+// DefaultChunk is how many services' endpoint-choice rules go in one
+// transaction of a large Sync (see Sync).
+const DefaultChunk = 1000
+
+// Sync implements proxy.Proxy: the table is deleted and written again.
+//
+// Up to Chunk services this is one atomic transaction. Beyond, it is
+// split the way kube-proxy's cold start is being split upstream
+// (kubernetes#139328), because each per-service "numgen ... vmap { }" is
+// an anonymous set and the kernel's cost for binding one grows with the
+// size of the transaction it is in (__nft_set_trans_bind walks the whole
+// commit list), which makes a single transaction quadratic in N:
+//
+//  1. the table, its skeleton, every endpoint chain and every service
+//     chain without its endpoint-choice rule;
+//  2. the "numgen random mod N vmap" rules, Chunk services per
+//     transaction;
+//  3. the cluster-ips, no-endpoint-services and service-ips elements: the
+//     services become reachable all at once, each already complete.
+//
+// Between 1 and 3 no VIP is translated. If a step fails the table is
+// partial and only Sync or Close may follow.
 func (p *Proxy) Sync(ctx context.Context, svcs []proxy.Service) error {
-	if err := proxy.ValidateAll(svcs); err != nil {
+	idx := proxy.NewIndex()
+	c, err := idx.Check(svcs, nil)
+	if err != nil {
 		return err
 	}
+	chunk := p.Chunk
+	if chunk <= 0 {
+		chunk = DefaultChunk
+	}
+	p.idx, p.state = proxy.NewIndex(), tableBroken
 	for _, n := range p.nodes {
-		tx := n.NewTransaction()
-		tx.Add(&knftables.Table{})
-		tx.Delete(&knftables.Table{})
-		p.addBase(tx)
+		txs := p.syncTransactions(n, svcs, chunk)
+		ops := 0
+		for i, tx := range txs {
+			ops += tx.NumOperations()
+			if err := n.Run(ctx, tx); err != nil {
+				return fmt.Errorf("nftables sync (transaction %d of %d): %w", i+1, len(txs), err)
+			}
+		}
+		p.LastOps = ops
+	}
+	idx.Apply(c)
+	p.idx, p.state = idx, tableOK
+	return nil
+}
+
+// syncTransactions builds Sync's transactions for one node.
+func (p *Proxy) syncTransactions(n Backend, svcs []proxy.Service, chunk int) []*knftables.Transaction {
+	tx := n.NewTransaction()
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	p.addBase(tx)
+	if len(svcs) <= chunk {
 		for _, s := range svcs {
 			p.addService(tx, s)
 		}
-		p.LastOps = tx.NumOperations()
-		if err := n.Run(ctx, tx); err != nil {
-			return fmt.Errorf("nftables sync: %w", err)
-		}
+		return []*knftables.Transaction{tx}
 	}
-	p.cur = append([]proxy.Service(nil), svcs...)
-	return nil
+	txs := []*knftables.Transaction{tx}
+	for _, s := range svcs {
+		p.addChains(tx, s, false)
+	}
+	for i := 0; i < len(svcs); i += chunk {
+		tx := n.NewTransaction()
+		for _, s := range svcs[i:min(i+chunk, len(svcs))] {
+			p.addDispatch(tx, s)
+		}
+		txs = append(txs, tx)
+	}
+	tx = n.NewTransaction()
+	for _, s := range svcs {
+		p.addElements(tx, s)
+	}
+	return append(txs, tx)
 }
 
 // Update implements proxy.Proxy incrementally, as kube-proxy's nftables
 // mode does: only the changed services' chains and map elements are in the
-// transaction, so its size does not depend on how many services exist.
+// transaction, and only they are validated and looked at, so the cost in
+// here does not depend on how many services exist.
 func (p *Proxy) Update(ctx context.Context, upsert []proxy.Service, remove []string) error {
-	next := proxy.Apply(p.cur, upsert, remove)
-	if err := proxy.ValidateAll(next); err != nil {
+	if p.state == tableBroken {
+		return fmt.Errorf("nftables update: the last sync failed; sync again")
+	}
+	c, err := p.idx.Check(upsert, remove)
+	if err != nil {
 		return err
 	}
-	old := make(map[string]proxy.Service, len(p.cur))
-	for _, s := range p.cur {
-		old[s.Key()] = s
-	}
-	// A ClusterIP leaves the cluster-ips set only when no service uses it.
-	ipUsed := make(map[string]bool, len(next))
-	for _, s := range next {
-		ipUsed[s.ClusterIP.String()] = true
-	}
+	ipUsers := p.idx.IPUsersAfter(c)
+	keepIP := func(s proxy.Service) bool { return ipUsers(s.ClusterIP) > 0 }
 	for _, n := range p.nodes {
 		tx := n.NewTransaction()
-		if p.cur == nil {
+		if p.state == tableNone {
 			p.addBase(tx)
 		}
-		for _, k := range remove {
-			if s, ok := old[k]; ok {
-				removeElements(tx, s, ipUsed[s.ClusterIP.String()])
-				removeChains(tx, s, nil)
-			}
+		for _, k := range c.Remove {
+			s, _ := p.idx.Get(k)
+			removeElements(tx, s, keepIP(s))
+			removeChains(tx, s, nil)
 		}
-		for _, s := range upsert {
-			o, existed := old[s.Key()]
+		for _, s := range c.Upsert {
+			o, existed := p.idx.Get(s.Key())
 			if existed {
 				// The element's verdict may change: delete it and add it
 				// back; one transaction is atomic for packets.
-				removeElements(tx, o, ipUsed[o.ClusterIP.String()])
+				removeElements(tx, o, keepIP(o))
 			}
 			p.addService(tx, s)
 			if existed {
@@ -288,9 +385,13 @@ func (p *Proxy) Update(ctx context.Context, upsert []proxy.Service, remove []str
 			return fmt.Errorf("nftables update: %w", err)
 		}
 	}
-	p.cur = next
+	p.idx.Apply(c)
+	p.state = tableOK
 	return nil
 }
+
+// Services returns the services the proxy holds, sorted by key.
+func (p *Proxy) Services() []proxy.Service { return p.idx.Services() }
 
 // Counts implements proxy.Proxy from the first node's table.
 func (p *Proxy) Counts(ctx context.Context) (proxy.Counts, error) {
@@ -308,6 +409,6 @@ func (p *Proxy) Close(ctx context.Context) error {
 			firstErr = fmt.Errorf("nftables cleanup: %w", err)
 		}
 	}
-	p.cur = nil
+	p.idx, p.state = proxy.NewIndex(), tableNone
 	return firstErr
 }

@@ -94,7 +94,7 @@ func TestIncrementalTouchesOnlyChanged(t *testing.T) {
 	}
 	// The incremental result equals a full sync of the same services.
 	p2, f2 := newFakeProxy(t)
-	if err := p2.Sync(ctx, p.cur); err != nil {
+	if err := p2.Sync(ctx, p.Services()); err != nil {
 		t.Fatal(err)
 	}
 	// Element order in the fake follows insertion; nft maps are unordered.
@@ -216,4 +216,138 @@ func sortedLines(s string) string {
 	l := strings.Split(s, "\n")
 	sort.Strings(l)
 	return strings.Join(l, "\n")
+}
+
+// recordBackend builds transactions like the real backends and only
+// records them: no table copy, so what Update costs is the proxy's own
+// work.
+type recordBackend struct {
+	txf  *knftables.Fake
+	txs  []string
+	fail int // Run number (1-based) that fails; 0: none
+	keep bool
+}
+
+func newRecordBackend() *recordBackend {
+	return &recordBackend{txf: knftables.NewFake(knftables.IPv4Family, tableName)}
+}
+
+func (r *recordBackend) NewTransaction() *knftables.Transaction { return r.txf.NewTransaction() }
+
+func (r *recordBackend) Run(_ context.Context, tx *knftables.Transaction) error {
+	if r.keep {
+		r.txs = append(r.txs, tx.String())
+	}
+	if r.fail != 0 && len(r.txs) == r.fail {
+		return fmt.Errorf("injected failure")
+	}
+	return nil
+}
+
+func (r *recordBackend) Count(context.Context) (proxy.Counts, error) { return proxy.Counts{}, nil }
+
+// TestUpdateWorkIndependentOfN fails if Update goes back to touching every
+// service (merging the whole list, validating or indexing all of it): the
+// number of allocations of adding and removing one service must not grow
+// with N.
+func TestUpdateWorkIndependentOfN(t *testing.T) {
+	ctx := context.Background()
+	var allocs []float64
+	for _, n := range []int{10, 5000} {
+		p, err := New([]Backend{newRecordBackend()}, proxy.Target{ClusterCIDR: proxytest.ClusterCIDR})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svcs := proxytest.Services(n+1, 2)
+		if err := p.Sync(ctx, svcs[:n]); err != nil {
+			t.Fatal(err)
+		}
+		extra := svcs[n]
+		allocs = append(allocs, testing.AllocsPerRun(20, func() {
+			if err := p.Update(ctx, []proxy.Service{extra}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Update(ctx, nil, []string{extra.Key()}); err != nil {
+				t.Fatal(err)
+			}
+		}))
+	}
+	if allocs[1] > allocs[0]+20 {
+		t.Errorf("add+remove one service: %.0f allocations at 10 services, %.0f at 5000", allocs[0], allocs[1])
+	}
+}
+
+// TestChunkedSync: a Sync larger than Chunk is split into skeleton and
+// chains, endpoint-choice chunks, then every element at once, and ends in
+// the same state as one transaction.
+func TestChunkedSync(t *testing.T) {
+	ctx := context.Background()
+	svcs := proxytest.Services(5, 2)
+	svcs = append(svcs, proxytest.Services(6, 0)[5]) // one without endpoints
+	rec := newRecordBackend()
+	rec.keep = true
+	p, err := New([]Backend{rec}, proxy.Target{ClusterCIDR: proxytest.ClusterCIDR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Chunk = 2
+	if err := p.Sync(ctx, svcs); err != nil {
+		t.Fatal(err)
+	}
+	// 1 skeleton+chains, ceil(6/2)=3 chunks, 1 elements.
+	if len(rec.txs) != 5 {
+		t.Fatalf("%d transactions, want 5", len(rec.txs))
+	}
+	for i, tx := range rec.txs {
+		last := i == len(rec.txs)-1
+		if strings.Contains(tx, "add element") != last {
+			t.Errorf("transaction %d: elements only and all in the last one:\n%s", i+1, tx)
+		}
+		if strings.Contains(tx, "numgen") != (i > 0 && !last) {
+			t.Errorf("transaction %d: numgen rules only in the chunks:\n%s", i+1, tx)
+		}
+		if i > 0 && !last && strings.Count(tx, "numgen") > 2 {
+			t.Errorf("transaction %d has more than Chunk numgen rules", i+1)
+		}
+	}
+	// Same state as the one-transaction Sync, through the fake.
+	f1, f2 := NewFakeBackend(), NewFakeBackend()
+	p1, _ := New([]Backend{f1}, proxy.Target{ClusterCIDR: proxytest.ClusterCIDR})
+	p2, _ := New([]Backend{f2}, proxy.Target{ClusterCIDR: proxytest.ClusterCIDR})
+	p1.Chunk = 2
+	if err := p1.Sync(ctx, svcs); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.Sync(ctx, svcs); err != nil {
+		t.Fatal(err)
+	}
+	if sortedLines(f1.Dump()) != sortedLines(f2.Dump()) {
+		t.Errorf("chunked sync differs:\n%s\nvs\n%s", f1.Dump(), f2.Dump())
+	}
+	// And a later Update works on it.
+	if err := p1.Update(ctx, nil, []string{svcs[0].Key()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFailedSyncNeedsSync(t *testing.T) {
+	ctx := context.Background()
+	rec := newRecordBackend()
+	rec.keep, rec.fail = true, 2
+	p, _ := New([]Backend{rec}, proxy.Target{})
+	p.Chunk = 1
+	svcs := proxytest.Services(3, 2)
+	if err := p.Sync(ctx, svcs); err == nil {
+		t.Fatal("sync with a failing transaction succeeded")
+	}
+	if err := p.Update(ctx, nil, []string{svcs[0].Key()}); err == nil {
+		t.Error("update after a failed sync accepted")
+	}
+	rec.fail = 0
+	if err := p.Sync(ctx, svcs); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Update(ctx, nil, []string{svcs[0].Key()}); err != nil {
+		t.Error(err)
+	}
 }
