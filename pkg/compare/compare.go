@@ -44,6 +44,8 @@ type Options struct {
 	UnderlayMTU int
 	OutDir      string
 	Keep        bool
+	// PinCPUs pins iperf3 client and server to different CPUs.
+	PinCPUs bool
 	// ProbeLauncher starts the connect probe (default: this binary's
 	// hidden `probe` command).
 	ProbeLauncher probe.Launcher
@@ -225,9 +227,17 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		switch sc.Kind {
 		case "throughput":
 			r := *runner
-			r.Settings = throughput.Settings{Seconds: prof.DurationSeconds, Omit: prof.OmitSeconds, Streams: sc.Streams}
+			r.Settings = throughput.Settings{Seconds: prof.DurationSeconds, Omit: prof.OmitSeconds, Streams: sc.Streams, PinCPUs: o.PinCPUs}
 			if o.Seconds > 0 {
 				r.Settings.Seconds = o.Seconds
+			}
+			// One discarded warm-up window per lab first: the first transfer
+			// through a fresh lab pays for neighbour resolution and cold
+			// caches, which would otherwise land in repeat 1.
+			for _, l := range up {
+				if ctx.Err() == nil && len(l.Pods) > 1 {
+					r.Measure(ctx, l, name, "dts", placements[0], 0)
+				}
 			}
 			ws := schedule.Order(up, name, sc.Tests, placements, repeats)
 			fmt.Fprintf(progress, "scenario %s: %d windows of %ds (+%ds omitted), one at a time\n", name, len(ws), r.Settings.Seconds, r.Settings.Omit)

@@ -31,6 +31,9 @@ type ClientArgs struct {
 	Streams  int
 	Seconds  int
 	Omit     int
+	// Affinity, when set, is iperf3's -A: "0,1" pins the client to CPU 0
+	// and asks the server to pin itself to CPU 1.
+	Affinity string
 }
 
 // Args returns the iperf3 client arguments: JSON output, the first Omit
@@ -42,6 +45,9 @@ func (a ClientArgs) Args() []string {
 	}
 	if a.Protocol == UDP {
 		args = append(args, "-u", "-b", "0")
+	}
+	if a.Affinity != "" {
+		args = append(args, "-A", a.Affinity)
 	}
 	// The client gives up on its own if the server is not there; the
 	// caller bounds the whole run with a deadline.

@@ -35,6 +35,7 @@ type flags struct {
 	keep        bool
 	output      string
 	runID       string
+	pinCPUs     bool
 }
 
 // NewCommand returns `cnilab compare`.
@@ -59,6 +60,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVar(&f.out, "out", "reports/runs", "folder for run directories")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "keep the labs after the run (cnilab down --all removes them)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
+	cmd.Flags().BoolVar(&f.pinCPUs, "pin-cpus", false, "pin the iperf3 client to the first CPU and the server to the last")
 	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs `cnilab up` built for this run id (they are kept)")
 	f.defs.AddFlags(cmd)
 	return cmd
@@ -96,7 +98,7 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		placements = split(f.placement)
 	}
 	opts := cmp.Options{Set: set, Labs: split(f.cnis), Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration,
-		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID}
+		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID, PinCPUs: f.pinCPUs}
 	caps, err := Prepare(cmd.Context(), &opts)
 	if err != nil {
 		return err

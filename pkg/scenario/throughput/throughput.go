@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ type Settings struct {
 	Seconds int
 	Omit    int
 	Streams int
+	// PinCPUs pins the client to the first CPU and the server to the last,
+	// as if they ran on two machines; without it the scheduler moves them
+	// and their softirq work around, which shows up as run-to-run noise.
+	PinCPUs bool
 }
 
 // Test is a parsed test id.
@@ -146,6 +151,9 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 	}
 	defer srv.Stop(2 * time.Second)
 	args := iperf.ClientArgs{Server: target.Addr().String(), Port: int(target.Port()), Protocol: t.Protocol, Streams: t.Streams, Seconds: r.Settings.Seconds, Omit: r.Settings.Omit}
+	if n := runtime.NumCPU(); r.Settings.PinCPUs && n > 1 {
+		args.Affinity = fmt.Sprintf("0,%d", n-1)
+	}
 	// Clients start in the lab's client cgroup when it has one, as every
 	// pod's sockets pass Cilium's connect hook, direct or not.
 	cmd := lab.RunIn(client.Netns, command.Cmd{Name: "iperf3", Args: args.Args(), CgroupFD: in.ClientCgroupFD})
