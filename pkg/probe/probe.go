@@ -187,6 +187,12 @@ func connectOnce(sa *unix.SockaddrInet4, tv unix.Timeval, read bool, buf []byte)
 	}
 	t0 := time.Now()
 	err = unix.Connect(fd, sa)
+	if errors.Is(err, unix.EINTR) {
+		// A signal (the Go runtime's preemption SIGURG) interrupted the
+		// blocking connect; the handshake goes on in the kernel. Wait for
+		// it and take its outcome.
+		err = awaitConnect(fd, tv)
+	}
 	us := float64(time.Since(t0).Nanoseconds()) / 1e3
 	if err != nil {
 		return 0, "", fmt.Errorf("connect: %w", err)
@@ -197,6 +203,9 @@ func connectOnce(sa *unix.SockaddrInet4, tv unix.Timeval, read bool, buf []byte)
 	n := 0
 	for n < len(buf) {
 		m, err := unix.Read(fd, buf[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
 		if err != nil {
 			return 0, "", fmt.Errorf("read: %w", err)
 		}
@@ -206,6 +215,37 @@ func connectOnce(sa *unix.SockaddrInet4, tv unix.Timeval, read bool, buf []byte)
 		n += m
 	}
 	return us, strings.TrimSpace(string(buf[:n])), nil
+}
+
+// awaitConnect waits, bounded by tv, for an interrupted connect to finish
+// and returns its result (SO_ERROR).
+func awaitConnect(fd int, tv unix.Timeval) error {
+	deadline := time.Now().Add(time.Duration(tv.Nano()))
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return unix.ETIMEDOUT
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return unix.ETIMEDOUT
+		}
+		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return err
+		}
+		if soerr != 0 {
+			return unix.Errno(soerr)
+		}
+		return nil
+	}
 }
 
 // RunServe listens on -listen and answers every connection with -reply,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"github.com/google/go-cmp/cmp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,8 +147,8 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if out != string(want) {
-				t.Errorf("output differs from %s (go test ./pkg/cmd/rank -update to accept)", path)
+			if d := cmp.Diff(string(want), out); d != "" {
+				t.Errorf("output differs from %s (go test ./pkg/cmd/rank -update to accept), -want +got:\n%s", path, d)
 			}
 		})
 	}
