@@ -11,6 +11,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/lab/netns"
+	"github.com/cnilab/cnilab/pkg/rank"
 )
 
 // NewCommand returns `cnilab list`.
@@ -61,7 +62,18 @@ func NewCommand(s cli.Streams) *cobra.Command {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", sc.Name, sc.Kind, strings.Join(sc.Tests, " "), strings.Join(profs, " "))
 				}
 			case "environments":
-				return cli.WithCode(cli.ExitInvalid, fmt.Errorf("environments are listed by `cnilab rank --help`"))
+				_, _, scFS, scName, err := defs.FS()
+				if err != nil {
+					return err
+				}
+				envs, err := rank.LoadEnvironments(scFS, scName)
+				if err != nil {
+					return cli.WithCode(cli.ExitInvalid, err)
+				}
+				fmt.Fprintln(tw, "ENVIRONMENT\tREQUIRES\tCRITERIA\tTITLE")
+				for _, e := range envs {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", e.Name, len(e.Requires), len(e.Criteria), e.Title)
+				}
 			default:
 				return cli.WithCode(cli.ExitInvalid, fmt.Errorf("list %q: cnis, scenarios, environments or labs", args[0]))
 			}
