@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/internal/hostsnap"
 	"github.com/cnilab/cnilab/pkg/netplan"
 	"github.com/cnilab/cnilab/pkg/results"
 )
@@ -99,7 +100,12 @@ func TestCompareJSONAndCleanup(t *testing.T) {
 	needRootAndIperf(t)
 	bin := binary(t)
 	out := t.TempDir()
-	cmd := exec.Command(bin, "compare", "--cni", "host,flannel,weave", "--repeats", "2", "--duration", "1", "-o", "json", "--out", out)
+	before := hostsnap.Take(t)
+	// A short matrix keeps the test quick; flannel programs iptables
+	// services, cilium attaches the eBPF socket-LB.
+	scen := t.TempDir()
+	os.WriteFile(filepath.Join(scen, "throughput.yaml"), []byte("name: throughput\nkind: throughput\ntests: [idle, dts, sts]\nprofiles:\n  quick: {duration_s: 1, omit_s: 1, repeats: 2}\n"), 0o644)
+	cmd := exec.Command(bin, "compare", "--cni", "host,flannel,cilium,weave", "--scenarios", scen, "-o", "json", "--out", out)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -109,7 +115,10 @@ func TestCompareJSONAndCleanup(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stdout is not one results document: %v\n%s", err, stdout.String())
 	}
-	if len(doc.Labs) != 3 {
+	if after := hostsnap.Take(t); after != before {
+		t.Errorf("host network configuration changed by compare:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+	if len(doc.Labs) != 4 {
 		t.Fatalf("%d labs", len(doc.Labs))
 	}
 	w, _ := doc.LabByName("weave")
@@ -127,6 +136,15 @@ func TestCompareJSONAndCleanup(t *testing.T) {
 	}
 	if !found {
 		t.Error("no flannel dts summary")
+	}
+	proxies := map[string]string{}
+	for _, s := range doc.Summaries {
+		if s.Test == "sts" && s.Metric == results.ThroughputBps {
+			proxies[s.Lab] = s.Proxy
+		}
+	}
+	if proxies["flannel"] != "iptables" || proxies["cilium"] != "ebpf" {
+		t.Errorf("service tests by proxy: %v, want flannel iptables and cilium ebpf", proxies)
 	}
 	matches, _ := filepath.Glob(filepath.Join(out, "*", "report.md"))
 	if len(matches) != 1 {

@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"github.com/cnilab/cnilab/labs"
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/internal/hostsnap"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/netplan"
@@ -72,23 +71,6 @@ func up(t testing.TB, p *Provider, def *config.Lab, id string, podsPerNode int) 
 }
 
 func datapathPrefix(id, name string) string { return "cnl-" + id + "-" + name }
-
-// hostSnapshot is the host namespace's network configuration as the tools
-// print it; the netns provider must never change it.
-func hostSnapshot(t testing.TB) string {
-	var b strings.Builder
-	for _, args := range [][]string{{"ip", "-d", "link"}, {"ip", "addr"}, {"ip", "route", "show", "table", "all"}, {"iptables-save"}, {"nft", "list", "ruleset"}} {
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			t.Logf("%v: %v (left out of the snapshot)", args, err)
-			continue
-		}
-		// iptables-save stamps the time in comments.
-		out = regexp.MustCompile(`(?m)^#.*$`).ReplaceAll(out, nil)
-		fmt.Fprintf(&b, "== %v\n%s", args, out)
-	}
-	return b.String()
-}
 
 // dial connects from one namespace to addr:port in another and exchanges a
 // line, proving the path works end to end.
@@ -197,7 +179,7 @@ func ip(p lab.Pod) net.IP { return net.IP(p.IP.AsSlice()) }
 // network configuration is byte-identical before and after.
 func TestDatapaths(t *testing.T) {
 	p, set := setup(t)
-	before := hostSnapshot(t)
+	before := hostsnap.Take(t)
 	cases := []struct {
 		lab      string
 		mtu      int
@@ -282,7 +264,7 @@ func TestDatapaths(t *testing.T) {
 			}
 		})
 	}
-	if after := hostSnapshot(t); after != before {
+	if after := hostsnap.Take(t); after != before {
 		t.Errorf("host network configuration changed:\n--- before\n%s\n--- after\n%s", before, after)
 	}
 }
