@@ -209,6 +209,9 @@ func escape(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "
 // Table prints the comparison table of throughput tests for a terminal.
 func Table(w io.Writer, doc *results.Document) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	if len(tests(doc)) == 0 {
+		return nil
+	}
 	fmt.Fprintf(tw, "TEST\tPLACEMENT\tLAB\tPROXY\tGBIT/S\t95%% CI\tCOV%%\t×HOST\tMCPU/GBIT\tN\tPROVIDER/FIDELITY\n")
 	for _, k := range tests(doc) {
 		if k.test == "idle" {
