@@ -10,8 +10,10 @@ import (
 )
 
 // Markdown renders one table per proxy: a row per N with programming,
-// sizes, first-packet percentiles per placement and the connect rate.
+// sizes, first-packet percentiles per placement and the connect rate. Each
+// figure is the median over the run's repeats.
 func Markdown(ms []results.Measurement) string {
+	ms = medianOverRepeats(ms)
 	type row struct {
 		n    int
 		prog results.Measurement
@@ -173,4 +175,46 @@ func containsInt(xs []int, x int) bool {
 		}
 	}
 	return false
+}
+
+// medianOverRepeats collapses repeats of the same proxy × test × placement ×
+// parameters into one measurement whose metrics are the medians. Failed and
+// not-reproducible measurements are kept as they are.
+func medianOverRepeats(ms []results.Measurement) []results.Measurement {
+	type key struct{ proxy, test, placement, n, e string }
+	var order []key
+	groups := map[key][]results.Measurement{}
+	var out []results.Measurement
+	for _, m := range ms {
+		if m.Error != "" || m.NotReproducible != "" {
+			out = append(out, m)
+			continue
+		}
+		k := key{m.Proxy, m.Test, m.Placement, m.Params["services"], m.Params["endpoints"]}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], m)
+	}
+	for _, k := range order {
+		g := groups[k]
+		m := g[0]
+		vals := map[string][]float64{}
+		for _, r := range g {
+			for name, v := range r.Metrics {
+				vals[name] = append(vals[name], v)
+			}
+		}
+		m.Metrics = map[string]float64{}
+		for name, v := range vals {
+			sort.Float64s(v)
+			if len(v)%2 == 1 {
+				m.Metrics[name] = v[len(v)/2]
+			} else {
+				m.Metrics[name] = (v[len(v)/2-1] + v[len(v)/2]) / 2
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }
