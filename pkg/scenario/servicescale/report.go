@@ -133,11 +133,7 @@ func ShapeSummary(ms []results.Measurement) []string {
 		if len(v) == 0 {
 			return 0, false
 		}
-		sort.Float64s(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2], true
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2, true
+		return median(v), true
 	}
 	var out []string
 	for p, ns := range sizes {
@@ -207,14 +203,18 @@ func medianOverRepeats(ms []results.Measurement) []results.Measurement {
 		}
 		m.Metrics = map[string]float64{}
 		for name, v := range vals {
-			sort.Float64s(v)
-			if len(v)%2 == 1 {
-				m.Metrics[name] = v[len(v)/2]
-			} else {
-				m.Metrics[name] = (v[len(v)/2-1] + v[len(v)/2]) / 2
-			}
+			m.Metrics[name] = median(v)
 		}
 		out = append(out, m)
 	}
 	return out
+}
+
+func median(v []float64) float64 {
+	v = append([]float64(nil), v...)
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
