@@ -2,6 +2,7 @@ package rank
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 
@@ -16,6 +17,19 @@ type Value struct {
 	V      float64 `json:"value"`
 	Unit   string  `json:"unit,omitempty"`
 	Source string  `json:"source"`
+	// Lo and Hi bound the 95% CI where the source has repeats (a cnilab
+	// run); both zero when it has none.
+	Lo float64 `json:"ci95_low,omitempty"`
+	Hi float64 `json:"ci95_high,omitempty"`
+}
+
+// RelHalfWidth is half the CI's width relative to the value: the
+// run-to-run noise of the figure (0 when unknown).
+func (v Value) RelHalfWidth() float64 {
+	if v.V == 0 || v.Hi <= v.Lo {
+		return 0
+	}
+	return (v.Hi - v.Lo) / 2 / math.Abs(v.V)
 }
 
 // Candidate is one CNI configuration that can be ranked: a lab of a
@@ -143,9 +157,10 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 		in.Candidates = append(in.Candidates, c)
 	}
 	hostMem := map[string]float64{}
+	idleNoted := false
 	for _, s := range doc.Summaries {
 		src := fmt.Sprintf("%s, %s, median of %d", s.Provider, s.Fidelity, s.N)
-		v := Value{V: s.Median, Unit: s.Unit, Source: src}
+		v := Value{V: s.Median, Unit: s.Unit, Source: src, Lo: s.CI95Low, Hi: s.CI95High}
 		if v.Unit == "" {
 			v.Unit = results.Unit(s.Metric)
 		}
@@ -164,6 +179,16 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 		}
 		if s.Placement != "" && s.Placement != "cross-node" {
 			continue // rankings compare the cross-node figures, as the published benchmarks did
+		}
+		if s.Test == "idle" && doc.Run.Provider == "netns" {
+			// A netns lab runs no CNI agent: its idle CPU and memory are the
+			// machine's, identical for every lab, and say nothing about the
+			// CNI's footprint.
+			if !idleNoted {
+				in.Notes = append(in.Notes, "idle CPU and memory left out: the netns provider runs no CNI agent, so its idle figures are the machine's, not the CNI's")
+				idleNoted = true
+			}
+			continue
 		}
 		if s.Lab == hostLab && s.Metric == results.MemUsedBytes {
 			hostMem[s.Test] = s.Median

@@ -70,6 +70,8 @@ func throughputDoc(ebpfService, iptService float64) *results.Document {
 	put("flannel", "dts", 10e9)
 	put("flannel", "sts", iptService)
 	put("host", "idle", 0)
+	// Idle memory means something only where CNI agents run (kind).
+	doc.Run.Provider = "kind"
 	doc.Summaries = append(doc.Summaries,
 		results.Summary{Lab: "host", Test: "idle", Metric: results.MemUsedBytes, Median: 1000e6, N: 3, Provider: "netns", Fidelity: results.Faithful},
 		results.Summary{Lab: "flannel", Test: "idle", Metric: results.MemUsedBytes, Median: 1150e6, N: 3, Provider: "netns", Fidelity: results.Faithful})
@@ -101,6 +103,29 @@ func TestServicePathClaimAndResultsInput(t *testing.T) {
 	ov, ok := flannel.Metric("idle", "mem_overhead_bytes")
 	if !ok || ov.V != 150e6 || !strings.Contains(ov.Source, "netns, faithful") {
 		t.Errorf("memory overhead against the host baseline: %+v %v", ov, ok)
+	}
+	// In the netns model no agent runs: idle figures are the machine's and
+	// are left out, with a note.
+	nd := throughputDoc(9.9e9, 8e9)
+	nd.Run.Provider = "netns"
+	nin := FromResults(nd, defs.Facts)
+	for _, c := range nin.Candidates {
+		if _, ok := c.Metric("idle", results.MemUsedBytes); ok {
+			t.Errorf("%s: netns idle memory used for ranking", c.Name)
+		}
+	}
+	if !strings.Contains(strings.Join(nin.Notes, "\n"), "no CNI agent") {
+		t.Errorf("no note about netns idle figures: %v", nin.Notes)
+	}
+	// A gap inside the runs' noise is no evidence of a per-packet cost.
+	noisy := throughputDoc(9.95e9, 9.9e9)
+	for i := range noisy.Summaries {
+		if s := &noisy.Summaries[i]; s.Metric == results.ThroughputBps {
+			s.CI95Low, s.CI95High = s.Median*0.9, s.Median*1.1
+		}
+	}
+	if got := verdict(t, defs, FromResults(noisy, defs.Facts), "C11"); got.Verdict != Contradicted || !strings.Contains(got.Reason, "noise") {
+		t.Errorf("C11 within noise: %s (%s)", got.Verdict, got.Reason)
 	}
 	// The large-scale environment reads the services-scale figures.
 	r := Rank(in, env(t, defs, "large-scale"))
