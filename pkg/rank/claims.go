@@ -466,6 +466,11 @@ func evalServicePath(c Claim, in *Input, r *ClaimResult) {
 	// The claim is that iptables pays a per-packet cost eBPF avoids: a gap
 	// inside the runs' own noise shows no such cost either way.
 	if n := math.Max(median(noise["ebpf"]), median(noise["iptables"])); math.Abs(i-e) <= n {
+		if n > max {
+			// Too noisy to see a cost of the size the claim is about.
+			r.Verdict, r.Reason = Untestable, fmt.Sprintf("the service path costs %.1f %% with eBPF and %.1f %% with iptables, but run-to-run noise (±%.1f %%) is larger than the %.1f %% the claim turns on: repeat with more repeats or longer windows", 100*e, 100*i, 100*n, 100*max)
+			return
+		}
 		r.Verdict, r.Reason = Contradicted, fmt.Sprintf("no measurable per-packet cost to avoid: the service path costs %.1f %% with eBPF and %.1f %% with iptables, a gap within the run-to-run noise (±%.1f %%)", 100*e, 100*i, 100*n)
 		return
 	}
