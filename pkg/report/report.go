@@ -161,7 +161,7 @@ func Markdown(w io.Writer, doc *results.Document) error {
 		if udp {
 			extra = "UDP loss % (median)"
 		}
-		fmt.Fprintf(b, "| lab | proxy | Gbit/s (median) | 95%% CI | CoV %% | × host | %s | CPU cores | mCPU per Gbit/s | n | provider | fidelity |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", extra)
+		fmt.Fprintf(b, "| lab | proxy | Gbit/s (median) | 95%% CI | CoV %% (robust) | × host | %s | CPU cores | mCPU per Gbit/s | n | provider | fidelity |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", extra)
 		for _, r := range rs {
 			t, ok := r.m[results.ThroughputBps]
 			if !ok {
@@ -177,7 +177,7 @@ func Markdown(w io.Writer, doc *results.Document) error {
 			}
 			c, okc := r.m[results.CPUCores]
 			e, oke := r.m[results.MCPUPerGbit]
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %d | %s | %s |\n", r.lab, dash(r.proxy), gbps(t.Median), ci(t, 1e9, "%.2f"), t.CoVPct, ratio(t), ex,
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %.1f (%.1f) | %s | %s | %s | %s | %d | %s | %s |\n", r.lab, dash(r.proxy), gbps(t.Median), ci(t, 1e9, "%.2f"), t.CoVPct, t.RobustCoVPct, ratio(t), ex,
 				fmtOr(c, okc, "%.2f", 1), fmtOr(e, oke, "%.0f", 1), t.N, r.provider, r.fidelity)
 		}
 	}
@@ -212,7 +212,7 @@ func Table(w io.Writer, doc *results.Document) error {
 	if len(tests(doc)) == 0 {
 		return nil
 	}
-	fmt.Fprintf(tw, "TEST\tPLACEMENT\tLAB\tPROXY\tGBIT/S\t95%% CI\tCOV%%\t×HOST\tMCPU/GBIT\tN\tPROVIDER/FIDELITY\n")
+	fmt.Fprintf(tw, "TEST\tPLACEMENT\tLAB\tPROXY\tGBIT/S\t95%% CI\tCOV%% (ROBUST)\t×HOST\tMCPU/GBIT\tN\tPROVIDER/FIDELITY\n")
 	for _, k := range tests(doc) {
 		if k.test == "idle" {
 			continue
@@ -223,7 +223,7 @@ func Table(w io.Writer, doc *results.Document) error {
 				continue
 			}
 			e, oke := r.m[results.MCPUPerGbit]
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%d\t%s/%s\n", k.test, k.placement, r.lab, dash(r.proxy), gbps(t.Median), ci(t, 1e9, "%.2f"), t.CoVPct, ratio(t), fmtOr(e, oke, "%.0f", 1), t.N, r.provider, r.fidelity)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f (%.1f)\t%s\t%s\t%d\t%s/%s\n", k.test, k.placement, r.lab, dash(r.proxy), gbps(t.Median), ci(t, 1e9, "%.2f"), t.CoVPct, t.RobustCoVPct, ratio(t), fmtOr(e, oke, "%.0f", 1), t.N, r.provider, r.fidelity)
 		}
 	}
 	for _, l := range doc.Labs {

@@ -37,7 +37,7 @@ func TestMarkdownNamesProviderAndFidelityOfEveryFigure(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"datapath models",
-		"| cilium | – | 7.00 | 6.50–7.50 | 3.0 | 0.70 |",
+		"| cilium | – | 7.00 | 6.50–7.50 | 3.0 (0.0) | 0.70 |",
 		"| netns | approximate |",
 		"| weave | weave | netns | not-modelled | unavailable |",
 		"UDP loss % (median)",

@@ -139,7 +139,9 @@ type Summary struct {
 	CI95Low   float64           `json:"ci95_low"`
 	CI95High  float64           `json:"ci95_high"`
 	CoVPct    float64           `json:"cov_pct"`
-	N         int               `json:"n"`
+	// RobustCoVPct is 1.4826·MAD/median in percent (see stats.Summary).
+	RobustCoVPct float64 `json:"robust_cov_pct"`
+	N            int     `json:"n"`
 	// RatioToHost is median / the host baseline's median for the same test
 	// and metric, when the baseline ran.
 	RatioToHost *float64 `json:"ratio_to_host,omitempty"`

@@ -19,6 +19,11 @@ type Summary struct {
 	CI95High float64
 	// CoVPct is the sample standard deviation over the mean, in percent.
 	CoVPct float64
+	// RobustCoVPct is 1.4826 × the median absolute deviation over the
+	// median, in percent: the CoV a normal sample would have, but blind to
+	// a single outlier window. A large CoV with a small robust CoV means one
+	// window was disturbed, not that the path is unstable.
+	RobustCoVPct float64
 }
 
 // t975 holds the 0.975 quantile of Student's t for 1..30 degrees of freedom.
@@ -67,6 +72,14 @@ func Summarise(xs []float64) (Summary, error) {
 	}
 	if s.Mean != 0 {
 		s.CoVPct = 100 * s.StdDev / math.Abs(s.Mean)
+	}
+	if s.Median != 0 {
+		dev := make([]float64, len(sorted))
+		for i, x := range sorted {
+			dev[i] = math.Abs(x - s.Median)
+		}
+		sort.Float64s(dev)
+		s.RobustCoVPct = 100 * 1.4826 * Quantile(dev, 0.5) / math.Abs(s.Median)
 	}
 	return s, nil
 }

@@ -35,6 +35,17 @@ func TestSummarise(t *testing.T) {
 	}
 }
 
+func TestRobustCoVIgnoresOneOutlier(t *testing.T) {
+	s, err := Summarise([]float64{100, 101, 99, 100, 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// MAD = 1 → 1.4826 %; the plain CoV is dragged up by the 60.
+	if !near(s.RobustCoVPct, 1.4826) || s.CoVPct < 15 {
+		t.Errorf("CoV %.2f%%, robust %.4f%%", s.CoVPct, s.RobustCoVPct)
+	}
+}
+
 func TestQuantile(t *testing.T) {
 	xs := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	for q, want := range map[float64]float64{0: 1, 0.5: 5.5, 0.9: 9.1, 1: 10, 0.01: 1.09} {
