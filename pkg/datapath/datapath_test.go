@@ -90,6 +90,34 @@ func TestPlansMatchGolden(t *testing.T) {
 	}
 }
 
+// TestJumboUnderlay: with the 2024 lab's 9000-byte fabric every overhead is
+// taken from 9000, not from a hard-coded 1500.
+func TestJumboUnderlay(t *testing.T) {
+	for _, tc := range []struct {
+		spec          Spec
+		podMTU, rtMTU int
+	}{
+		{spec("flannel", "vxlan", "10.244.0.0/16", 24), 8950, 0},
+		{spec("calico", "ipip", "192.168.0.0/16", 26), 8980, 0},
+		{spec("calico", "bgp", "192.168.0.0/16", 26), 9000, 0},
+		{spec("cilium", "tunnel", "10.0.0.0/16", 24), 9000, 8950},
+	} {
+		tc.spec.UnderlayMTU = 9000
+		lab, err := Plan(tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lab.PodMTU != tc.podMTU || lab.RouteMTU != tc.rtMTU {
+			t.Errorf("%s/%s: pod MTU %d route MTU %d, want %d %d", tc.spec.Model, tc.spec.Mode, lab.PodMTU, lab.RouteMTU, tc.podMTU, tc.rtMTU)
+		}
+		for _, l := range lab.Plan.Links {
+			if l.NS == lab.Fabric && l.MTU != 9000 {
+				t.Errorf("fabric link %s MTU %d", l.Name, l.MTU)
+			}
+		}
+	}
+}
+
 func TestEveryNamespaceIsPrefixed(t *testing.T) {
 	for _, tc := range cases {
 		lab, err := Plan(tc.spec)
