@@ -2,6 +2,8 @@ package cnilab
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,3 +227,34 @@ func bytesCopy(dst *bytes.Buffer, src interface{ Read([]byte) (int, error) }) (i
 		}
 	}
 }
+
+// TestDiffExitCodes: nightly CI relies on diff failing on a regression.
+func TestDiffExitCodes(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	write := func(name string, gbps float64) string {
+		doc := results.Document{Schema: results.Schema, Run: results.Run{ID: name}, Summaries: []results.Summary{{
+			Lab: "flannel", Scenario: "throughput", Test: "dts", Placement: "cross-node", Metric: results.ThroughputBps,
+			Median: gbps * 1e9, CI95Low: gbps * 0.98e9, CI95High: gbps * 1.02e9, N: 3, Provider: "netns", Fidelity: results.Faithful}}}
+		p := filepath.Join(dir, name+".json")
+		f, _ := os.Create(p)
+		defer f.Close()
+		if err := jsonEncode(f, doc); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base, same, worse := write("base", 10), write("same", 10.1), write("worse", 8)
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte("{"), 0o644)
+	for _, tc := range []struct {
+		old, cur string
+		code     int
+	}{{base, same, 0}, {base, worse, cli.ExitFailed}, {base, bad, cli.ExitInvalid}} {
+		if code := exitCode(exec.Command(bin, "diff", tc.old, tc.cur).Run()); code != tc.code {
+			t.Errorf("diff %s %s: exit %d, want %d", filepath.Base(tc.old), filepath.Base(tc.cur), code, tc.code)
+		}
+	}
+}
+
+func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }

@@ -9,10 +9,12 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
 	"github.com/cnilab/cnilab/pkg/cmd/compare"
+	diffcmd "github.com/cnilab/cnilab/pkg/cmd/diff"
 	"github.com/cnilab/cnilab/pkg/cmd/doctor"
 	"github.com/cnilab/cnilab/pkg/cmd/down"
 	"github.com/cnilab/cnilab/pkg/cmd/list"
 	rankcmd "github.com/cnilab/cnilab/pkg/cmd/rank"
+	reportcmd "github.com/cnilab/cnilab/pkg/cmd/report"
 	"github.com/cnilab/cnilab/pkg/cmd/run"
 	"github.com/cnilab/cnilab/pkg/cmd/up"
 	"github.com/cnilab/cnilab/pkg/probe"
@@ -42,6 +44,6 @@ func NewRoot(s cli.Streams) *cobra.Command {
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.AddCommand(compare.NewCommand(s), up.NewCommand(s), run.NewCommand(s), down.NewCommand(s), list.NewCommand(s), doctor.NewCommand(s),
-		rankcmd.NewCommand(rankcmd.Streams{Out: s.Out, Err: s.Err}))
+		rankcmd.NewCommand(rankcmd.Streams{Out: s.Out, Err: s.Err}), diffcmd.NewCommand(s), reportcmd.NewCommand(s))
 	return root
 }
