@@ -60,8 +60,15 @@ lint:
 published:
 	$(GO) run ./pkg/dataset/gen
 
+# Nightly: the full profile with services-scale; the JSON document is kept per
+# night and compared with the previous night's (exit 1 on a regression
+# beyond noise).
 nightly: deps build
-	./$(BIN) compare --profile full --cni $(CNIS) --scenario $(SCENARIOS) --out $(OUT) -o json > $(OUT)/nightly-latest.json
+	mkdir -p $(OUT)/nightly
+	prev=$$(ls $(OUT)/nightly/*.json 2>/dev/null | tail -1); \
+	cur=$(OUT)/nightly/$$(date -u +%Y%m%d-%H%M%S).json; \
+	./$(BIN) compare --profile full --cni $(CNIS) --scenario throughput,services-scale --out $(OUT) -o json > $$cur; \
+	if [ -n "$$prev" ]; then ./$(BIN) diff $$prev $$cur; fi
 
 clean:
 	rm -rf bin
