@@ -263,7 +263,9 @@ func (p *Provider) Down(ctx context.Context, in *lab.Instance) error {
 		return fmt.Errorf("lab %s was not built by the netns provider", in.Name)
 	}
 	var errs []error
-	if o.proxy != nil {
+	// iptables and nftables state lives in the node namespaces and goes
+	// with them; only the eBPF proxy holds programs and maps in this process.
+	if o.proxy != nil && o.proxy.Name() != "iptables" && o.proxy.Name() != "nftables" {
 		errs = append(errs, o.proxy.Close(ctx))
 	}
 	if o.cgroup != nil {
