@@ -2,6 +2,7 @@ package servicescale
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,8 +91,11 @@ func Markdown(ms []results.Measurement) string {
 		}
 	}
 	if len(errs) > 0 {
+		sort.Strings(errs)
+		errs = slices.Compact(errs) // the same reason once, not once per repeat
 		b.WriteString("\nNot measured:\n" + strings.Join(errs, "\n") + "\n")
 	}
+	b.WriteString("\n")
 	return b.String()
 }
 
