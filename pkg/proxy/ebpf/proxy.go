@@ -83,7 +83,7 @@ type TCAttachment = proxy.HostIface
 // TCNote is the label for the lab notes when the TC path is attached: the
 // proxy's Fidelity() describes socket-LB only.
 const TCNote = "services: per-packet TC DNAT is approximate: hand-written program, not Cilium's bpf_lxc " +
-	"(LRU flow table instead of Cilium's conntrack: no TCP state, timeouts or GC; no hairpin SNAT, ICMP error translation, fragments or IP options)"
+	"(LRU flow table instead of Cilium's conntrack: no TCP state, timeouts or GC, UDP flows kept until evicted; no hairpin SNAT, ICMP error translation, fragments or IP options)"
 
 // TCAttacher is a Maps that can carry the per-packet TC path.
 type TCAttacher interface {

@@ -15,6 +15,14 @@ import (
 //	egress (packets going to the pod), tcToPod: a reply whose flow is in
 //	  the table gets saddr/sport rewritten back to the VIP/port.
 //
+// A TCP SYN with a sequence number other than the one recorded starts a
+// new flow (a new backend pick); a retransmitted SYN keeps its backend.
+// A SYN that is not to a service deletes any reverse entry for its tuple,
+// so a client port reused for a direct (e.g. connect4-translated)
+// connection to a backend does not get the replies rewritten to a VIP by
+// a stale entry. UDP flows have no such signal: their entries live until
+// evicted.
+//
 // This is TCNote's "approximate": Cilium does this in bpf_lxc with its
 // conntrack (cilium_ct4_global, TCP state, timeouts, GC) and
 // cilium_lb4_reverse_nat; here the flow table is an LRU hash with no
@@ -24,7 +32,7 @@ import (
 // Flow table layout (both directions in one map, told apart by dir):
 //
 //	key   {client addr be32, peer addr be32, client port be16, peer port be16, proto u8, dir u8, pad u16}
-//	      dir 0 (forward): peer = VIP/port;     value {backend_id u32, pad u32}
+//	      dir 0 (forward): peer = VIP/port;     value {backend_id u32, TCP SYN seq be32 (0 for UDP)}
 //	      dir 1 (reverse): peer = backend/port; value {VIP be32, VIP port be16, pad u16}
 const (
 	flowKeySize   = 16
@@ -157,14 +165,29 @@ const (
 	fpNewPort = -44 // backend port, pad -42
 	fpRevVal  = -56 // reverse flow value: VIP -56, VIP port -52, pad -50
 	fpRevKey  = -72 // flow key dir 1: client -72, backend -68, client port -64, backend port -62, proto -60, dir -59, pad -58
+	fpSeq     = -80 // TCP sequence number (raw), 0 for UDP
+	fpSyn     = -76 // u8: 1 for a TCP SYN without ACK
+
+	tcpFlagsOff = 34 + 13
+	tcpSeqOff   = 34 + 4
 )
 
 // tcFromPod is the ingress program of a pod's host-side interface.
 func tcFromPod(svcFD, beFD, flowFD int) asm.Instructions {
 	insns := parseL4()
 	insns = append(insns,
+		// TCP: remember the sequence number and whether this is a SYN.
+		asm.StoreImm(asm.RFP, fpSeq, 0, asm.Word),
+		asm.StoreImm(asm.RFP, fpSyn, 0, asm.Byte),
+		asm.JNE.Imm(asm.R5, 6, "notcp"),
+		asm.LoadMem(asm.R1, asm.R2, tcpSeqOff, asm.Word),
+		asm.StoreMem(asm.RFP, fpSeq, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.R2, tcpFlagsOff, asm.Byte),
+		asm.And.Imm(asm.R1, 0x12), // SYN|ACK
+		asm.JNE.Imm(asm.R1, 0x02, "notcp"),
+		asm.StoreImm(asm.RFP, fpSyn, 1, asm.Byte),
 		// Service key {daddr, dport, slot 0, proto, 0, 0}.
-		asm.LoadMem(asm.R1, asm.R2, offDaddr, asm.Word),
+		asm.LoadMem(asm.R1, asm.R2, offDaddr, asm.Word).WithSymbol("notcp"),
 		asm.StoreMem(asm.RFP, fpSvcKey, asm.R1, asm.Word),
 		asm.LoadMem(asm.R1, asm.R2, offDport, asm.Half),
 		asm.StoreMem(asm.RFP, fpSvcKey+4, asm.R1, asm.Half),
@@ -188,16 +211,22 @@ func tcFromPod(svcFD, beFD, flowFD int) asm.Instructions {
 		asm.LoadMapPtr(asm.R1, svcFD),
 		asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, fpSvcKey),
 		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "pass"),
+		asm.JEq.Imm(asm.R0, 0, "miss"),
 		asm.LoadMem(asm.R9, asm.R0, 4, asm.Half), // count
-		// A known flow keeps its backend while that backend exists.
+		// A known flow keeps its backend while that backend exists,
+		// unless a SYN with a new sequence number starts a new flow.
 		asm.LoadMapPtr(asm.R1, flowFD),
 		asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, fpFwdKey),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "new"),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
 		asm.StoreMem(asm.RFP, fpBeID, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, beFD),
+		asm.LoadMem(asm.R1, asm.RFP, fpSyn, asm.Byte),
+		asm.JEq.Imm(asm.R1, 0, "known"),
+		asm.LoadMem(asm.R1, asm.R0, 4, asm.Word),
+		asm.LoadMem(asm.R2, asm.RFP, fpSeq, asm.Word),
+		asm.JNE.Reg(asm.R1, asm.R2, "new"),
+		asm.LoadMapPtr(asm.R1, beFD).WithSymbol("known"),
 		asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, fpBeID),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "new"),
@@ -219,7 +248,8 @@ func tcFromPod(svcFD, beFD, flowFD int) asm.Instructions {
 		asm.JEq.Imm(asm.R0, 0, "pass"),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
 		asm.StoreMem(asm.RFP, fpBeID, asm.R1, asm.Word),
-		asm.StoreImm(asm.RFP, fpBeID+4, 0, asm.Word),
+		asm.LoadMem(asm.R1, asm.RFP, fpSeq, asm.Word),
+		asm.StoreMem(asm.RFP, fpBeID+4, asm.R1, asm.Word),
 		asm.LoadMapPtr(asm.R1, beFD),
 		asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, fpBeID),
 		asm.FnMapLookupElem.Call(),
@@ -260,6 +290,17 @@ func tcFromPod(svcFD, beFD, flowFD int) asm.Instructions {
 		asm.FnMapUpdateElem.Call(),
 		// Without the reverse entry the replies would not be translated.
 		asm.JNE.Imm(asm.R0, 0, "pass"),
+		asm.Ja.Label("rewrite"),
+
+		// Not a service: a TCP SYN drops any stale reverse entry of its
+		// tuple (the forward key with dir 1 is that reverse key).
+		asm.LoadMem(asm.R1, asm.RFP, fpSyn, asm.Byte).WithSymbol("miss"),
+		asm.JEq.Imm(asm.R1, 0, "pass"),
+		asm.StoreImm(asm.RFP, fpFwdKey+13, flowDirRev, asm.Byte),
+		asm.LoadMapPtr(asm.R1, flowFD),
+		asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, fpFwdKey),
+		asm.FnMapDeleteElem.Call(),
+		asm.Ja.Label("pass"),
 
 		asm.Mov.Reg(asm.R6, asm.R6).WithSymbol("rewrite"), // no-op jump target
 	)

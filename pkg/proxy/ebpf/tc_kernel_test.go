@@ -375,7 +375,13 @@ func TestTCServicePathKernel(t *testing.T) {
 			if r.OK != 50 {
 				t.Errorf("socket-LB client: %d of 50 connects failed: %v", r.Failed, r.Errors)
 			}
-			if after, _ := k.TCFlows(); after != flows {
+			// They add no flow entries. Their SYNs may remove some: a client
+			// port reused from a TC flow to the same backend drops that
+			// flow's stale reverse entry (which would otherwise rewrite the
+			// direct connection's SYN-ACK to the VIP).
+			after, _ := k.TCFlows()
+			t.Logf("%s: flow table %d -> %d entries after the connect4 client", mode, flows, after)
+			if after > flows {
 				t.Errorf("connect4-translated flows went through the TC NAT: flow table %d -> %d entries", flows, after)
 			}
 

@@ -269,6 +269,47 @@ func TestTCProgramsRewrite(t *testing.T) {
 		}
 		checkSums(t, "no-checksum", out)
 	})
+	t.Run("tcp-port-reuse", func(t *testing.T) {
+		const sport = 42000
+		syn := func(seq uint32, dst netip.Addr, dport uint16) []byte {
+			b := packet(6, tcClient, dst, sport, dport, "")
+			binary.BigEndian.PutUint32(b[38:], seq)
+			fixChecksums(b)
+			return b
+		}
+		// A new SYN (new sequence number) on a reused tuple is a new
+		// flow: over 20 of them both backends turn up (all one: 2^-19).
+		// A retransmitted SYN and a non-SYN segment keep the backend.
+		seen := map[netip.Addr]int{}
+		for i := uint32(1); i <= 20; i++ {
+			first := parse(run(t, k.tcFrom, syn(i*1000, tcVIP, 80))).dst
+			seen[first]++
+			if again := parse(run(t, k.tcFrom, syn(i*1000, tcVIP, 80))).dst; again != first {
+				t.Fatalf("retransmitted SYN moved from %v to %v", first, again)
+			}
+			ack := syn(i*1000+1, tcVIP, 80)
+			ack[47] = 0x10
+			fixChecksums(ack)
+			if got := parse(run(t, k.tcFrom, ack)).dst; got != first {
+				t.Fatalf("ACK went to %v, flow is on %v", got, first)
+			}
+		}
+		if len(seen) != 2 {
+			t.Errorf("20 new SYNs on one tuple all went to %v", seen)
+		}
+		// The same client port then connects straight to a backend (as a
+		// connect4-translated socket does): its SYN clears the reverse
+		// entry, so the backend's reply is not rewritten to the VIP.
+		last := parse(run(t, k.tcFrom, syn(99, tcVIP, 80))).dst
+		direct := syn(7, last, 8080)
+		if out := run(t, k.tcFrom, direct); string(out) != string(direct) {
+			t.Fatal("direct SYN to a backend was changed")
+		}
+		reply := packet(6, last, tcClient, 8080, sport, "")
+		if out := run(t, k.tcTo, reply); string(out) != string(reply) {
+			t.Errorf("reply of a direct connection was rewritten to %+v by a stale entry", parse(out))
+		}
+	})
 	before, err := k.TCFlows()
 	if err != nil {
 		t.Fatal(err)
