@@ -111,7 +111,21 @@ type Target struct {
 	// CgroupDir is the cgroup v2 directory holding the lab's client
 	// processes; socket-LB attaches there. Unused by the netfilter proxies.
 	CgroupDir string
+	// PodHostIfaces are the pods' host-side interfaces (the node end of
+	// each pod veth). The ebpf proxy attaches its per-packet TC service
+	// path there (approximate: see ebpf.TCNote); the other proxies ignore
+	// it.
+	PodHostIfaces []HostIface
 }
+
+// HostIface names an interface by the network namespace it lives in (a
+// path such as /run/netns/<name>, as in Target.Netns) and its name there.
+type HostIface struct {
+	Netns string
+	Name  string
+}
+
+func (h HostIface) String() string { return h.Netns + ":" + h.Name }
 
 // Counts describes how big a proxy's kernel state is.
 type Counts struct {

@@ -16,6 +16,11 @@ type KernelMaps struct {
 	backends *ebpf.Map
 	prog     *ebpf.Program
 	links    []link.Link
+	// The per-packet TC path, made on the first AttachTC.
+	flows   *ebpf.Map
+	tcFrom  *ebpf.Program
+	tcTo    *ebpf.Program
+	tcLinks []link.Link
 }
 
 // Offsets into struct bpf_sock_addr (reference/datapaths.md §13.1).
@@ -165,7 +170,7 @@ func (k *KernelMaps) Len() (int, int, error) {
 
 // Close detaches and frees everything.
 func (k *KernelMaps) Close() error {
-	var errs []error
+	errs := []error{k.closeTC()}
 	for _, l := range k.links {
 		errs = append(errs, l.Close())
 	}

@@ -116,6 +116,16 @@ type Fake struct {
 	MaxServices, MaxBacks int
 	Applies               int
 	LastBatch             Batch
+	// TC lists the interfaces the TC path was attached to, in order.
+	TC []TCAttachment
+}
+
+// AttachTC implements TCAttacher by recording the interfaces.
+func (f *Fake) AttachTC(ifaces []TCAttachment) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.TC = append(f.TC, ifaces...)
+	return nil
 }
 
 // NewFake returns empty fake maps with the given capacities.

@@ -6,8 +6,11 @@
 // conntrack entry for the VIP.
 //
 // Only traffic from sockets of processes in the target cgroup is
-// translated. Cilium's tc-level LB for traffic that does not come from
-// such a socket is not built here.
+// translated by socket-LB. For other traffic there is a per-packet TC
+// path (AttachTC, or Target.PodHostIfaces): two hand-written sched_cls
+// programs on each pod's host-side interface doing DNAT on the way out of
+// the pod and reverse NAT on the way in, from the same maps. It stands in
+// for Cilium's bpf_lxc service handling and is approximate (TCNote).
 package ebpf
 
 import (
@@ -33,6 +36,7 @@ type beRef struct {
 // Proxy is socket-LB over a Maps.
 type Proxy struct {
 	maps   Maps
+	tc     map[TCAttachment]bool
 	closer func() error
 	idx    *proxy.Index
 	// backends are shared between services, as in Cilium, refcounted.
@@ -46,11 +50,11 @@ var _ proxy.Proxy = (*Proxy)(nil)
 
 // New returns a proxy writing to m (a Fake in tests).
 func New(m Maps) *Proxy {
-	return &Proxy{maps: m, idx: proxy.NewIndex(), backends: map[string]*beRef{}, revNat: map[string]uint16{}, nextID: 1, nextRev: 1}
+	return &Proxy{maps: m, tc: map[TCAttachment]bool{}, idx: proxy.NewIndex(), backends: map[string]*beRef{}, revNat: map[string]uint16{}, nextID: 1, nextRev: 1}
 }
 
 // NewKernel creates the maps and program and attaches it to the target's
-// cgroup.
+// cgroup, and attaches the TC path to t.PodHostIfaces when there are any.
 func NewKernel(t proxy.Target) (*Proxy, error) {
 	if t.CgroupDir == "" {
 		return nil, fmt.Errorf("ebpf proxy: target has no cgroup directory")
@@ -65,7 +69,69 @@ func NewKernel(t proxy.Target) (*Proxy, error) {
 	}
 	p := New(k)
 	p.closer = k.Close
+	if err := p.AttachTC(t.PodHostIfaces); err != nil {
+		k.Close()
+		return nil, err
+	}
 	return p, nil
+}
+
+// TCAttachment is a pod's host-side interface: the netns path it lives in
+// (the node's) and its name there.
+type TCAttachment = proxy.HostIface
+
+// TCNote is the label for the lab notes when the TC path is attached: the
+// proxy's Fidelity() describes socket-LB only.
+const TCNote = "services: per-packet TC DNAT is approximate: hand-written program, not Cilium's bpf_lxc " +
+	"(LRU flow table instead of Cilium's conntrack: no TCP state, timeouts or GC, UDP flows kept until evicted; no hairpin SNAT, ICMP error translation, fragments or IP options)"
+
+// TCAttacher is a Maps that can carry the per-packet TC path.
+type TCAttacher interface {
+	AttachTC(ifaces []TCAttachment) error
+}
+
+// AttachTC adds the per-packet TC service path on each interface: DNAT to
+// a backend at ingress (packets leaving the pod), reverse NAT at egress
+// (packets going to the pod). Each interface is attached once; Close
+// detaches all. Call it with the pods' host-side veths in the node
+// namespace, e.g. {Netns: "/run/netns/<node>", Name: "veth0"}.
+func (p *Proxy) AttachTC(ifaces []TCAttachment) error {
+	if len(ifaces) == 0 {
+		return nil
+	}
+	a, ok := p.maps.(TCAttacher)
+	if !ok {
+		return fmt.Errorf("ebpf proxy: %T cannot attach the TC path", p.maps)
+	}
+	seen := map[TCAttachment]bool{}
+	for _, ifc := range ifaces {
+		if ifc.Netns == "" || ifc.Name == "" {
+			return fmt.Errorf("TC attachment %v: namespace and interface name are required", ifc)
+		}
+		if p.tc[ifc] || seen[ifc] {
+			return fmt.Errorf("TC attachment %v: already attached", ifc)
+		}
+		seen[ifc] = true
+	}
+	if err := a.AttachTC(ifaces); err != nil {
+		return err
+	}
+	for _, ifc := range ifaces {
+		p.tc[ifc] = true
+	}
+	return nil
+}
+
+// TCAttached reports how many interfaces carry the TC path.
+func (p *Proxy) TCAttached() int { return len(p.tc) }
+
+// Notes are the lab-notes lines this proxy's setup calls for: TCNote once
+// the TC path is attached.
+func (p *Proxy) Notes() []string {
+	if len(p.tc) == 0 {
+		return nil
+	}
+	return []string{TCNote}
 }
 
 // Name implements proxy.Proxy.
@@ -277,6 +343,7 @@ func (p *Proxy) Counts(context.Context) (proxy.Counts, error) {
 func (p *Proxy) Close(ctx context.Context) error {
 	p.idx = proxy.NewIndex()
 	p.backends, p.revNat = map[string]*beRef{}, map[string]uint16{}
+	p.tc = map[TCAttachment]bool{}
 	if p.closer != nil {
 		err := p.closer()
 		p.closer = nil
