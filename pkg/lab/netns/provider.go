@@ -111,6 +111,11 @@ func (p *Provider) setupServices(ctx context.Context, in *lab.Instance, def *con
 		in.Owned = o
 		t.CgroupDir = o.cgroup.Path
 		in.ClientCgroupFD = o.cgroup.FD()
+		// Traffic from outside the cgroup takes Cilium's per-packet path:
+		// TC programs on every pod's host-side interface.
+		for _, pod := range planned.Pods {
+			t.PodHostIfaces = append(t.PodHostIfaces, proxy.HostIface{Netns: in.Nodes[pod.Node].Netns, Name: pod.HostIf})
+		}
 	}
 	px, note, err := proxies.New(name, t, def.Netns.ServicesFallback)
 	if err != nil {
@@ -121,6 +126,9 @@ func (p *Provider) setupServices(ctx context.Context, in *lab.Instance, def *con
 	in.Proxy = px.Name()
 	if note != "" {
 		in.Notes = append(in.Notes, note)
+	}
+	if n, ok := px.(interface{ Notes() []string }); ok {
+		in.Notes = append(in.Notes, n.Notes()...)
 	}
 	var svcs []proxy.Service
 	in.ServiceAddrs = map[string]netip.AddrPort{}
