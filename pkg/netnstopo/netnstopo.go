@@ -9,16 +9,12 @@
 package netnstopo
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	"github.com/cnilab/cnilab/pkg/netplan"
 )
 
 // Pod is one pod namespace.
@@ -33,156 +29,53 @@ type Star struct {
 	Prefix string
 	Node   string // netns path of the node
 	Pods   []Pod
-	names  []string
+	plan   *netplan.Plan
 }
 
 // ClusterCIDR holds every pod address of a Star.
 var ClusterCIDR = netip.MustParsePrefix("10.244.0.0/16")
 
-// New creates <prefix>node and one namespace per pod name. prefix must
-// start with "cnl-". On error everything created so far is removed.
-func New(prefix string, pods ...string) (s *Star, err error) {
+// Plan lays out the star as a netplan.Plan: pod i gets 10.244.i.2/24 on
+// its eth0, the node end veth<i> holds the gateway 10.244.i.1/24, and the
+// node forwards.
+func Plan(prefix string, pods ...string) (*netplan.Plan, []Pod, error) {
 	if !strings.HasPrefix(prefix, "cnl-") {
-		return nil, fmt.Errorf("namespace prefix %q must start with cnl-", prefix)
+		return nil, nil, fmt.Errorf("namespace prefix %q must start with cnl-", prefix)
 	}
 	if len(pods) > 250 {
-		return nil, fmt.Errorf("%d pods: at most 250", len(pods))
+		return nil, nil, fmt.Errorf("%d pods: at most 250", len(pods))
 	}
-	s = &Star{Prefix: prefix}
-	defer func() {
-		if err != nil {
-			_ = s.Close()
-			s = nil
-		}
-	}()
-	nodeName := prefix + "node"
-	if err := s.create(nodeName); err != nil {
-		return nil, err
-	}
-	s.Node = nsPath(nodeName)
-	if err := inNetns(s.Node, func() error {
-		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
-	}); err != nil {
-		return nil, fmt.Errorf("enable forwarding: %w", err)
-	}
-	nodeNS, err := netns.GetFromPath(s.Node)
-	if err != nil {
-		return nil, err
-	}
-	defer nodeNS.Close()
-	node, err := netlink.NewHandleAt(nodeNS)
-	if err != nil {
-		return nil, err
-	}
-	defer node.Close()
-	if err := up(node, "lo"); err != nil {
-		return nil, err
-	}
+	node := prefix + "node"
+	p := &netplan.Plan{Namespaces: []string{node}}
+	p.Sysctls = append(p.Sysctls, netplan.Sysctl{NS: node, Key: "net/ipv4/ip_forward", Value: "1"})
+	var out []Pod
 	for i, name := range pods {
-		full := prefix + name
-		if err := s.create(full); err != nil {
-			return nil, err
-		}
-		pod := Pod{Name: name, Netns: nsPath(full), IP: netip.AddrFrom4([4]byte{10, 244, byte(i), 2})}
+		ns := prefix + name
+		ip := netip.AddrFrom4([4]byte{10, 244, byte(i), 2})
 		gw := netip.AddrFrom4([4]byte{10, 244, byte(i), 1})
-		if err := wire(node, pod, gw, fmt.Sprintf("veth%d", i)); err != nil {
-			return nil, fmt.Errorf("wire pod %s: %w", name, err)
-		}
-		s.Pods = append(s.Pods, pod)
+		hostIf := fmt.Sprintf("veth%d", i)
+		p.Namespaces = append(p.Namespaces, ns)
+		p.Links = append(p.Links, netplan.Link{NS: node, Name: hostIf, Kind: netplan.KindVeth, MTU: 1500, PeerNS: ns, PeerName: "eth0"})
+		p.Addrs = append(p.Addrs,
+			netplan.Addr{NS: node, Dev: hostIf, Prefix: netip.PrefixFrom(gw, 24)},
+			netplan.Addr{NS: ns, Dev: "eth0", Prefix: netip.PrefixFrom(ip, 24)})
+		p.Routes = append(p.Routes, netplan.Route{NS: ns, Dst: netip.MustParsePrefix("0.0.0.0/0"), Gw: gw, Dev: "eth0"})
+		out = append(out, Pod{Name: name, Netns: netplan.NetnsPath(ns), IP: ip})
 	}
-	return s, nil
+	return p, out, nil
 }
 
-func nsPath(name string) string { return filepath.Join("/run/netns", name) }
-
-// create makes a named namespace from a thread that is thrown away
-// afterwards (it exits locked), so no goroutine keeps running inside it.
-func (s *Star) create(name string) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.NewNamed(name)
-		if err == nil {
-			h.Close()
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		return fmt.Errorf("create netns %s: %w", name, err)
-	}
-	s.names = append(s.names, name)
-	return nil
-}
-
-// inNetns runs f on a thread inside the namespace; the thread is discarded.
-func inNetns(path string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromPath(path)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
-
-func up(h *netlink.Handle, name string) error {
-	l, err := h.LinkByName(name)
+// New creates <prefix>node and one namespace per pod name. prefix must
+// start with "cnl-". On error nothing is left behind.
+func New(prefix string, pods ...string) (*Star, error) {
+	p, ps, err := Plan(prefix, pods...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return h.LinkSetUp(l)
-}
-
-func wire(node *netlink.Handle, pod Pod, gw netip.Addr, hostIf string) error {
-	podNS, err := netns.GetFromPath(pod.Netns)
-	if err != nil {
-		return err
+	if err := (netplan.Kernel{}).Apply(context.Background(), p); err != nil {
+		return nil, err
 	}
-	defer podNS.Close()
-	ph, err := netlink.NewHandleAt(podNS)
-	if err != nil {
-		return err
-	}
-	defer ph.Close()
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hostIf}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(podNS))}
-	if err := node.LinkAdd(veth); err != nil {
-		return err
-	}
-	hl, err := node.LinkByName(hostIf)
-	if err != nil {
-		return err
-	}
-	gwAddr, _ := netlink.ParseAddr(gw.String() + "/24")
-	if err := node.AddrAdd(hl, gwAddr); err != nil {
-		return err
-	}
-	if err := node.LinkSetUp(hl); err != nil {
-		return err
-	}
-	pl, err := ph.LinkByName("eth0")
-	if err != nil {
-		return err
-	}
-	podAddr, _ := netlink.ParseAddr(pod.IP.String() + "/24")
-	if err := ph.AddrAdd(pl, podAddr); err != nil {
-		return err
-	}
-	if err := ph.LinkSetUp(pl); err != nil {
-		return err
-	}
-	if err := up(ph, "lo"); err != nil {
-		return err
-	}
-	return ph.RouteAdd(&netlink.Route{LinkIndex: pl.Attrs().Index, Gw: gw.AsSlice()})
+	return &Star{Prefix: prefix, Node: netplan.NetnsPath(prefix + "node"), Pods: ps, plan: p}, nil
 }
 
 // Pod returns the pod called name.
@@ -198,12 +91,8 @@ func (s *Star) Pod(name string) (Pod, bool) {
 // Close deletes every namespace it created (veths go with them).
 // Processes started in them must have been stopped by the caller.
 func (s *Star) Close() error {
-	var errs []error
-	for i := len(s.names) - 1; i >= 0; i-- {
-		if err := netns.DeleteNamed(s.names[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("delete netns %s: %w", s.names[i], err))
-		}
+	if s == nil || s.plan == nil {
+		return nil
 	}
-	s.names = nil
-	return errors.Join(errs...)
+	return (netplan.Kernel{}).Destroy(context.Background(), s.plan)
 }

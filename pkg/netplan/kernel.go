@@ -177,17 +177,26 @@ func ListNamespaces(prefix string) ([]string, error) {
 // InNamespace runs fn on an OS thread that has joined the named namespace.
 // The thread is discarded afterwards.
 func InNamespace(name string, fn func() error) error {
+	return InNamespacePath(NetnsPath(name), fn)
+}
+
+// InNamespacePath is InNamespace for a namespace given by its file path.
+// Sockets fn creates stay in that namespace; links and BPF attachments fn
+// makes are per namespace, not per thread, so they outlive the thread.
+func InNamespacePath(path string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
+		// Never unlocked: the goroutine ends locked, so the runtime discards
+		// the thread that joined the namespace.
 		runtime.LockOSThread()
-		h, err := netns.GetFromPath(NetnsPath(name))
+		h, err := netns.GetFromPath(path)
 		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", name, err)
+			errc <- fmt.Errorf("open netns %s: %w", path, err)
 			return
 		}
 		defer h.Close()
 		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", name, err)
+			errc <- fmt.Errorf("enter netns %s: %w", path, err)
 			return
 		}
 		errc <- fn()

@@ -6,11 +6,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"github.com/cnilab/cnilab/pkg/netplan"
 	"io"
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +19,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/cnilab/cnilab/pkg/cgroup2"
@@ -34,26 +33,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// inNetns runs f on an OS thread inside the namespace; the thread is
-// discarded afterwards. Sockets made in f stay in that namespace.
-func inNetns(path string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromPath(path)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+// inNetns runs f on a thread inside the namespace at path.
+func inNetns(path string, f func() error) error { return netplan.InNamespacePath(path, f) }
 
 // setTxChecksum turns an interface's TX checksum offload on or off
 // (ETHTOOL_STXCSUM; no ethtool binary here). With it off on the node's

@@ -3,12 +3,11 @@ package ebpf
 import (
 	"errors"
 	"fmt"
-	"runtime"
+	"github.com/cnilab/cnilab/pkg/netplan"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // loadTC creates the flow table and the two TC programs, once.
@@ -70,46 +69,26 @@ func attachTCX(ifc TCAttachment, from, to *ebpf.Program) ([]link.Link, error) {
 	if ifc.Netns == "" || ifc.Name == "" {
 		return nil, fmt.Errorf("TC attachment %v: namespace and interface name are required", ifc)
 	}
-	type result struct {
-		links []link.Link
-		err   error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		var r result
-		defer func() { done <- r }()
-		h, err := netns.GetFromPath(ifc.Netns)
-		if err != nil {
-			r.err = fmt.Errorf("open netns %s: %w", ifc.Netns, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			r.err = fmt.Errorf("enter netns %s: %w", ifc.Netns, err)
-			return
-		}
+	var links []link.Link
+	err := netplan.InNamespacePath(ifc.Netns, func() error {
 		nl, err := netlink.LinkByName(ifc.Name)
 		if err != nil {
-			r.err = fmt.Errorf("TC attachment %v: %w", ifc, err)
-			return
+			return fmt.Errorf("TC attachment %v: %w", ifc, err)
 		}
 		idx := nl.Attrs().Index
 		in, err := link.AttachTCX(link.TCXOptions{Interface: idx, Program: from, Attach: ebpf.AttachTCXIngress})
 		if err != nil {
-			r.err = fmt.Errorf("attach TCX ingress on %v: %w", ifc, err)
-			return
+			return fmt.Errorf("attach TCX ingress on %v: %w", ifc, err)
 		}
 		out, err := link.AttachTCX(link.TCXOptions{Interface: idx, Program: to, Attach: ebpf.AttachTCXEgress})
 		if err != nil {
 			in.Close()
-			r.err = fmt.Errorf("attach TCX egress on %v: %w", ifc, err)
-			return
+			return fmt.Errorf("attach TCX egress on %v: %w", ifc, err)
 		}
-		r.links = []link.Link{in, out}
-	}()
-	r := <-done
-	return r.links, r.err
+		links = []link.Link{in, out}
+		return nil
+	})
+	return links, err
 }
 
 // TCFlows counts the flow-table entries (two per translated flow, fewer
