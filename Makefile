@@ -55,6 +55,7 @@ bench: deps
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 # Regenerate reports/published/*.yaml from ../shared/published-benchmarks/*.csv.
 published:

@@ -103,8 +103,6 @@ func host(p netip.Prefix, n int) netip.Addr {
 	return netip.AddrFrom4(b)
 }
 
-func hostFits(p netip.Prefix, n int) bool { return n < 1<<(32-p.Bits())-1 }
-
 // vtepMAC is a stable, locally administered MAC for node i's tunnel device,
 // so remote FDB entries can be planned before anything exists.
 func vtepMAC(i int) string { return fmt.Sprintf("0e:c1:1a:b0:%02x:%02x", i>>8&0xff, i&0xff) }

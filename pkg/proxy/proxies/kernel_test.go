@@ -41,7 +41,6 @@ func randomPrefix(t *testing.T) string {
 type kernelLab struct {
 	star   *netnstopo.Star
 	runner command.Runner
-	cg     *cgroup2.Group
 }
 
 func newKernelLab(t *testing.T) *kernelLab {

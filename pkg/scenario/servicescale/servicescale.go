@@ -225,7 +225,7 @@ func runProxy(ctx context.Context, env Env, cfg Config, name string, emit Emit) 
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("at %d services: %w", n, err)
 		}
 	}
 	return nil
