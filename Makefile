@@ -53,7 +53,7 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./pkg/lab/netns/
 
 lint:
-	gofmt -l . | tee /dev/stderr | (! read)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
