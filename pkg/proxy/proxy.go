@@ -164,6 +164,12 @@ type Proxy interface {
 // this kernel; callers fall back and record the message.
 var ErrNotReproducible = errors.New("not reproducible here")
 
+// ErrNotBuilt is wrapped by errors that say the kernel could run a backend
+// but cnilab has no implementation of it yet. Like ErrNotReproducible it
+// lets a lab fall back to its recorded alternative instead of failing; the
+// note says which of the two happened.
+var ErrNotBuilt = errors.New("not built in cnilab yet")
+
 // Apply merges a change into a desired-state list, keeping order: replaced
 // services stay where they were, new ones go to the end. Backends use it to
 // keep the order kube-proxy would write (which matters for iptables).

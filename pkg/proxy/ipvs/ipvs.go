@@ -43,12 +43,14 @@ func detect(lookup func() error, procFile string) error {
 }
 
 // New returns an error in every case today: wrapping ErrNotReproducible
-// when the kernel lacks IPVS (this machine), and a plain error when it has
-// it, because cnilab's IPVS proxy is not written yet and nothing may
-// silently pretend to be it.
-func New(proxy.Target) (proxy.Proxy, error) {
-	if err := Detect(); err != nil {
+// when the kernel lacks IPVS (this machine), and wrapping ErrNotBuilt when
+// it has it, because cnilab's IPVS proxy is not written yet. Either way the
+// caller falls back and records why; nothing pretends to be IPVS.
+func New(t proxy.Target) (proxy.Proxy, error) { return newWith(Detect, t) }
+
+func newWith(detect func() error, _ proxy.Target) (proxy.Proxy, error) {
+	if err := detect(); err != nil {
 		return nil, err
 	}
-	return nil, errors.New("ipvs: the kernel has IPVS but cnilab's IPVS proxy is not implemented")
+	return nil, fmt.Errorf("%w: the kernel has IPVS, but cnilab's IPVS proxy is not written", proxy.ErrNotBuilt)
 }

@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,5 +54,18 @@ func TestDetectHere(t *testing.T) {
 	t.Logf("ipvs on this kernel: %v", err)
 	if _, perr := New(proxy.Target{}); perr == nil {
 		t.Fatal("New returned a proxy; there is no IPVS proxy to return")
+	}
+}
+
+// On a kernel that has IPVS the lab must still come up on its fallback,
+// saying why, rather than fail: New reports ErrNotBuilt there.
+func TestNewOnAKernelWithIPVS(t *testing.T) {
+	_, err := newWith(func() error { return nil }, proxy.Target{})
+	if !errors.Is(err, proxy.ErrNotBuilt) || errors.Is(err, proxy.ErrNotReproducible) {
+		t.Errorf("err %v, want ErrNotBuilt", err)
+	}
+	_, err = newWith(func() error { return fmt.Errorf("%w: CONFIG_IP_VS missing", proxy.ErrNotReproducible) }, proxy.Target{})
+	if !errors.Is(err, proxy.ErrNotReproducible) {
+		t.Errorf("err %v, want ErrNotReproducible", err)
 	}
 }

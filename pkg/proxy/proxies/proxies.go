@@ -18,7 +18,8 @@ import (
 var Names = []string{"iptables", "nftables", "ebpf", "ipvs"}
 
 // New returns the proxy called name on target t. When name cannot run on
-// this kernel (proxy.ErrNotReproducible) and fallback is not empty, the
+// this kernel (proxy.ErrNotReproducible), or that cnilab has not built
+// (proxy.ErrNotBuilt), and fallback is not empty, the
 // fallback is built instead and note says what happened, for the lab's
 // Notes; with no fallback the error is returned.
 func New(name string, t proxy.Target, fallback string) (p proxy.Proxy, note string, err error) {
@@ -26,7 +27,7 @@ func New(name string, t proxy.Target, fallback string) (p proxy.Proxy, note stri
 	if err == nil {
 		return p, "", nil
 	}
-	if !errors.Is(err, proxy.ErrNotReproducible) || fallback == "" || fallback == name {
+	if !CanFallBack(err) || fallback == "" || fallback == name {
 		return nil, "", err
 	}
 	p, ferr := build(fallback, t)
@@ -34,6 +35,13 @@ func New(name string, t proxy.Target, fallback string) (p proxy.Proxy, note stri
 		return nil, "", fmt.Errorf("%s: %v; fallback %s: %w", name, err, fallback, ferr)
 	}
 	return p, fmt.Sprintf("services: %s %v; fell back to %s", name, err, fallback), nil
+}
+
+// CanFallBack says whether err lets a lab use its fallback proxy: the
+// backend cannot run on this kernel, or cnilab has no implementation of it.
+// Any other error is a real failure.
+func CanFallBack(err error) bool {
+	return errors.Is(err, proxy.ErrNotReproducible) || errors.Is(err, proxy.ErrNotBuilt)
 }
 
 func build(name string, t proxy.Target) (proxy.Proxy, error) {

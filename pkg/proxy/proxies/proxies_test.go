@@ -1,6 +1,8 @@
 package proxies
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -48,5 +50,21 @@ func TestIPVSFallback(t *testing.T) {
 	}
 	if _, _, err := New("ipvs", tgt, ""); err == nil {
 		t.Error("ipvs without fallback succeeded")
+	}
+}
+
+func TestCanFallBack(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("x: %w", proxy.ErrNotReproducible), true},
+		{fmt.Errorf("x: %w", proxy.ErrNotBuilt), true},
+		{errors.New("iptables-restore: exit status 2"), false},
+		{nil, false},
+	} {
+		if got := CanFallBack(tc.err); got != tc.want {
+			t.Errorf("CanFallBack(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

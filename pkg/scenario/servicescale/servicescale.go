@@ -207,9 +207,9 @@ func runProxy(ctx context.Context, env Env, cfg Config, name string, emit Emit) 
 		p, note, err := proxies.New(name, env.target(cfg), cfg.Fallback)
 		if err != nil {
 			m := env.base(name, nil, TestProgram, n, cfg.Endpoints)
-			if errors.Is(err, proxy.ErrNotReproducible) {
+			if proxies.CanFallBack(err) {
 				// Recorded, not failed: the kernel lacks what this proxy
-				// needs, and the result says so.
+				// needs (or cnilab has not built it), and the result says so.
 				m.Fidelity = results.NotModelled
 				m.NotReproducible = err.Error()
 				return emit(m)
