@@ -113,5 +113,5 @@ var (
 		"cilium":      {"tunnel", "native"},
 		"canal":       {"vxlan"},
 	}
-	Capabilities = []string{"veth", "bridge", "vxlan", "ipip", "ipvs", "wireguard", "geneve", "openvswitch", "dummy", "nftables", "iptables", "bpf-cgroup", "bpf-tc"}
+	Capabilities = []string{"veth", "bridge", "vxlan", "ipip", "ipvs", "wireguard", "geneve", "openvswitch", "dummy", "nftables", "iptables", "bpf-cgroup", "bpf-tc", "br-netfilter"}
 )

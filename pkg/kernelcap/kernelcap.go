@@ -27,19 +27,20 @@ import (
 // Config names the kernel option behind each capability, for the "not
 // reproducible here: CONFIG_X missing" message.
 var Config = map[string]string{
-	"veth":        "CONFIG_VETH",
-	"bridge":      "CONFIG_BRIDGE",
-	"vxlan":       "CONFIG_VXLAN",
-	"ipip":        "CONFIG_NET_IPIP",
-	"ipvs":        "CONFIG_IP_VS",
-	"wireguard":   "CONFIG_WIREGUARD",
-	"geneve":      "CONFIG_GENEVE",
-	"openvswitch": "CONFIG_OPENVSWITCH",
-	"dummy":       "CONFIG_DUMMY",
-	"nftables":    "CONFIG_NF_TABLES",
-	"iptables":    "CONFIG_IP_NF_IPTABLES",
-	"bpf-cgroup":  "CONFIG_CGROUP_BPF",
-	"bpf-tc":      "CONFIG_NET_CLS_BPF",
+	"veth":         "CONFIG_VETH",
+	"bridge":       "CONFIG_BRIDGE",
+	"vxlan":        "CONFIG_VXLAN",
+	"ipip":         "CONFIG_NET_IPIP",
+	"ipvs":         "CONFIG_IP_VS",
+	"wireguard":    "CONFIG_WIREGUARD",
+	"geneve":       "CONFIG_GENEVE",
+	"openvswitch":  "CONFIG_OPENVSWITCH",
+	"dummy":        "CONFIG_DUMMY",
+	"nftables":     "CONFIG_NF_TABLES",
+	"iptables":     "CONFIG_IP_NF_IPTABLES",
+	"bpf-cgroup":   "CONFIG_CGROUP_BPF",
+	"bpf-tc":       "CONFIG_NET_CLS_BPF",
+	"br-netfilter": "CONFIG_BRIDGE_NETFILTER",
 }
 
 // Set is the detected capabilities.
@@ -114,6 +115,15 @@ func detect(ns string) (Set, error) {
 		put("ipvs", genlFamily("IPVS"))
 		put("openvswitch", genlFamily("ovs_datapath"))
 		put("iptables", runIn("iptables-restore", "iptables-restore", "--test"))
+		// Bridged pod traffic passes iptables only with br_netfilter; flannel
+		// refuses to start without it, and same-node Services on a bridge
+		// CNI need it. cnilab does not load modules: that would change the
+		// host.
+		_, err := os.Stat("/proc/sys/net/bridge/bridge-nf-call-iptables")
+		if err != nil {
+			err = fmt.Errorf("br_netfilter not loaded (modprobe br_netfilter): %w", err)
+		}
+		put("br-netfilter", err)
 		put("nftables", runIn("nft", "nft", "list", "ruleset"))
 		return nil
 	})
