@@ -52,7 +52,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVar(&f.provider, "provider", "auto", "lab provider: auto, netns, kind, cluster")
 	cmd.Flags().StringVar(&f.cnis, "cni", "host,flannel,calico,kube-router,cilium", "labs to compare, comma separated (cnilab list cnis)")
 	cmd.Flags().StringVar(&f.scenarios, "scenario", "throughput", "scenarios, comma separated (cnilab list scenarios)")
-	cmd.Flags().StringVar(&f.profile, "profile", "quick", "measurement profile: quick or full")
+	cmd.Flags().StringVar(&f.profile, "profile", "quick", "measurement profile: quick, stable or full (see scenarios/*.yaml)")
 	cmd.Flags().IntVar(&f.duration, "duration", 0, "seconds per measurement window (overrides the profile)")
 	cmd.Flags().IntVar(&f.repeats, "repeats", 0, "repeats per lab and test (overrides the profile)")
 	cmd.Flags().StringVar(&f.placement, "placement", "", "cross-node, same-node or both (default: the profile's)")
