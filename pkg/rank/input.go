@@ -209,6 +209,16 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 	for _, p := range in.Scale {
 		if c, ok := byLab[p.Lab]; ok {
 			c.scale = append(c.scale, p)
+			continue
+		}
+		// services-scale measures the proxies on a topology of its own (not
+		// a CNI lab): each CNI lab takes the figures of the proxy it runs.
+		for _, c := range in.Candidates {
+			if c.Services != "" && c.Services == p.Proxy {
+				q := p
+				q.Value.Source += ", " + p.Proxy + " measured by services-scale"
+				c.scale = append(c.scale, q)
+			}
 		}
 	}
 	sort.SliceStable(in.Scale, func(i, j int) bool {
@@ -226,20 +236,35 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 
 // scaleMetric returns the candidate's services-scale figure for a metric
 // at the requested size ("max" = largest measured).
+// Several points can share a size (the real service placed first, middle
+// and last); their median is the figure.
 func (c *Candidate) scaleMetric(metric, services string) (ScalePoint, bool) {
-	var best ScalePoint
-	found := false
+	want := -1
 	for _, p := range c.scale {
 		if p.Metric != metric {
 			continue
 		}
 		if services == "max" {
-			if !found || p.Services > best.Services {
-				best, found = p, true
-			}
+			want = max(want, p.Services)
 		} else if strconv.Itoa(p.Services) == services {
-			return p, true
+			want = p.Services
 		}
 	}
-	return best, found
+	if want < 0 {
+		return ScalePoint{}, false
+	}
+	var at []ScalePoint
+	var vals []float64
+	for _, p := range c.scale {
+		if p.Metric == metric && p.Services == want {
+			at = append(at, p)
+			vals = append(vals, p.Value.V)
+		}
+	}
+	pt := at[0]
+	if len(at) > 1 {
+		pt.Value.V = median(vals)
+		pt.Value.Source += fmt.Sprintf(", median of %d placements", len(at))
+	}
+	return pt, true
 }

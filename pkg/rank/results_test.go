@@ -163,3 +163,29 @@ func TestAppendRunReport(t *testing.T) {
 		}
 	}
 }
+
+// services-scale measures proxies, not CNI labs: each lab takes the figures
+// of the proxy it runs, the median over the real service's placements.
+func TestScaleFiguresFollowTheLabsProxy(t *testing.T) {
+	defs, _ := loadReal(t)
+	doc := &results.Document{Schema: results.Schema, Run: results.Run{ID: "r", Provider: "netns"},
+		Labs: []results.Lab{
+			{Name: "flannel", CNI: "flannel", Provider: "netns", Fidelity: results.Faithful, Status: results.StatusOK, Services: "iptables"},
+			{Name: "cilium", CNI: "cilium", Provider: "netns", Fidelity: results.Approximate, Status: results.StatusOK, Services: "ebpf"},
+		}}
+	for proxy, vals := range map[string][]float64{"iptables": {70, 80, 90}, "ebpf": {19, 20, 21}} {
+		for i, v := range vals {
+			doc.Summaries = append(doc.Summaries, results.Summary{Lab: "services-scale", Scenario: "services-scale", Test: "first-packet",
+				Placement: []string{"first", "middle", "last"}[i], Proxy: proxy, Params: map[string]string{"services": "10000"},
+				Metric: results.FirstPacketP50, Median: v, N: 2, Provider: "netns", Fidelity: results.Faithful})
+		}
+	}
+	in := FromResults(doc, defs.Facts)
+	want := map[string]float64{"flannel": 80, "cilium": 20}
+	for _, c := range in.Candidates {
+		p, ok := c.scaleMetric(results.FirstPacketP50, "max")
+		if !ok || p.Value.V != want[c.Name] || !strings.Contains(p.Value.Source, "measured by services-scale") {
+			t.Errorf("%s: %+v %v, want %v from its proxy", c.Name, p, ok, want[c.Name])
+		}
+	}
+}
