@@ -26,6 +26,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/rank"
 	"github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/scenario/latency"
 	"github.com/cnilab/cnilab/pkg/scenario/servicescale"
 	"github.com/cnilab/cnilab/pkg/scenario/throughput"
 	"github.com/cnilab/cnilab/pkg/schedule"
@@ -256,6 +257,42 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 				}
 				fmt.Fprintf(progress, "  [%d/%d] %s\n", i, len(ws), describe(m))
 			})
+		case "latency":
+			launcher, err := o.launcher()
+			if err != nil {
+				return nil, err
+			}
+			n := prof.Transactions
+			if n == 0 {
+				n = 2000
+			}
+			lr := &latency.Runner{Settings: latency.Settings{Transactions: n, Window: time.Duration(prof.DurationSeconds) * time.Second}, Launcher: launcher}
+			if o.Seconds > 0 {
+				lr.Settings.Window = time.Duration(o.Seconds) * time.Second
+			}
+			// Discarded warm-up per lab, as for throughput.
+			for _, l := range up {
+				if ctx.Err() == nil && len(l.Pods) > 1 {
+					lr.Measure(ctx, l, name, "drr", placements[0], 0)
+				}
+			}
+			ws := schedule.Order(up, name, sc.Tests, placements, repeats)
+			fmt.Fprintf(progress, "scenario %s: %d windows of ≤%v / ≤%d transactions, one at a time\n", name, len(ws), lr.Settings.Window, n)
+			i := 0
+			schedule.Serial(ctx, ws, func(ctx context.Context, w schedule.Window) {
+				i++
+				if w.Test[0] == 's' && w.Lab.Proxy == "" {
+					return // the host baseline has no services
+				}
+				m := lr.Measure(ctx, w.Lab, name, w.Test, w.Placement, w.Repeat)
+				if ctx.Err() != nil && m.Error != "" {
+					return
+				}
+				if err := store.Append(m); err != nil {
+					fmt.Fprintf(progress, "store: %v\n", err)
+				}
+				fmt.Fprintf(progress, "  [%d/%d] %s\n", i, len(ws), describe(m))
+			})
 		case "services-scale":
 			if err := runServicesScale(ctx, o, sc, id, store, progress); err != nil {
 				fmt.Fprintf(progress, "scenario %s: %v\n", name, err)
@@ -293,11 +330,9 @@ func runServicesScale(ctx context.Context, o Options, sc *config.Scenario, id st
 	if err != nil {
 		return err
 	}
-	launcher := o.ProbeLauncher
-	if launcher.Path == "" {
-		if launcher, err = probe.SelfLauncher(); err != nil {
-			return err
-		}
+	launcher, err := o.launcher()
+	if err != nil {
+		return err
 	}
 	env, cleanup, err := servicescale.Standalone(ctx, command.Exec{}, launcher, "cnl-"+id+"-ss-", 30*time.Minute)
 	if err != nil {
@@ -350,6 +385,9 @@ func describe(m results.Measurement) string {
 	if v, ok := m.Metrics[results.CPUCores]; ok {
 		s += fmt.Sprintf("  %.2f cores", v)
 	}
+	if v, ok := m.Metrics[results.LatencyP50]; ok {
+		s += fmt.Sprintf("  p50 %.1f µs  p99 %.1f µs", v, m.Metrics[results.LatencyP99])
+	}
 	return s
 }
 
@@ -374,6 +412,15 @@ func writeReport(path string, doc *results.Document) error {
 		return err
 	}
 	return f.Close()
+}
+
+// launcher is how probes start: ProbeLauncher, or this binary's hidden
+// `probe` command.
+func (o *Options) launcher() (probe.Launcher, error) {
+	if o.ProbeLauncher.Path != "" {
+		return o.ProbeLauncher, nil
+	}
+	return probe.SelfLauncher()
 }
 
 func hasScenario(doc *results.Document, name string) bool {

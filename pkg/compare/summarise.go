@@ -82,7 +82,7 @@ func Summarise(doc *results.Document) []results.Summary {
 		// A service test on a CNI is compared with the host's direct test:
 		// the host has no service proxy, its direct path is the limit.
 		test := s.Test
-		if len(test) == 3 && test[0] == 's' {
+		if len(test) >= 3 && test[0] == 's' {
 			test = "d" + test[1:]
 		}
 		base, ok := medians[key{HostLab, s.Scenario, test, s.Placement, "", paramsKey(s.Params), s.Metric}]

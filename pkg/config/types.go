@@ -83,6 +83,8 @@ type Profile struct {
 	Placements []string `yaml:"placements,omitempty"`
 	// Services overrides the scale sizes for this profile.
 	Services []int `yaml:"services,omitempty"`
+	// Transactions bounds each latency window (with duration_s).
+	Transactions int `yaml:"transactions,omitempty"`
 }
 
 // ScaleParams parameterise the services-scale scenario.
@@ -101,8 +103,8 @@ var (
 	Models     = []string{"none", "flannel", "calico", "kube-router", "cilium", "canal"}
 	Proxies    = []string{"iptables", "nftables", "ebpf", "ipvs"}
 	Placements = []string{"cross-node", "same-node"}
-	Tests      = []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum"}
-	Kinds      = []string{"throughput", "services-scale"}
+	Tests      = []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum", "drr", "dcrr", "srr", "scrr"}
+	Kinds      = []string{"throughput", "services-scale", "latency"}
 	// ModelModes lists the modes each builder accepts; the first is the
 	// default.
 	ModelModes = map[string][]string{

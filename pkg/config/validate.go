@@ -168,8 +168,14 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 	if !slices.Contains(Kinds, s.Kind) {
 		bad(fmt.Sprintf("unknown kind %q (known: %s)", s.Kind, strings.Join(Kinds, ", ")), "kind")
 	}
-	if s.Kind == "throughput" && len(s.Tests) == 0 {
-		bad("a throughput scenario needs at least one test", "tests")
+	if (s.Kind == "throughput" || s.Kind == "latency") && len(s.Tests) == 0 {
+		bad("a "+s.Kind+" scenario needs at least one test", "tests")
+	}
+	for i, t := range s.Tests {
+		latencyTest := strings.HasSuffix(t, "rr")
+		if slices.Contains(Tests, t) && ((s.Kind == "latency") != latencyTest) {
+			bad(fmt.Sprintf("test %q does not belong in a %s scenario", t, s.Kind), "tests", fmt.Sprint(i))
+		}
 	}
 	for i, t := range s.Tests {
 		if !slices.Contains(Tests, t) {
@@ -199,7 +205,10 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 		if p.Repeats < 1 || p.Repeats > 100 {
 			bad(fmt.Sprintf("%d repeats: must be 1..100", p.Repeats), "profiles", name, "repeats")
 		}
-		if s.Kind == "throughput" && (p.DurationSeconds < 1 || p.DurationSeconds > 3600) {
+		if p.Transactions < 0 || p.Transactions > 1_000_000 {
+			bad(fmt.Sprintf("%d transactions: must be 0..1000000", p.Transactions), "profiles", name, "transactions")
+		}
+		if (s.Kind == "throughput" || s.Kind == "latency") && (p.DurationSeconds < 1 || p.DurationSeconds > 3600) {
 			bad(fmt.Sprintf("%d s: must be 1..3600", p.DurationSeconds), "profiles", name, "duration_s")
 		}
 		if p.OmitSeconds < 0 || p.OmitSeconds > 60 {

@@ -41,8 +41,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = RunConnectProbe(args[1:], stdout)
 	case "serve":
 		err = RunServe(args[1:], stdout)
+	case "rr":
+		err = RunTransactions(args[1:], stdout)
+	case "echo":
+		err = RunEcho(args[1:], stdout)
 	default:
-		err = fmt.Errorf("unknown probe %q (connect, serve)", args[0])
+		err = fmt.Errorf("unknown probe %q (connect, serve, rr, echo)", args[0])
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "probe:", err)
@@ -96,7 +100,7 @@ func ParseConnectResult(b []byte) (ConnectResult, error) {
 	if r.Attempts == 0 || r.Attempts != r.OK+r.Failed {
 		return r, fmt.Errorf("connect probe output: %d attempts, %d ok, %d failed", r.Attempts, r.OK, r.Failed)
 	}
-	if r.Mode == "latency" && len(r.SamplesUS) != r.OK {
+	if (r.Mode == "latency" || r.Mode == "rr" || r.Mode == "crr") && len(r.SamplesUS) != r.OK {
 		return r, fmt.Errorf("connect probe output: %d samples for %d successful connects", len(r.SamplesUS), r.OK)
 	}
 	return r, nil

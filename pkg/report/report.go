@@ -24,6 +24,10 @@ var testTitles = map[string]string{
 	"stm":  "pod → service, TCP, multi-stream",
 	"sus":  "pod → service, UDP, 1 stream",
 	"sum":  "pod → service, UDP, multi-stream",
+	"drr":  "pod → pod, request/response on one TCP connection",
+	"dcrr": "pod → pod, connect + request/response per transaction",
+	"srr":  "pod → service, request/response on one TCP connection",
+	"scrr": "pod → service, connect + request/response per transaction",
 }
 
 type row struct {
@@ -76,7 +80,7 @@ func tests(doc *results.Document) []testKey {
 		}
 	}
 	rank := func(t string) int {
-		order := []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum"}
+		order := []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum", "drr", "dcrr", "srr", "scrr"}
 		for i, o := range order {
 			if o == t {
 				return i
@@ -153,6 +157,36 @@ func Markdown(w io.Writer, doc *results.Document) error {
 				c, okc := r.m[results.CPUCores]
 				m, okm := r.m[results.MemUsedBytes]
 				fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s |\n", r.lab, fmtOr(c, okc, "%.3f", 1), ci(c, 1, "%.3f"), fmtOr(m, okm, "%.2f", 1<<30), c.N, r.provider, r.fidelity)
+			}
+			continue
+		}
+		if strings.HasSuffix(k.test, "rr") {
+			b.WriteString("| lab | proxy | p50 µs (median) | 95% CI | CoV % (robust) | × host | p90 µs | p99 µs | transactions/s | n | provider | fidelity |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+			for _, r := range rs {
+				p50, ok := r.m[results.LatencyP50]
+				if !ok {
+					continue
+				}
+				p90, ok90 := r.m[results.LatencyP90]
+				p99, ok99 := r.m[results.LatencyP99]
+				tr, okt := r.m[results.TransactionRate]
+				fmt.Fprintf(b, "| %s | %s | %.1f | %s | %.1f (%.1f) | %s | %s | %s | %s | %d | %s | %s |\n", r.lab, dash(r.proxy), p50.Median, ci(p50, 1, "%.1f"), p50.CoVPct, p50.RobustCoVPct, ratio(p50),
+					fmtOr(p90, ok90, "%.1f", 1), fmtOr(p99, ok99, "%.1f", 1), fmtOr(tr, okt, "%.0f", 1), p50.N, r.provider, r.fidelity)
+			}
+			continue
+		}
+		if strings.HasSuffix(k.test, "rr") {
+			b.WriteString("| lab | proxy | p50 µs (median) | 95% CI | CoV % (robust) | × host | p90 µs | p99 µs | transactions/s | n | provider | fidelity |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+			for _, r := range rs {
+				p50, ok := r.m[results.LatencyP50]
+				if !ok {
+					continue
+				}
+				p90, ok90 := r.m[results.LatencyP90]
+				p99, ok99 := r.m[results.LatencyP99]
+				tr, okt := r.m[results.TransactionRate]
+				fmt.Fprintf(b, "| %s | %s | %.1f | %s | %.1f (%.1f) | %s | %s | %s | %s | %d | %s | %s |\n", r.lab, dash(r.proxy), p50.Median, ci(p50, 1, "%.1f"), p50.CoVPct, p50.RobustCoVPct, ratio(p50),
+					fmtOr(p90, ok90, "%.1f", 1), fmtOr(p99, ok99, "%.1f", 1), fmtOr(tr, okt, "%.0f", 1), p50.N, r.provider, r.fidelity)
 			}
 			continue
 		}

@@ -21,6 +21,12 @@ const (
 	FirstPacketP90 = "first_packet_p90_us"
 	FirstPacketP99 = "first_packet_p99_us"
 	ConnectRate    = "connects_per_s"
+	// Latency scenario: request/response round trips (rr) or whole
+	// connect/request/response transactions (crr), microseconds.
+	LatencyP50      = "latency_p50_us"
+	LatencyP90      = "latency_p90_us"
+	LatencyP99      = "latency_p99_us"
+	TransactionRate = "transactions_per_s"
 
 	// services-scale additions.
 	AddOnePartialSeconds = "add_one_partial_s" // iptables: add one service at N with a partial sync (KEP-3453)
@@ -32,24 +38,28 @@ const (
 
 // Units maps metric names to their units.
 var units = map[string]string{
-	ThroughputBps:  "bit/s",
-	Retransmits:    "count",
-	UDPLossPct:     "%",
-	UDPJitterMs:    "ms",
-	CPUCores:       "cores",
-	SoftirqCores:   "cores",
-	MCPUPerGbit:    "mCPU/(Gbit/s)",
-	MemUsedBytes:   "bytes",
-	PodMTU:         "bytes",
-	ProgramSeconds: "s",
-	AddOneSeconds:  "s",
-	RuleCount:      "count",
-	RulesPerEP:     "count",
-	FirstPacketP01: "µs",
-	FirstPacketP50: "µs",
-	FirstPacketP90: "µs",
-	FirstPacketP99: "µs",
-	ConnectRate:    "1/s",
+	ThroughputBps:   "bit/s",
+	Retransmits:     "count",
+	UDPLossPct:      "%",
+	UDPJitterMs:     "ms",
+	CPUCores:        "cores",
+	SoftirqCores:    "cores",
+	MCPUPerGbit:     "mCPU/(Gbit/s)",
+	MemUsedBytes:    "bytes",
+	PodMTU:          "bytes",
+	ProgramSeconds:  "s",
+	AddOneSeconds:   "s",
+	RuleCount:       "count",
+	RulesPerEP:      "count",
+	FirstPacketP01:  "µs",
+	FirstPacketP50:  "µs",
+	FirstPacketP90:  "µs",
+	FirstPacketP99:  "µs",
+	ConnectRate:     "1/s",
+	LatencyP50:      "µs",
+	LatencyP90:      "µs",
+	LatencyP99:      "µs",
+	TransactionRate: "1/s",
 
 	AddOnePartialSeconds: "s",
 	ChainCount:           "count",
@@ -64,7 +74,7 @@ func Unit(metric string) string { return units[metric] }
 // LowerIsBetter says which direction is good for a metric.
 func LowerIsBetter(metric string) bool {
 	switch metric {
-	case ThroughputBps, ConnectRate:
+	case ThroughputBps, ConnectRate, TransactionRate:
 		return false
 	}
 	return true

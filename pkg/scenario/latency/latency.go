@@ -1,0 +1,150 @@
+// Package latency measures request/response latency between pods (rr) and
+// whole connect/request/response transactions (crr), to a pod IP or through
+// the lab's Service proxy, with cnilab's own probe run inside the pods.
+package latency
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/probe"
+	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/scenario/throughput"
+)
+
+// Settings bound every window.
+type Settings struct {
+	Transactions int
+	Window       time.Duration
+}
+
+// Runner measures latency windows.
+type Runner struct {
+	Settings Settings
+	Launcher probe.Launcher
+}
+
+// Test is a parsed latency test id: [d|s](rr|crr).
+type Test struct {
+	Service bool
+	Mode    string // rr or crr
+}
+
+// ParseTest understands drr, dcrr, srr, scrr.
+func ParseTest(id string) (Test, error) {
+	if len(id) < 3 || (id[0] != 'd' && id[0] != 's') || (id[1:] != "rr" && id[1:] != "crr") {
+		return Test{}, fmt.Errorf("test %q: want [d|s]rr or [d|s]crr", id)
+	}
+	return Test{Service: id[0] == 's', Mode: id[1:]}, nil
+}
+
+// Measure runs one window.
+func (r *Runner) Measure(ctx context.Context, in *lab.Instance, scenario, testID, placement string, repeat int) results.Measurement {
+	m := results.Measurement{Lab: in.Name, Scenario: scenario, Test: testID, Repeat: repeat, Placement: placement,
+		Provider: in.Provider, Fidelity: in.Fidelity, Started: time.Now().UTC(), Metrics: map[string]float64{}}
+	if err := r.measure(ctx, in, testID, placement, &m); err != nil {
+		m.Error = err.Error()
+	}
+	return m
+}
+
+func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placement string, m *results.Measurement) error {
+	t, err := ParseTest(testID)
+	if err != nil {
+		return err
+	}
+	client, server, err := throughput.Endpoints(in, placement)
+	if err != nil {
+		return err
+	}
+	target := fmt.Sprintf("%s:%d", server.IP, lab.ServicePort)
+	if t.Service {
+		if in.Services() == "" {
+			return errors.New("lab has no service proxy")
+		}
+		svc, ok := in.ServiceAddrs[lab.ServiceKey(server.Name, "tcp")]
+		if !ok {
+			return fmt.Errorf("lab has no tcp Service in front of %s", server.Name)
+		}
+		m.Proxy = in.Services()
+		target = svc.String()
+	}
+	// The echo server lives a little longer than the window, and is
+	// stopped as soon as the window ends.
+	life := r.Settings.Window + 10*time.Second
+	echo := r.Launcher.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", lab.ServicePort), "-duration", life.String())
+	srv, err := in.Runner.Start(ctx, lab.RunIn(server.Netns, echo))
+	if err != nil {
+		return err
+	}
+	defer srv.Stop(2 * time.Second)
+	run := func(count int, window time.Duration) (probe.ConnectResult, error) {
+		cmd := r.Launcher.Cmd("rr", "-target", target, "-mode", t.Mode, "-count", strconv.Itoa(count), "-duration", window.String())
+		cmd = lab.RunIn(client.Netns, cmd)
+		cmd.CgroupFD = in.ClientCgroupFD
+		cctx, cancel := context.WithTimeout(ctx, window+15*time.Second)
+		defer cancel()
+		out, err := in.Runner.Run(cctx, cmd)
+		if err != nil {
+			return probe.ConnectResult{}, err
+		}
+		return probe.ParseConnectResult(out.Stdout)
+	}
+	// Wait, bounded, until one transaction succeeds: the echo server is
+	// listening and the path is warm. Only then does the window start, so
+	// it never counts connects to a server that was not up yet.
+	ready := false
+	for attempt := 0; attempt < 100 && ctx.Err() == nil; attempt++ {
+		res, err := run(1, time.Second)
+		if err != nil {
+			return err
+		}
+		if res.OK == 1 {
+			ready = true
+			break
+		}
+		if !refused(res.Errors) {
+			return fmt.Errorf("echo server unreachable: %v", res.Errors)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !ready {
+		return errors.New("echo server never listened")
+	}
+	res, err := run(r.Settings.Transactions, r.Settings.Window)
+	if err != nil {
+		return err
+	}
+	if res.OK == 0 {
+		return fmt.Errorf("no transaction succeeded: %v", res.Errors)
+	}
+	for name, q := range map[string]float64{results.LatencyP50: 50, results.LatencyP90: 90, results.LatencyP99: 99} {
+		v, err := probe.Percentile(res.SamplesUS, q)
+		if err != nil {
+			return err
+		}
+		m.Metrics[name] = v
+	}
+	m.Metrics[results.TransactionRate] = res.Rate()
+	m.Metrics[results.ConnectFailed] = float64(res.Failed)
+	m.Samples = map[string][]float64{"latency_us": res.SamplesUS}
+	if res.Failed > 0 {
+		// Failed transactions are kept visible, not silently dropped.
+		m.Error = fmt.Sprintf("%d of %d transactions failed: %v", res.Failed, res.Attempts, res.Errors)
+	}
+	return nil
+}
+
+func refused(errs map[string]int) bool {
+	for e := range errs {
+		if strings.Contains(e, "connection refused") {
+			return true
+		}
+	}
+	return false
+}
