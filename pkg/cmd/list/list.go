@@ -3,6 +3,7 @@ package list
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -59,6 +60,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 					for p := range sc.Profiles {
 						profs = append(profs, p)
 					}
+					sort.Strings(profs)
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", sc.Name, sc.Kind, strings.Join(sc.Tests, " "), strings.Join(profs, " "))
 				}
 			case "environments":
