@@ -336,8 +336,13 @@ func TestTCServicePathKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if flows != 2*(200+40) {
-				t.Errorf("flow table holds %d entries, want %d (2 per flow)", flows, 2*(200+40))
+			// Two entries per flow, except that the kernel may hand a later
+			// flow the source port of an earlier one to the same backend
+			// (RST-closed sockets free their port at once); that flow then
+			// rewrites the earlier flow's two entries. A handful of such
+			// reuses is normal, a table far short of 2 per flow is not.
+			if want := 2 * (200 + 40); flows > want || flows < want-20 {
+				t.Errorf("flow table holds %d entries, want %d (2 per flow) less a few port reuses", flows, want)
 			}
 
 			// A socket-LB client: connect4 sends it straight to a backend,
