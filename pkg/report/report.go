@@ -175,21 +175,6 @@ func Markdown(w io.Writer, doc *results.Document) error {
 			}
 			continue
 		}
-		if strings.HasSuffix(k.test, "rr") {
-			b.WriteString("| lab | proxy | p50 µs (median) | 95% CI | CoV % (robust) | × host | p90 µs | p99 µs | transactions/s | n | provider | fidelity |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-			for _, r := range rs {
-				p50, ok := r.m[results.LatencyP50]
-				if !ok {
-					continue
-				}
-				p90, ok90 := r.m[results.LatencyP90]
-				p99, ok99 := r.m[results.LatencyP99]
-				tr, okt := r.m[results.TransactionRate]
-				fmt.Fprintf(b, "| %s | %s | %.1f | %s | %.1f (%.1f) | %s | %s | %s | %s | %d | %s | %s |\n", r.lab, dash(r.proxy), p50.Median, ci(p50, 1, "%.1f"), p50.CoVPct, p50.RobustCoVPct, ratio(p50),
-					fmtOr(p90, ok90, "%.1f", 1), fmtOr(p99, ok99, "%.1f", 1), fmtOr(tr, okt, "%.0f", 1), p50.N, r.provider, r.fidelity)
-			}
-			continue
-		}
 		udp := len(k.test) == 3 && k.test[1] == 'u'
 		extra := "retransmits (median)"
 		if udp {

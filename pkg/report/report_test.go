@@ -25,6 +25,8 @@ func doc() *results.Document {
 			{Lab: "cilium", Scenario: "throughput", Test: "dts", Placement: "cross-node", Metric: results.ThroughputBps, Median: 7e9, CI95Low: 6.5e9, CI95High: 7.5e9, CoVPct: 3, N: 3, RatioToHost: ptr(0.7), Provider: "netns", Fidelity: results.Approximate},
 			{Lab: "cilium", Scenario: "throughput", Test: "sus", Placement: "cross-node", Metric: results.ThroughputBps, Median: 1e9, N: 3, Provider: "netns", Fidelity: results.Approximate, Proxy: "ebpf"},
 			{Lab: "cilium", Scenario: "throughput", Test: "sus", Placement: "cross-node", Metric: results.UDPLossPct, Median: 4.5, N: 3, Provider: "netns", Fidelity: results.Approximate, Proxy: "ebpf"},
+			{Lab: "cilium", Scenario: "latency", Test: "drr", Placement: "cross-node", Metric: results.LatencyP50, Median: 71.6, CI95Low: 70, CI95High: 74, CoVPct: 1, N: 3, Provider: "netns", Fidelity: results.Approximate},
+			{Lab: "cilium", Scenario: "latency", Test: "drr", Placement: "cross-node", Metric: results.LatencyP99, Median: 128.5, N: 3, Provider: "netns", Fidelity: results.Approximate},
 		},
 	}
 }
@@ -43,10 +45,14 @@ func TestMarkdownNamesProviderAndFidelityOfEveryFigure(t *testing.T) {
 		"UDP loss % (median)",
 		"| cilium | ebpf | 1.00 |",
 		"## sus — pod → service, UDP, 1 stream (cross-node, throughput)",
+		"| cilium | – | 71.6 | 70.0–74.0 | 1.0 (0.0) | – | – | 128.5 | – | 3 | netns | approximate |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q\n%s", want, out)
 		}
+	}
+	if n := strings.Count(out, "## drr"); n != 1 {
+		t.Errorf("latency test drr has %d tables, want 1", n)
 	}
 	// Every table row with a Gbit/s figure ends with provider and fidelity.
 	for _, line := range strings.Split(out, "\n") {
