@@ -263,28 +263,38 @@ func RunServe(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if *listen == "" || *dur <= 0 || *dur > time.Hour {
-		return usageError{fmt.Errorf("-listen %q -duration %v", *listen, *dur)}
+	msg := []byte(*reply + "\n")
+	return serve(*listen, *dur, stdout, func(c net.Conn) {
+		_, _ = c.Write(msg)
+	})
+}
+
+// serve listens on listen, prints the readiness line the launchers wait
+// for, and hands every connection to handle (which runs on its own
+// goroutine; the connection is closed when it returns), until duration
+// passes or SIGTERM/SIGINT arrives.
+func serve(listen string, duration time.Duration, stdout io.Writer, handle func(net.Conn)) error {
+	if listen == "" || duration <= 0 || duration > time.Hour {
+		return usageError{fmt.Errorf("-listen %q -duration %v", listen, duration)}
 	}
-	ln, err := net.Listen("tcp4", *listen)
+	ln, err := net.Listen("tcp4", listen)
 	if err != nil {
 		return err
 	}
-	// Readiness line: the launcher waits for it before measuring.
 	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
 	if f, ok := stdout.(*os.File); ok {
 		_ = f.Sync()
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(stop)
 	go func() {
 		select {
 		case <-stop:
-		case <-time.After(*dur):
+		case <-time.After(duration):
 		}
 		ln.Close()
 	}()
-	msg := []byte(*reply + "\n")
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -294,8 +304,8 @@ func RunServe(args []string, stdout io.Writer) error {
 			return err
 		}
 		go func() {
-			_, _ = c.Write(msg)
-			c.Close()
+			defer c.Close()
+			handle(c)
 		}()
 	}
 }

@@ -8,10 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -162,40 +159,10 @@ func RunEcho(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if *listen == "" || *dur <= 0 || *dur > time.Hour {
-		return usageError{fmt.Errorf("-listen %q -duration %v", *listen, *dur)}
-	}
-	ln, err := net.Listen("tcp4", *listen)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
-	if f, ok := stdout.(*os.File); ok {
-		_ = f.Sync()
-	}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	go func() {
-		select {
-		case <-stop:
-		case <-time.After(*dur):
-		}
-		ln.Close()
-	}()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return err
-		}
+	return serve(*listen, *dur, stdout, func(c net.Conn) {
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		go func() {
-			defer c.Close()
-			_, _ = io.Copy(c, c)
-		}()
-	}
+		_, _ = io.Copy(c, c)
+	})
 }
