@@ -232,31 +232,8 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			if o.Seconds > 0 {
 				r.Settings.Seconds = o.Seconds
 			}
-			// One discarded warm-up window per lab first: the first transfer
-			// through a fresh lab pays for neighbour resolution and cold
-			// caches, which would otherwise land in repeat 1.
-			for _, l := range up {
-				if ctx.Err() == nil && len(l.Pods) > 1 {
-					r.Measure(ctx, l, name, "dts", placements[0], 0)
-				}
-			}
-			ws := schedule.Order(up, name, sc.Tests, placements, repeats)
-			fmt.Fprintf(progress, "scenario %s: %d windows of %ds (+%ds omitted), one at a time\n", name, len(ws), r.Settings.Seconds, r.Settings.Omit)
-			i := 0
-			schedule.Serial(ctx, ws, func(ctx context.Context, w schedule.Window) {
-				i++
-				if w.Test[0] == 's' && w.Lab.Proxy == "" {
-					return // the host baseline has no services
-				}
-				m := r.Measure(ctx, w.Lab, name, w.Test, w.Placement, w.Repeat)
-				if ctx.Err() != nil && m.Error != "" {
-					return // interrupted, not a measurement failure
-				}
-				if err := store.Append(m); err != nil {
-					fmt.Fprintf(progress, "store: %v\n", err)
-				}
-				fmt.Fprintf(progress, "  [%d/%d] %s\n", i, len(ws), describe(m))
-			})
+			fmt.Fprintf(progress, "scenario %s: windows of %ds (+%ds omitted)\n", name, r.Settings.Seconds, r.Settings.Omit)
+			measureWindows(ctx, &r, "dts", up, sc, placements, repeats, store, progress)
 		case "latency":
 			launcher, err := o.launcher()
 			if err != nil {
@@ -270,29 +247,8 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			if o.Seconds > 0 {
 				lr.Settings.Window = time.Duration(o.Seconds) * time.Second
 			}
-			// Discarded warm-up per lab, as for throughput.
-			for _, l := range up {
-				if ctx.Err() == nil && len(l.Pods) > 1 {
-					lr.Measure(ctx, l, name, "drr", placements[0], 0)
-				}
-			}
-			ws := schedule.Order(up, name, sc.Tests, placements, repeats)
-			fmt.Fprintf(progress, "scenario %s: %d windows of ≤%v / ≤%d transactions, one at a time\n", name, len(ws), lr.Settings.Window, n)
-			i := 0
-			schedule.Serial(ctx, ws, func(ctx context.Context, w schedule.Window) {
-				i++
-				if w.Test[0] == 's' && w.Lab.Proxy == "" {
-					return // the host baseline has no services
-				}
-				m := lr.Measure(ctx, w.Lab, name, w.Test, w.Placement, w.Repeat)
-				if ctx.Err() != nil && m.Error != "" {
-					return
-				}
-				if err := store.Append(m); err != nil {
-					fmt.Fprintf(progress, "store: %v\n", err)
-				}
-				fmt.Fprintf(progress, "  [%d/%d] %s\n", i, len(ws), describe(m))
-			})
+			fmt.Fprintf(progress, "scenario %s: windows of ≤%v / ≤%d transactions\n", name, lr.Settings.Window, n)
+			measureWindows(ctx, lr, "drr", up, sc, placements, repeats, store, progress)
 		case "services-scale":
 			if err := runServicesScale(ctx, o, sc, id, store, progress); err != nil {
 				fmt.Fprintf(progress, "scenario %s: %v\n", name, err)
@@ -320,6 +276,42 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		return &doc, fmt.Errorf("interrupted: %w (partial results kept in %s)", ctx.Err(), dir)
 	}
 	return &doc, nil
+}
+
+// windowMeasurer is a scenario engine that measures one window in a lab
+// (throughput.Runner, latency.Runner).
+type windowMeasurer interface {
+	Measure(ctx context.Context, in *lab.Instance, scenario, test, placement string, repeat int) results.Measurement
+}
+
+// measureWindows runs a scenario's windows over the labs: first one
+// discarded warm-up window per lab (the first traffic through a fresh lab
+// pays for neighbour resolution and cold caches, which would otherwise land
+// in repeat 1), then every window strictly one at a time, repeats
+// interleaved across labs, each stored as soon as it ends.
+func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*lab.Instance, sc *config.Scenario, placements []string, repeats int, store *results.Store, progress io.Writer) {
+	for _, l := range up {
+		if ctx.Err() == nil && len(l.Pods) > 1 {
+			m.Measure(ctx, l, sc.Name, warmup, placements[0], 0)
+		}
+	}
+	ws := schedule.Order(up, sc.Name, sc.Tests, placements, repeats)
+	fmt.Fprintf(progress, "  %d windows, one at a time\n", len(ws))
+	i := 0
+	schedule.Serial(ctx, ws, func(ctx context.Context, w schedule.Window) {
+		i++
+		if w.Test[0] == 's' && w.Lab.Proxy == "" {
+			return // the host baseline has no services
+		}
+		res := m.Measure(ctx, w.Lab, sc.Name, w.Test, w.Placement, w.Repeat)
+		if ctx.Err() != nil && res.Error != "" {
+			return // interrupted, not a measurement failure
+		}
+		if err := store.Append(res); err != nil {
+			fmt.Fprintf(progress, "store: %v\n", err)
+		}
+		fmt.Fprintf(progress, "  [%d/%d] %s\n", i, len(ws), describe(res))
+	})
 }
 
 // runServicesScale measures the service proxies themselves in their own
