@@ -2,21 +2,13 @@ package latency
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/cnilab/cnilab/labs"
-	"github.com/cnilab/cnilab/pkg/command"
-	"github.com/cnilab/cnilab/pkg/config"
-	"github.com/cnilab/cnilab/pkg/kernelcap"
-	"github.com/cnilab/cnilab/pkg/lab"
-	"github.com/cnilab/cnilab/pkg/lab/netns"
+	"github.com/cnilab/cnilab/pkg/internal/labtest"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
-	"github.com/cnilab/cnilab/scenarios"
 )
 
 func TestMain(m *testing.M) {
@@ -40,27 +32,10 @@ func TestParseTest(t *testing.T) {
 // TestRealWindows measures rr and crr through a calico lab, direct and
 // through its iptables Service, and through cilium's eBPF socket-LB.
 func TestRealWindows(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds a network-namespace lab")
-	}
-	caps, err := kernelcap.Detect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := config.Load(labs.FS, "labs", scenarios.FS, "scenarios")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [2]byte
-	_, _ = rand.Read(b[:])
-	p := netns.New(caps, command.Exec{})
+	labs := labtest.New(t)
 	r := &Runner{Settings: Settings{Transactions: 300, Window: 2 * time.Second}, Launcher: probe.TestLauncher()}
 	for _, name := range []string{"calico", "cilium"} {
-		in, err := p.Up(context.Background(), lab.Spec{Def: set.Labs[name], RunID: "l" + hex.EncodeToString(b[:]), Nodes: 2, PodsPerNode: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = p.Down(context.Background(), in) })
+		in := labs.Up(name, 2)
 		for _, test := range []string{"drr", "dcrr", "srr", "scrr"} {
 			m := r.Measure(context.Background(), in, "latency", test, "cross-node", 1)
 			if m.Error != "" {

@@ -2,20 +2,10 @@ package throughput
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"os/exec"
 	"testing"
 
-	"github.com/cnilab/cnilab/labs"
-	"github.com/cnilab/cnilab/pkg/command"
-	"github.com/cnilab/cnilab/pkg/config"
-	"github.com/cnilab/cnilab/pkg/kernelcap"
-	"github.com/cnilab/cnilab/pkg/lab"
-	"github.com/cnilab/cnilab/pkg/lab/netns"
+	"github.com/cnilab/cnilab/pkg/internal/labtest"
 	"github.com/cnilab/cnilab/pkg/results"
-	"github.com/cnilab/cnilab/scenarios"
 )
 
 func TestParseTest(t *testing.T) {
@@ -49,28 +39,8 @@ func TestParseTest(t *testing.T) {
 // TestMeasureRealWindow runs real iperf3 windows through a flannel lab and
 // checks every figure a report needs is there and plausible.
 func TestMeasureRealWindow(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds a network-namespace lab")
-	}
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		t.Skip("needs iperf3 (apt-get install iperf3)")
-	}
-	caps, err := kernelcap.Detect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := config.Load(labs.FS, "labs", scenarios.FS, "scenarios")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [2]byte
-	_, _ = rand.Read(b[:])
-	p := netns.New(caps, command.Exec{})
-	in, err := p.Up(context.Background(), lab.Spec{Def: set.Labs["flannel"], RunID: "w" + hex.EncodeToString(b[:]), Nodes: 2, PodsPerNode: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Down(context.Background(), in) })
+	labs := labtest.New(t, "iperf3")
+	in := labs.Up("flannel", 2)
 	r := &Runner{Settings: Settings{Seconds: 1, Omit: 1, Streams: 2}}
 	for _, tc := range []struct {
 		test, placement string
@@ -107,19 +77,11 @@ func TestMeasureRealWindow(t *testing.T) {
 	}
 	// Cilium's lab serves its ClusterIPs with the eBPF socket-LB: the client
 	// connects to the VIP and the connect4 program sends it to the pod.
-	cil, err := p.Up(context.Background(), lab.Spec{Def: set.Labs["cilium"], RunID: "w" + hex.EncodeToString(b[:]), Nodes: 2, PodsPerNode: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Down(context.Background(), cil) })
+	cil := labs.Up("cilium", 2)
 	if m := r.Measure(context.Background(), cil, "throughput", "sts", CrossNode, 1); m.Error != "" || m.Proxy != "ebpf" {
 		t.Errorf("cilium sts: proxy %q error %q", m.Proxy, m.Error)
 	}
-	host, err := p.Up(context.Background(), lab.Spec{Def: set.Labs["host"], RunID: "w" + hex.EncodeToString(b[:]), Nodes: 2, PodsPerNode: 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Down(context.Background(), host) })
+	host := labs.Up("host", 0)
 	if m := r.Measure(context.Background(), host, "throughput", "sts", CrossNode, 1); m.Error == "" {
 		t.Error("service test on the host baseline (no proxy) did not fail")
 	}
