@@ -109,6 +109,24 @@ var variants2024 = map[string]variant2024{
 
 var tests2024 = []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum"}
 
+// runKey is one variant's one test; its rows are the runs.
+type runKey struct{ variant, test string }
+
+// groupRuns collects the runs of each variant × test, and the variants in
+// the order the CSV first names them.
+func groupRuns(rows []row) (order []string, byKey map[runKey][]row) {
+	byKey = map[runKey][]row{}
+	for _, rw := range rows {
+		v := rw["variant"]
+		if !slices.Contains(order, v) {
+			order = append(order, v)
+		}
+		k := runKey{v, rw["test"]}
+		byKey[k] = append(byKey[k], rw)
+	}
+	return order, byKey
+}
+
 // Generate2024 builds the 2024 dataset from infrabuilder-2024-runs.csv with
 // the Grafana dashboard's rules: bandwidth = max of 3 runs; CPU = max over
 // runs of the mean of the two benchmark nodes; memory = max over nodes and
@@ -118,19 +136,12 @@ func Generate2024(r io.Reader) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	type key struct{ variant, test string }
-	byKey := map[key][]row{}
-	var order []string
 	for _, rw := range rows {
-		v := rw["variant"]
-		if _, ok := variants2024[v]; !ok {
-			return nil, fmt.Errorf("variant %q is not described in variants2024", v)
+		if _, ok := variants2024[rw["variant"]]; !ok {
+			return nil, fmt.Errorf("variant %q is not described in variants2024", rw["variant"])
 		}
-		if !slices.Contains(order, v) {
-			order = append(order, v)
-		}
-		byKey[key{v, rw["test"]}] = append(byKey[key{v, rw["test"]}], rw)
 	}
+	order, byKey := groupRuns(rows)
 	// Bare metal first (the baseline), then the source's order.
 	slices.SortStableFunc(order, func(a, b string) int {
 		switch {
@@ -193,7 +204,7 @@ func Generate2024(r io.Reader) (*Dataset, error) {
 		Baseline: "baremetal",
 	}
 	baseMem := map[string]float64{}
-	if rs, ok := byKey[key{"baremetal", "idle"}]; ok {
+	if rs, ok := byKey[runKey{"baremetal", "idle"}]; ok {
 		if v, ok, err := memMax(rs); err != nil {
 			return nil, err
 		} else if ok {
@@ -204,7 +215,7 @@ func Generate2024(r io.Reader) (*Dataset, error) {
 		if t[0] != 'd' {
 			continue
 		}
-		if v, ok, err := memMax(byKey[key{"baremetal", t}]); err != nil {
+		if v, ok, err := memMax(byKey[runKey{"baremetal", t}]); err != nil {
 			return nil, err
 		} else if ok {
 			baseMem[t] = v
@@ -215,7 +226,7 @@ func Generate2024(r io.Reader) (*Dataset, error) {
 		v := Variant{Name: name, CNI: meta.cni, Version: meta.version, Options: meta.options, Encryption: meta.encryption, Services: meta.services}
 		runs := map[string]bool{}
 		for _, t := range tests2024 {
-			rs := byKey[key{name, t}]
+			rs := byKey[runKey{name, t}]
 			if len(rs) == 0 {
 				continue
 			}
@@ -399,15 +410,7 @@ func Generate2020(r io.Reader) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	type key struct{ variant, test string }
-	byKey := map[key][]row{}
-	var order []string
-	for _, rw := range rows {
-		if !slices.Contains(order, rw["variant"]) {
-			order = append(order, rw["variant"])
-		}
-		byKey[key{rw["variant"], rw["test"]}] = append(byKey[key{rw["variant"], rw["test"]}], rw)
-	}
+	order, byKey := groupRuns(rows)
 	d := &Dataset{
 		Schema:      Schema,
 		Name:        "infrabuilder-2020",
@@ -448,7 +451,7 @@ func Generate2020(r io.Reader) (*Dataset, error) {
 		}
 		runs := map[string]bool{}
 		for _, t := range tests2020 {
-			rs := byKey[key{name, t.source}]
+			rs := byKey[runKey{name, t.source}]
 			if len(rs) == 0 {
 				continue
 			}
