@@ -160,6 +160,14 @@ type Proxy interface {
 	Close(ctx context.Context) error
 }
 
+// NamespaceScoped is implemented by proxies whose whole state lives in the
+// target's network namespaces (netfilter rules). Deleting those namespaces
+// removes it, so a lab being torn down need not Close them; a proxy that
+// holds programs, maps or links in this process (ebpf) must be closed.
+type NamespaceScoped interface {
+	NamespaceScoped() bool
+}
+
 // ErrNotReproducible is wrapped by errors that say a backend cannot run on
 // this kernel; callers fall back and record the message.
 var ErrNotReproducible = errors.New("not reproducible here")

@@ -271,9 +271,9 @@ func (p *Provider) Down(ctx context.Context, in *lab.Instance) error {
 		return fmt.Errorf("lab %s was not built by the netns provider", in.Name)
 	}
 	var errs []error
-	// iptables and nftables state lives in the node namespaces and goes
-	// with them; only the eBPF proxy holds programs and maps in this process.
-	if o.proxy != nil && o.proxy.Name() != "iptables" && o.proxy.Name() != "nftables" {
+	// Netfilter proxies' state goes with the namespaces deleted below;
+	// only a proxy holding programs or maps in this process needs Close.
+	if ns, ok := o.proxy.(proxy.NamespaceScoped); o.proxy != nil && !(ok && ns.NamespaceScoped()) {
 		errs = append(errs, o.proxy.Close(ctx))
 	}
 	if o.cgroup != nil {

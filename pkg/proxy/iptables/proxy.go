@@ -46,6 +46,10 @@ func NewExec(t proxy.Target) (*Proxy, error) {
 // Name implements proxy.Proxy.
 func (p *Proxy) Name() string { return "iptables" }
 
+// NamespaceScoped implements proxy.NamespaceScoped: the rules live in the
+// node namespaces and go with them.
+func (p *Proxy) NamespaceScoped() bool { return true }
+
 // Fidelity implements proxy.Proxy: the rules are kube-proxy's layout loaded
 // the way kube-proxy loads them.
 func (p *Proxy) Fidelity() results.Fidelity { return results.Faithful }

@@ -8,7 +8,10 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/proxy"
+	"github.com/cnilab/cnilab/pkg/proxy/ebpf"
+	"github.com/cnilab/cnilab/pkg/proxy/iptables"
 	"github.com/cnilab/cnilab/pkg/proxy/ipvs"
+	"github.com/cnilab/cnilab/pkg/proxy/nftables"
 )
 
 func TestNew(t *testing.T) {
@@ -66,5 +69,15 @@ func TestCanFallBack(t *testing.T) {
 		if got := CanFallBack(tc.err); got != tc.want {
 			t.Errorf("CanFallBack(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// Teardown relies on this: netfilter proxies vanish with their namespaces,
+// the eBPF proxy must be closed.
+func TestNamespaceScoped(t *testing.T) {
+	var _ proxy.NamespaceScoped = (*iptables.Proxy)(nil)
+	var _ proxy.NamespaceScoped = (*nftables.Proxy)(nil)
+	if _, ok := any((*ebpf.Proxy)(nil)).(proxy.NamespaceScoped); ok {
+		t.Error("the eBPF proxy claims its state goes with the namespaces")
 	}
 }
