@@ -194,6 +194,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			up = append(up, in)
 			l.Status, l.Fidelity, l.Datapath, l.PodMTU, l.Services = results.StatusOK, in.Fidelity, in.Datapath, in.PodMTU, in.Proxy
 			l.Notes = append(l.Notes, in.Notes...)
+			l.NoFootprint = in.NoFootprint
 			if in.Encap != "" {
 				l.Notes = append([]string{"encapsulation " + in.Encap}, l.Notes...)
 			}

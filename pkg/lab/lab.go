@@ -53,8 +53,11 @@ type Instance struct {
 	// RouteMTU is the pod's route MTU where it differs from PodMTU.
 	RouteMTU int
 	Notes    []string
-	Nodes    []Node
-	Pods     []Pod
+	// NoFootprint says why idle CPU/memory measured in this lab are not the
+	// CNI's (empty when the CNI's agents run, as on kind).
+	NoFootprint string
+	Nodes       []Node
+	Pods        []Pod
 	// Runner runs programs inside pods and nodes.
 	Runner command.Runner
 	// Proxy is the service proxy in use (after any fallback), "" if none.

@@ -180,12 +180,11 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 		if s.Placement != "" && s.Placement != "cross-node" {
 			continue // rankings compare the cross-node figures, as the published benchmarks did
 		}
-		if s.Test == "idle" && doc.Run.Provider == "netns" {
-			// A netns lab runs no CNI agent: its idle CPU and memory are the
-			// machine's, identical for every lab, and say nothing about the
-			// CNI's footprint.
+		if l, ok := doc.LabByName(s.Lab); ok && s.Test == "idle" && l.NoFootprint != "" {
+			// The lab says its idle figures are not the CNI's (a datapath
+			// model runs no agent): they must not rank anyone.
 			if !idleNoted {
-				in.Notes = append(in.Notes, "idle CPU and memory left out: the netns provider runs no CNI agent, so its idle figures are the machine's, not the CNI's")
+				in.Notes = append(in.Notes, "idle CPU and memory left out: "+l.NoFootprint)
 				idleNoted = true
 			}
 			continue

@@ -107,7 +107,9 @@ func TestServicePathClaimAndResultsInput(t *testing.T) {
 	// In the netns model no agent runs: idle figures are the machine's and
 	// are left out, with a note.
 	nd := throughputDoc(9.9e9, 8e9)
-	nd.Run.Provider = "netns"
+	for i := range nd.Labs {
+		nd.Labs[i].NoFootprint = "no CNI agent runs in the netns datapath model"
+	}
 	nin := FromResults(nd, defs.Facts)
 	for _, c := range nin.Candidates {
 		if _, ok := c.Metric("idle", results.MemUsedBytes); ok {

@@ -96,6 +96,10 @@ type Lab struct {
 	// Notes are plain statements about what was and was not reproduced,
 	// e.g. "not reproducible here: CONFIG_IP_VS missing; fell back to iptables".
 	Notes []string `json:"notes,omitempty"`
+	// NoFootprint, when set, says why the lab's idle CPU and memory are not
+	// the CNI's own (no CNI agent runs in a datapath model), so nothing
+	// reads them as the CNI's footprint.
+	NoFootprint string `json:"no_footprint,omitempty"`
 	// UpSeconds is how long provisioning took.
 	UpSeconds float64 `json:"up_s,omitempty"`
 }

@@ -187,6 +187,7 @@ func (p *Provider) instance(def *config.Lab, planned *datapath.Lab) *lab.Instanc
 		Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: results.Fidelity(def.Netns.Fidelity),
 		Datapath: def.Netns.Model + "/" + def.Netns.Mode, Encap: planned.Encap, PodMTU: planned.PodMTU, RouteMTU: planned.RouteMTU,
 		Notes: planned.Notes, Runner: p.Runner, Owned: owned{plan: &planned.Plan},
+		NoFootprint: "no CNI agent runs in the netns datapath model: idle CPU and memory are the machine's",
 	}
 	for _, n := range planned.Nodes {
 		in.Nodes = append(in.Nodes, lab.Node{Name: n.Name, IP: n.IP, Netns: netplan.NetnsPath(n.NS)})
