@@ -195,18 +195,10 @@ func tcFromPod(svcFD, beFD, flowFD int) asm.Instructions {
 		asm.StoreMem(asm.RFP, fpSvcKey+8, asm.R5, asm.Byte),
 		asm.StoreImm(asm.RFP, fpSvcKey+9, 0, asm.Byte),
 		asm.StoreImm(asm.RFP, fpSvcKey+10, 0, asm.Half),
-		// Forward flow key {saddr, daddr, sport, dport, proto, dir 0, 0}.
-		asm.LoadMem(asm.R1, asm.R2, offSaddr, asm.Word),
-		asm.StoreMem(asm.RFP, fpFwdKey, asm.R1, asm.Word),
-		asm.LoadMem(asm.R1, asm.R2, offDaddr, asm.Word),
-		asm.StoreMem(asm.RFP, fpFwdKey+4, asm.R1, asm.Word),
-		asm.LoadMem(asm.R1, asm.R2, offSport, asm.Half),
-		asm.StoreMem(asm.RFP, fpFwdKey+8, asm.R1, asm.Half),
-		asm.LoadMem(asm.R1, asm.R2, offDport, asm.Half),
-		asm.StoreMem(asm.RFP, fpFwdKey+10, asm.R1, asm.Half),
-		asm.StoreMem(asm.RFP, fpFwdKey+12, asm.R5, asm.Byte),
-		asm.StoreImm(asm.RFP, fpFwdKey+13, flowDirFwd, asm.Byte),
-		asm.StoreImm(asm.RFP, fpFwdKey+14, 0, asm.Half),
+	)
+	// Forward flow key {saddr, daddr, sport, dport, proto, dir 0, 0}.
+	insns = append(insns, packetFlowKey(fpFwdKey, offSaddr, offDaddr, offSport, offDport, flowDirFwd)...)
+	insns = append(insns,
 		// Is it a service frontend? Most packets stop here.
 		asm.LoadMapPtr(asm.R1, svcFD),
 		asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, fpSvcKey),
@@ -317,18 +309,9 @@ const (
 // of a translated flow get the VIP back as their source.
 func tcToPod(flowFD int) asm.Instructions {
 	insns := parseL4()
+	// A reply's reverse key: the client is its destination.
+	insns = append(insns, packetFlowKey(fpRevLookup, offDaddr, offSaddr, offDport, offSport, flowDirRev)...)
 	insns = append(insns,
-		asm.LoadMem(asm.R1, asm.R2, offDaddr, asm.Word),
-		asm.StoreMem(asm.RFP, fpRevLookup, asm.R1, asm.Word),
-		asm.LoadMem(asm.R1, asm.R2, offSaddr, asm.Word),
-		asm.StoreMem(asm.RFP, fpRevLookup+4, asm.R1, asm.Word),
-		asm.LoadMem(asm.R1, asm.R2, offDport, asm.Half),
-		asm.StoreMem(asm.RFP, fpRevLookup+8, asm.R1, asm.Half),
-		asm.LoadMem(asm.R1, asm.R2, offSport, asm.Half),
-		asm.StoreMem(asm.RFP, fpRevLookup+10, asm.R1, asm.Half),
-		asm.StoreMem(asm.RFP, fpRevLookup+12, asm.R5, asm.Byte),
-		asm.StoreImm(asm.RFP, fpRevLookup+13, flowDirRev, asm.Byte),
-		asm.StoreImm(asm.RFP, fpRevLookup+14, 0, asm.Half),
 		asm.LoadMapPtr(asm.R1, flowFD),
 		asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, fpRevLookup),
 		asm.FnMapLookupElem.Call(),
@@ -341,4 +324,24 @@ func tcToPod(flowFD int) asm.Instructions {
 	)
 	// old saddr = backend (key+4), old sport = backend port (key+10).
 	return append(insns, rewrite(offSaddr, offSport, fpRevLookup+4, fpVIP, fpRevLookup+10, fpVIP+4)...)
+}
+
+// packetFlowKey stores the 16-byte flow key {addr1, addr2, port1, port2,
+// proto, dir, 0} at fp on the stack, taking the addresses and ports from the
+// packet (R2 = data) at the given offsets and the protocol from R5. Both
+// programs build their keys this way, in opposite orders.
+func packetFlowKey(fp, addr1, addr2, port1, port2 int16, dir int32) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R1, asm.R2, addr1, asm.Word),
+		asm.StoreMem(asm.RFP, fp, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.R2, addr2, asm.Word),
+		asm.StoreMem(asm.RFP, fp+4, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.R2, port1, asm.Half),
+		asm.StoreMem(asm.RFP, fp+8, asm.R1, asm.Half),
+		asm.LoadMem(asm.R1, asm.R2, port2, asm.Half),
+		asm.StoreMem(asm.RFP, fp+10, asm.R1, asm.Half),
+		asm.StoreMem(asm.RFP, fp+12, asm.R5, asm.Byte),
+		asm.StoreImm(asm.RFP, fp+13, int64(dir), asm.Byte),
+		asm.StoreImm(asm.RFP, fp+14, 0, asm.Half),
+	}
 }
