@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
@@ -115,6 +116,17 @@ const ServicePort = 5201
 // running, from names alone.
 type Attacher interface {
 	Attach(ctx context.Context, s Spec) (*Instance, error)
+}
+
+// Measure records one window in this lab: the measurement carries the lab's
+// provider and fidelity, and fill's error, if any, becomes its Error.
+func (in *Instance) Measure(scenario, test, placement string, repeat int, fill func(*results.Measurement) error) results.Measurement {
+	m := results.Measurement{Lab: in.Name, Scenario: scenario, Test: test, Repeat: repeat, Placement: placement,
+		Provider: in.Provider, Fidelity: in.Fidelity, Started: time.Now().UTC(), Metrics: map[string]float64{}}
+	if err := fill(&m); err != nil {
+		m.Error = err.Error()
+	}
+	return m
 }
 
 // PodByName finds a pod.

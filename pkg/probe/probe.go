@@ -122,15 +122,11 @@ func RunConnectProbe(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	ap, err := netip.ParseAddrPort(*target)
-	switch {
-	case err != nil || !ap.Addr().Is4():
-		return usageError{fmt.Errorf("-target %q: want IPv4 ip:port", *target)}
-	case *count < 1 || *count > 1_000_000:
-		return usageError{fmt.Errorf("-count %d out of range", *count)}
-	case *dur <= 0 || *dur > 10*time.Minute:
-		return usageError{fmt.Errorf("-duration %v out of range", *dur)}
-	case *mode != "latency" && *mode != "rate":
+	ap, err := bounded(*target, *count, *dur)
+	if err != nil {
+		return err
+	}
+	if *mode != "latency" && *mode != "rate" {
 		return usageError{fmt.Errorf("-mode %q", *mode)}
 	}
 	runtime.LockOSThread()
@@ -250,6 +246,21 @@ func awaitConnect(fd int, tv unix.Timeval) error {
 		}
 		return nil
 	}
+}
+
+// bounded checks what every client probe shares: an IPv4 target, and a
+// loop bounded in count and time.
+func bounded(target string, count int, dur time.Duration) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(target)
+	switch {
+	case err != nil || !ap.Addr().Is4():
+		return ap, usageError{fmt.Errorf("-target %q: want IPv4 ip:port", target)}
+	case count < 1 || count > 1_000_000:
+		return ap, usageError{fmt.Errorf("-count %d out of range", count)}
+	case dur <= 0 || dur > 10*time.Minute:
+		return ap, usageError{fmt.Errorf("-duration %v out of range", dur)}
+	}
+	return ap, nil
 }
 
 // RunServe listens on -listen and answers every connection with -reply,

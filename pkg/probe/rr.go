@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"runtime"
 	"time"
 
@@ -30,15 +29,11 @@ func RunTransactions(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	ap, err := netip.ParseAddrPort(*target)
-	switch {
-	case err != nil || !ap.Addr().Is4():
-		return usageError{fmt.Errorf("-target %q: want IPv4 ip:port", *target)}
-	case *count < 1 || *count > 1_000_000:
-		return usageError{fmt.Errorf("-count %d out of range", *count)}
-	case *dur <= 0 || *dur > 10*time.Minute:
-		return usageError{fmt.Errorf("-duration %v out of range", *dur)}
-	case *mode != "rr" && *mode != "crr":
+	ap, err := bounded(*target, *count, *dur)
+	if err != nil {
+		return err
+	}
+	if *mode != "rr" && *mode != "crr" {
 		return usageError{fmt.Errorf("-mode %q: rr or crr", *mode)}
 	}
 	runtime.LockOSThread()

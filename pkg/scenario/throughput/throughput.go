@@ -112,12 +112,9 @@ func Endpoints(in *lab.Instance, placement string) (client, server lab.Pod, err 
 
 // Measure runs one window.
 func (r *Runner) Measure(ctx context.Context, in *lab.Instance, scenario, testID, placement string, repeat int) results.Measurement {
-	m := results.Measurement{Lab: in.Name, Scenario: scenario, Test: testID, Repeat: repeat, Placement: placement,
-		Provider: in.Provider, Fidelity: in.Fidelity, Started: time.Now().UTC(), Metrics: map[string]float64{}}
-	if err := r.measure(ctx, in, testID, placement, &m); err != nil {
-		m.Error = err.Error()
-	}
-	return m
+	return in.Measure(scenario, testID, placement, repeat, func(m *results.Measurement) error {
+		return r.measure(ctx, in, testID, placement, m)
+	})
 }
 
 func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placement string, m *results.Measurement) error {
