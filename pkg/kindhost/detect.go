@@ -180,12 +180,12 @@ type DaemonConfig struct {
 
 // Host is everything Detect found.
 type Host struct {
-	Root       bool
-	DockerCLI  string // path, empty when absent
-	Dockerd    string // path, empty when absent
-	AptGet     string
-	Go         string // go command the wrapper is built with
-	Source     string // cnilab source tree the wrapper is built from
+	Root      bool
+	DockerCLI string // path, empty when absent
+	Dockerd   string // path, empty when absent
+	AptGet    string
+	Go        string // go command the wrapper is built with
+	Source    string // cnilab source tree the wrapper is built from
 	// DockerdPID is a running dockerd's pid from its pid file, 0 if none.
 	DockerdPID int
 	Systemd    bool

@@ -53,7 +53,9 @@ func (p Plan) Has(k ActionKind) bool {
 // engine up itself.
 func PlanFor(h Host) Plan {
 	var p Plan
-	add := func(k ActionKind, what, why string) { p.Actions = append(p.Actions, Action{Kind: k, What: what, Why: why}) }
+	add := func(k ActionKind, what, why string) {
+		p.Actions = append(p.Actions, Action{Kind: k, What: what, Why: why})
+	}
 	gap := len(h.Caps.Missing) > 0
 	gapText := strings.Join(h.Caps.Missing, ", ")
 	wrapperSteps := func(restart bool) {

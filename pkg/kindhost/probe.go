@@ -53,7 +53,9 @@ func CheckPrivileged(ctx context.Context, sys System) Privileged {
 	if _, err := sys.Run.Run(ctx, command.Cmd{Name: "docker", Args: []string{"import", "--change", `ENTRYPOINT ["` + probePath + `"]`, "-", ProbeImage}, Stdin: bytes.NewReader(layer)}); err != nil {
 		return fail("docker import", err)
 	}
-	defer func() { _, _ = sys.Run.Run(context.WithoutCancel(ctx), command.Cmd{Name: "docker", Args: []string{"rmi", "-f", ProbeImage}}) }()
+	defer func() {
+		_, _ = sys.Run.Run(context.WithoutCancel(ctx), command.Cmd{Name: "docker", Args: []string{"rmi", "-f", ProbeImage}})
+	}()
 
 	suffix := strconv.Itoa(os.Getpid())
 	runName := "cnl-kindhost-probe-run-" + suffix

@@ -69,7 +69,9 @@ func Strip(data []byte, doc Document, drop map[string]bool) ([]byte, []string, e
 	return out, removed, err
 }
 
-func isNull(raw json.RawMessage) bool { return len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" }
+func isNull(raw json.RawMessage) bool {
+	return len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null"
+}
 
 func stripCapabilities(raw json.RawMessage, drop map[string]bool) (json.RawMessage, []string, error) {
 	if isNull(raw) {
