@@ -12,7 +12,7 @@ OUT       ?= reports/runs
 # snapshot the host's configuration.
 DEB_PKGS  := iperf3 iptables nftables ipset iproute2
 
-.PHONY: all build deps lab-compare test test-unit bench lint published nightly clean
+.PHONY: all build deps lab-compare test test-unit bench lint published nightly clean kind-host
 
 all: build
 
@@ -35,6 +35,15 @@ deps:
 			echo "missing:$$missing — install them (apt-get install -y$$missing) and run as root"; exit 3; \
 		fi; \
 	fi
+
+# kind-host prepares this machine for kind labs (pkg/kindhost): installs
+# docker.io when root and Docker is absent, starts dockerd when no engine
+# answers, installs the cnl-runc wrapper only where root's bounding set lacks
+# a capability --privileged requests, raises the inotify limits. It never
+# changes a Docker that already runs privileged containers. Prints the plan
+# first; `make kind-host KIND_HOST_FLAGS=--dry-run` only prints it.
+kind-host: build
+	./$(BIN) kind-host $(KIND_HOST_FLAGS)
 
 # The main job: one lab per CNI on the embedded netns provider, measured
 # with the quick profile; the report lands in $(OUT)/<run-id>/.
