@@ -170,8 +170,8 @@ func TestDetectDaemonConfig(t *testing.T) {
 // the CAP_SYS_RESOURCE gap, inotify at Debian's defaults.
 func base() Host {
 	return Host{Root: true, DockerCLI: "/usr/local/bin/docker", Dockerd: "/usr/sbin/dockerd", AptGet: "/usr/bin/apt-get", Go: "/usr/local/go/bin/go", Source: "/src",
-		EngineErr: "Cannot connect to the Docker daemon",
-		Caps:      Caps{Bounding: 0x1fffeffffff, LastCap: 40, Missing: []string{"CAP_SYS_RESOURCE"}},
+		EngineErr:        "Cannot connect to the Docker daemon",
+		Caps:             Caps{Bounding: 0x1fffeffffff, LastCap: 40, Missing: []string{"CAP_SYS_RESOURCE"}},
 		InotifyInstances: 128, InotifyWatches: 192536}
 }
 
@@ -409,5 +409,35 @@ func TestCheckPrivilegedSeesTheCapsSignature(t *testing.T) {
 	p := CheckPrivileged(context.Background(), sys)
 	if !p.Checked || p.RunOK || !p.CapsError || p.OK() {
 		t.Errorf("%+v", p)
+	}
+}
+
+// TestThisHost runs kind-host's detection and its privileged check for real:
+// after `make kind-host` the plan must leave Docker alone and both
+// `docker run --privileged` and `docker exec --privileged` must work.
+func TestThisHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts Docker containers")
+	}
+	ci := os.Getenv("CI") == "true"
+	sys := Real()
+	h, err := Detect(context.Background(), sys, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Engine == nil {
+		if ci {
+			t.Fatalf("CI=true and no Docker engine answers (%s): `make kind-host` should have started one", h.EngineErr)
+		}
+		t.Skipf("no Docker engine answers (%s): run `make kind-host`", h.EngineErr)
+	}
+	if !h.Privileged.OK() {
+		t.Fatalf("privileged containers fail: %s", h.Privileged.Detail)
+	}
+	for _, a := range PlanFor(h).Actions {
+		switch a.Kind {
+		case InstallDocker, InstallWrapper, ConfigureDaemon, StopDockerd, StartDockerd:
+			t.Errorf("working engine, yet the plan would %s: %s", a.Kind, a.What)
+		}
 	}
 }
