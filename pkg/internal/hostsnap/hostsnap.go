@@ -11,6 +11,8 @@
 //     bridge networks), veths named veth<7 hex> (Docker's names for the host
 //     end of a container link) and any link enslaved to a Docker bridge;
 //   - addresses and routes on those links, and routes into their subnets;
+//   - IPv6 anycast routes the kernel derives once Docker turns IPv6
+//     forwarding on (they follow the addresses, which are compared);
 //   - iptables: chains whose names start with DOCKER, rules that jump to
 //     them, rules that match a Docker link (-i/-o) or a Docker subnet
 //     (-s/-d);
@@ -413,6 +415,13 @@ func parseRoutes(b []byte) ([]item, error) {
 	}
 	var out []item
 	for _, r := range routes {
+		// The kernel derives an IPv6 subnet-router anycast route in the
+		// local table for every address prefix while IPv6 forwarding is
+		// on, and Docker turns forwarding on for any IPv6 network (kind's
+		// has one). They follow the addresses, which are compared.
+		if str(r, "type") == "anycast" && str(r, "table") == "local" {
+			continue
+		}
 		dropKeys(r)
 		it := item{line: canonical(r), ifaces: []string{str(r, "dev")}}
 		if p, ok := prefixOf(str(r, "dst")); ok {
