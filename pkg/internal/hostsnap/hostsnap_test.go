@@ -253,7 +253,7 @@ func TestDockerChurnOnThisHost(t *testing.T) {
 	name := "cnl-hostsnap-" + strconv.Itoa(os.Getpid())
 
 	before := Take(t)
-	docker("network", "create", "--label", kindhost.ProbeLabel, name)
+	netID := docker("network", "create", "--label", kindhost.ProbeLabel, name)
 	defer exec.Command("docker", "network", "rm", name).Run()
 	docker("run", "-d", "--name", name, "--label", kindhost.ProbeLabel, "--network", name, "-p", "127.0.0.1::6443", image, "--cnl-probe", "sleep")
 	defer exec.Command("docker", "rm", "-f", name).Run()
@@ -263,8 +263,8 @@ func TestDockerChurnOnThisHost(t *testing.T) {
 	if d := Diff(before, mid); d != "" {
 		t.Errorf("Docker's network and container counted as a host change:\n%s", d)
 	}
-	if len(mid.docker.ifaces) <= len(before.docker.ifaces) {
-		t.Errorf("the container's bridge and veth were not recognised as Docker's: %v", mid.docker.ifaces)
+	if bridge := "br-" + netID[:12]; !mid.docker.ifaces[bridge] {
+		t.Errorf("the network's bridge %s was not recognised as Docker's: %v", bridge, mid.docker.ifaces)
 	}
 	docker("rm", "-f", name)
 	docker("network", "rm", name)
