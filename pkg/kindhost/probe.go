@@ -17,7 +17,7 @@ import (
 // Probe image and container names; the cnl- prefix and the label let
 // `cnilab down --all` find anything a killed probe left behind.
 const (
-	ProbeImage    = "cnl-kindhost-probe:v1"
+	ProbeImage    = "cnl-kindhost-probe:v1" // plus "-<pid>"
 	ProbeLabel    = "io.cnilab.kind-host=probe"
 	probePath     = "/cnl-probe"
 	capsSignature = "unable to apply caps"
@@ -43,24 +43,19 @@ func CheckPrivileged(ctx context.Context, sys System) Privileged {
 		p.CapsError = strings.Contains(err.Error(), capsSignature)
 		return p
 	}
-	layer, err := probeTar(bin)
+	image, removeImage, err := importProbe(ctx, sys, bin)
 	if err != nil {
-		return fail("probe image", err)
+		return fail("docker import", err)
 	}
+	defer removeImage()
 	docker := func(args ...string) (command.Result, error) {
 		return sys.Run.Run(ctx, command.Cmd{Name: "docker", Args: args})
 	}
-	if _, err := sys.Run.Run(ctx, command.Cmd{Name: "docker", Args: []string{"import", "--change", `ENTRYPOINT ["` + probePath + `"]`, "-", ProbeImage}, Stdin: bytes.NewReader(layer)}); err != nil {
-		return fail("docker import", err)
-	}
-	defer func() {
-		_, _ = sys.Run.Run(context.WithoutCancel(ctx), command.Cmd{Name: "docker", Args: []string{"rmi", "-f", ProbeImage}})
-	}()
 
 	suffix := strconv.Itoa(os.Getpid())
 	runName := "cnl-kindhost-probe-run-" + suffix
 	defer func() { _, _ = docker("rm", "-f", runName) }()
-	res, err := docker("run", "--rm", "--privileged", "--label", ProbeLabel, "--name", runName, ProbeImage, "--cnl-probe", "caps")
+	res, err := docker("run", "--rm", "--privileged", "--label", ProbeLabel, "--name", runName, image, "--cnl-probe", "caps")
 	if err != nil {
 		return fail("docker run --privileged", err)
 	}
@@ -71,7 +66,7 @@ func CheckPrivileged(ctx context.Context, sys System) Privileged {
 
 	execName := "cnl-kindhost-probe-exec-" + suffix
 	defer func() { _, _ = docker("rm", "-f", execName) }()
-	if _, err := docker("run", "-d", "--privileged", "--label", ProbeLabel, "--name", execName, ProbeImage, "--cnl-probe", "sleep"); err != nil {
+	if _, err := docker("run", "-d", "--privileged", "--label", ProbeLabel, "--name", execName, image, "--cnl-probe", "sleep"); err != nil {
 		return fail("docker run -d --privileged", err)
 	}
 	res, err = docker("exec", "--privileged", execName, probePath, "--cnl-probe", "caps")
@@ -81,6 +76,33 @@ func CheckPrivileged(ctx context.Context, sys System) Privileged {
 	p.ExecOK = true
 	p.Detail = "docker run and docker exec --privileged work (" + strings.TrimSpace(string(res.Stdout)) + ")"
 	return p
+}
+
+// ImportProbeImage imports the one-file probe image under a tag of its own
+// (the pid: parallel test processes must not remove each other's) and
+// returns the reference and a function that removes it. Containers run from
+// it with `--cnl-probe sleep` stay up until removed.
+func ImportProbeImage(ctx context.Context, sys System) (string, func(), error) {
+	bin, err := probeBinary(ctx, sys)
+	if err != nil {
+		return "", nil, err
+	}
+	return importProbe(ctx, sys, bin)
+}
+
+func importProbe(ctx context.Context, sys System, bin []byte) (string, func(), error) {
+	layer, err := probeTar(bin)
+	if err != nil {
+		return "", nil, err
+	}
+	image := ProbeImage + "-" + strconv.Itoa(os.Getpid())
+	if _, err := sys.Run.Run(ctx, command.Cmd{Name: "docker", Args: []string{"import", "--change", `ENTRYPOINT ["` + probePath + `"]`, "-", image}, Stdin: bytes.NewReader(layer)}); err != nil {
+		return "", nil, err
+	}
+	remove := func() {
+		_, _ = sys.Run.Run(context.WithoutCancel(ctx), command.Cmd{Name: "docker", Args: []string{"rmi", "-f", image}})
+	}
+	return image, remove, nil
 }
 
 // probeBinary returns the wrapper's bytes: the installed wrapper, else a

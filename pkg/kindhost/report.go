@@ -29,18 +29,24 @@ func (h Host) Checks() []Check {
 	default:
 		out = append(out, Check{"docker engine", false, "no engine answers: " + h.EngineErr})
 	}
-	if h.Engine != nil {
+	if h.Engine != nil && (h.Privileged.Checked || h.Privileged.Detail != "") {
 		out = append(out, Check{"docker --privileged", h.Privileged.OK(), h.Privileged.Detail})
 	}
 	bnd := fmt.Sprintf("CapBnd %016x", uint64(h.Caps.Bounding))
 	if len(h.Caps.Missing) == 0 {
 		out = append(out, Check{"capability bounding set", true, bnd + ": every capability --privileged requests"})
 	} else {
-		wrapper := "wrapper " + WrapperPath + " not installed"
-		if h.WrapperInstalled {
-			wrapper = "wrapper " + WrapperPath + " installed"
+		wrapped := h.Engine != nil && h.Engine.DefaultRuntime == RuntimeName && h.WrapperInstalled
+		var wrapper string
+		switch {
+		case wrapped:
+			wrapper = "Docker's default runtime is the wrapper " + WrapperPath + ", which removes it from every spec"
+		case h.WrapperInstalled:
+			wrapper = "the wrapper " + WrapperPath + " is installed but is not the running engine's default runtime"
+		default:
+			wrapper = "the wrapper " + WrapperPath + " is not installed"
 		}
-		out = append(out, Check{"capability bounding set", h.Engine != nil && h.Engine.DefaultRuntime == RuntimeName && h.WrapperInstalled,
+		out = append(out, Check{"capability bounding set", wrapped,
 			fmt.Sprintf("%s lacks %s, which --privileged requests; %s", bnd, strings.Join(h.Caps.Missing, ", "), wrapper)})
 	}
 	out = append(out, Check{"inotify limits", h.InotifyInstances >= WantInotifyInstances && h.InotifyWatches >= WantInotifyWatches,

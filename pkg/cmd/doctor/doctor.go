@@ -12,6 +12,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
+	"github.com/cnilab/cnilab/pkg/kindhost"
 )
 
 // tools cnilab runs, and the Debian package that has them.
@@ -61,16 +62,28 @@ func NewCommand(s cli.Streams) *cobra.Command {
 					fmt.Fprintf(tw, "kernel %s\t%s\t%s\n", c.Name, st, detail)
 				}
 			}
-			if _, err := exec.LookPath("docker"); err == nil {
-				if err := exec.Command("docker", "info").Run(); err != nil {
-					fmt.Fprintln(tw, "docker engine\tabsent\tkind labs need a running Docker engine; the netns provider is used")
-				} else {
-					fmt.Fprintln(tw, "docker engine\tok\t")
+			// The kind path: the engine, privileged containers, the
+			// bounding-set gap, and what `cnilab kind-host` would do.
+			host, err := kindhost.Detect(cmd.Context(), kindhost.Real(), true)
+			if err != nil {
+				return err
+			}
+			for _, c := range host.Checks() {
+				st := "ok"
+				if !c.OK {
+					st = "absent"
 				}
-			} else {
-				fmt.Fprintln(tw, "docker engine\tabsent\tkind labs need Docker; the netns provider is used")
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, st, c.Detail)
 			}
 			tw.Flush()
+			plan := kindhost.PlanFor(host)
+			if host.Engine == nil {
+				fmt.Fprintln(s.Out, "kind labs need a Docker engine; until then the netns provider is used.")
+			}
+			plan.Write(s.Out)
+			if !plan.Empty() {
+				fmt.Fprintln(s.Out, "run `make kind-host` (or `cnilab kind-host`) as root to apply it.")
+			}
 			if missing > 0 {
 				return cli.WithCode(cli.ExitPrerequisite, fmt.Errorf("%d prerequisites missing", missing))
 			}

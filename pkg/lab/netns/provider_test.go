@@ -274,9 +274,7 @@ func TestDatapaths(t *testing.T) {
 			}
 		})
 	}
-	if after := hostsnap.Take(t); after != before {
-		t.Errorf("host network configuration changed:\n--- before\n%s\n--- after\n%s", before, after)
-	}
+	hostsnap.Check(t, before)
 }
 
 // TestServiceVIPs: a connect to the lab's ClusterIP from a pod reaches the
