@@ -152,8 +152,9 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 	fmt.Fprintf(progress, "run %s: results in %s\n", id, dir)
 
 	specs := make([]lab.Spec, 0, len(o.Labs))
+	w := o.workloads()
 	for _, name := range o.Labs {
-		specs = append(specs, lab.Spec{Def: o.Set.Labs[name], RunID: id, Nodes: 2, PodsPerNode: 2, UnderlayMTU: o.UnderlayMTU})
+		specs = append(specs, lab.Spec{Def: o.Set.Labs[name], RunID: id, Workloads: w, Nodes: 2, PodsPerNode: 2, UnderlayMTU: o.UnderlayMTU, Dir: dir})
 	}
 	t0 := time.Now()
 	var outcomes []schedule.Outcome
@@ -187,7 +188,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 	}()
 	for _, oc := range outcomes {
 		def := oc.Spec.Def
-		l := results.Lab{Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: results.Fidelity(def.Netns.Fidelity), UpSeconds: oc.Took.Seconds()}
+		l := results.Lab{Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: fidelityOf(p, def), UpSeconds: oc.Took.Seconds()}
 		switch {
 		case oc.Err == nil:
 			in := oc.Instance
@@ -195,6 +196,10 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			l.Status, l.Fidelity, l.Datapath, l.PodMTU, l.Services = results.StatusOK, in.Fidelity, in.Datapath, in.PodMTU, in.Proxy
 			l.Notes = append(l.Notes, in.Notes...)
 			l.NoFootprint = in.NoFootprint
+			if in.Software != (results.Software{}) {
+				sw := in.Software
+				l.Software = &sw
+			}
 			if in.Encap != "" {
 				l.Notes = append([]string{"encapsulation " + in.Encap}, l.Notes...)
 			}
@@ -215,13 +220,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 	for _, name := range o.Scenarios {
 		sc := o.Set.Scenarios[name]
 		prof := sc.Profiles[o.Profile]
-		placements := sc.Placements
-		if len(prof.Placements) > 0 {
-			placements = prof.Placements
-		}
-		if len(o.Placements) > 0 {
-			placements = o.Placements
-		}
+		placements := o.placements(sc)
 		repeats := prof.Repeats
 		if o.Repeats > 0 {
 			repeats = o.Repeats
@@ -279,6 +278,45 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 	return &doc, nil
 }
 
+// placements are the scenario's placements under the run's profile and
+// flags.
+func (o Options) placements(sc *config.Scenario) []string {
+	placements := sc.Placements
+	if prof := sc.Profiles[o.Profile]; len(prof.Placements) > 0 {
+		placements = prof.Placements
+	}
+	if len(o.Placements) > 0 {
+		placements = o.Placements
+	}
+	return placements
+}
+
+// workloads is what the run's scenarios ask every lab to run.
+func (o Options) workloads() lab.Workloads {
+	var w lab.Workloads
+	for _, name := range o.Scenarios {
+		sc := o.Set.Scenarios[name]
+		switch sc.Kind {
+		case "throughput":
+			w = w.Merge(throughput.Workloads(sc.Tests, o.placements(sc)))
+		case "latency":
+			w = w.Merge(latency.Workloads(sc.Tests, o.placements(sc)))
+		}
+	}
+	return w
+}
+
+// fidelityOf is what a lab of p claims before it is up: a provider that
+// models datapaths says per definition, one that runs the CNI is real.
+func fidelityOf(p lab.Provider, def *config.Lab) results.Fidelity {
+	if m, ok := p.(interface {
+		Fidelity(*config.Lab) results.Fidelity
+	}); ok {
+		return m.Fidelity(def)
+	}
+	return results.Real
+}
+
 // windowMeasurer is a scenario engine that measures one window in a lab
 // (throughput.Runner, latency.Runner).
 type windowMeasurer interface {
@@ -292,7 +330,7 @@ type windowMeasurer interface {
 // interleaved across labs, each stored as soon as it ends.
 func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*lab.Instance, sc *config.Scenario, placements []string, repeats int, store *results.Store, progress io.Writer) {
 	for _, l := range up {
-		if ctx.Err() == nil && len(l.Pods) > 1 {
+		if ctx.Err() == nil && len(l.Pairs) > 0 {
 			m.Measure(ctx, l, sc.Name, warmup, placements[0], 0)
 		}
 	}

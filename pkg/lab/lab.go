@@ -1,7 +1,8 @@
 // Package lab defines what a lab is to the rest of cnilab: nodes and pods
-// and a way to run a program in a pod. Providers (netns here; kind and
-// existing clusters behind the same interface) build labs and know nothing
-// about scenarios.
+// that run programs, and the workloads a scenario asks for. Providers (netns,
+// kind, existing clusters) build labs behind the same interface; a scenario
+// cannot tell them apart and never sees a namespace path, a file descriptor,
+// a container id or a kubeconfig.
 package lab
 
 import (
@@ -9,38 +10,101 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
 )
 
-// Spec asks a provider for one lab.
-type Spec struct {
-	Def         *config.Lab
-	RunID       string
-	Nodes       int
-	PodsPerNode int
-	UnderlayMTU int
-}
+// Role is a node's part in the cluster.
+type Role string
+
+// Roles.
+const (
+	RoleControlPlane Role = "control-plane"
+	RoleWorker       Role = "worker"
+)
 
 // Node is a node of a running lab.
-type Node struct {
-	Name string
-	IP   netip.Addr
-	// Netns is the path of the node's network namespace (netns provider).
-	Netns string
+type Node interface {
+	Name() string
+	IP() netip.Addr
+	Role() Role
+	// Exec runs programs on the node (in its network namespace or
+	// container).
+	Exec() command.Runner
 }
 
 // Pod is a pod of a running lab.
-type Pod struct {
-	Name  string
-	Node  int
-	IP    netip.Addr
-	Netns string
-	MTU   int
+type Pod interface {
+	Name() string
+	IP() netip.Addr
+	// NodeName is the node the pod runs on.
+	NodeName() string
+	// MTU is the pod's interface MTU as the provider read it (0 unknown).
+	MTU() int
+	// Exec runs programs inside the pod. A started process's Stop really
+	// stops the program in the pod; a failed one returns *command.Error
+	// with its output.
+	Exec() command.Runner
 }
+
+// Placement says where a server runs relative to its client.
+type Placement string
+
+// Placements.
+const (
+	SameNode  Placement = "same-node"
+	CrossNode Placement = "cross-node"
+)
+
+// Workloads is what a run's scenarios declare they need; the provider
+// realises it when the lab comes up.
+type Workloads struct {
+	// Placements: a client and a server pod for each (cross-node: on two
+	// different nodes; same-node: on one node).
+	Placements []Placement
+	// ServiceProtocols: a ClusterIP Service per server pod per protocol
+	// ("tcp", "udp") on ServicePort.
+	ServiceProtocols []string
+}
+
+// Merge returns the union of two declarations.
+func (w Workloads) Merge(o Workloads) Workloads {
+	out := Workloads{Placements: slices.Clone(w.Placements), ServiceProtocols: slices.Clone(w.ServiceProtocols)}
+	for _, p := range o.Placements {
+		if !slices.Contains(out.Placements, p) {
+			out.Placements = append(out.Placements, p)
+		}
+	}
+	for _, p := range o.ServiceProtocols {
+		if !slices.Contains(out.ServiceProtocols, p) {
+			out.ServiceProtocols = append(out.ServiceProtocols, p)
+		}
+	}
+	return out
+}
+
+// Spec asks a provider for one lab.
+type Spec struct {
+	Def       *config.Lab
+	RunID     string
+	Workloads Workloads
+	// Nodes and PodsPerNode size a netns lab's topology (0: what the
+	// workloads need); cluster providers have fixed topologies.
+	Nodes       int
+	PodsPerNode int
+	UnderlayMTU int
+	// Dir is the run directory: providers keep per-lab files (a kind
+	// lab's kubeconfig) there and nowhere else.
+	Dir string
+}
+
+// PodPair is a client and its server.
+type PodPair struct{ Client, Server Pod }
 
 // Instance is a running lab.
 type Instance struct {
@@ -59,16 +123,19 @@ type Instance struct {
 	NoFootprint string
 	Nodes       []Node
 	Pods        []Pod
-	// Runner runs programs inside pods and nodes.
-	Runner command.Runner
+	// Pairs are the client/server pods per placement the workloads asked
+	// for.
+	Pairs map[Placement]PodPair
 	// Proxy is the service proxy in use (after any fallback), "" if none.
 	Proxy string
-	// ServiceAddrs are the ClusterIP frontends the lab programmed, keyed by
-	// ServiceKey(backend pod, protocol).
+	// ServiceAddrs are the ClusterIP frontends of the lab's Services, keyed
+	// by ServiceKey(server pod name, protocol).
 	ServiceAddrs map[string]netip.AddrPort
-	// ClientCgroupFD, when > 0, is the cgroup v2 clients must start in so
-	// the lab's socket-level service proxy sees them (eBPF socket-LB).
-	ClientCgroupFD int
+	// Probe starts `cnilab probe` inside this lab's pods; nil means the
+	// local binary (pods share this machine's filesystem).
+	Probe *probe.Launcher
+	// Software is what ran, where the CNI itself runs.
+	Software results.Software
 	// Owned are the provider's handles to tear the lab down.
 	Owned any
 }
@@ -76,10 +143,25 @@ type Instance struct {
 // Services names the lab's service proxy, "" when it has none.
 func (in *Instance) Services() string { return in.Proxy }
 
-// RunIn returns c set up to run inside the given namespace path.
-func RunIn(netnsPath string, c command.Cmd) command.Cmd {
-	c.Netns = netnsPath
-	return c
+// Pair returns the client and server for a placement.
+func (in *Instance) Pair(p Placement) (client, server Pod, err error) {
+	pp, ok := in.Pairs[p]
+	if !ok || pp.Client == nil || pp.Server == nil {
+		return nil, nil, fmt.Errorf("lab %s has no %s server pod", in.Name, p)
+	}
+	return pp.Client, pp.Server, nil
+}
+
+// Service returns the frontend of the Service in front of server.
+func (in *Instance) Service(server Pod, proto string) (netip.AddrPort, error) {
+	if in.Services() == "" {
+		return netip.AddrPort{}, errors.New("lab has no service proxy")
+	}
+	a, ok := in.ServiceAddrs[ServiceKey(server.Name(), proto)]
+	if !ok {
+		return netip.AddrPort{}, fmt.Errorf("lab has no %s Service in front of %s", proto, server.Name())
+	}
+	return a, nil
 }
 
 // Unavailable is returned by Up when the lab cannot be built on this
@@ -127,14 +209,4 @@ func (in *Instance) Measure(scenario, test, placement string, repeat int, fill f
 		m.Error = err.Error()
 	}
 	return m
-}
-
-// PodByName finds a pod.
-func (in *Instance) PodByName(name string) (Pod, error) {
-	for _, p := range in.Pods {
-		if p.Name == name {
-			return p, nil
-		}
-	}
-	return Pod{}, fmt.Errorf("lab %s has no pod %s", in.Name, name)
 }

@@ -134,6 +134,9 @@ func Markdown(w io.Writer, doc *results.Document) error {
 	if r.Provider == "netns" {
 		b.WriteString("\nThese figures come from **datapath models**: each CNI's forwarding design rebuilt with the same kernel mechanisms in network namespaces, measured with real iperf3. They are not the CNI's own agent; no control plane runs. `faithful` means the same devices, routes and rules as the CNI builds; `approximate` means the mechanism is modelled (see the notes per lab). CPU is machine-wide, all non-idle modes including softirq, over the steady part of each window; windows run one at a time.\n")
 	}
+	if r.Provider == "kind" {
+		b.WriteString("\nThese figures come from the **real CNIs** (their own agents and images) on kind clusters: one control plane and two workers per lab, nodes as containers on one Docker network, measured with iperf3 and cnilab's probe inside bench pods. Windows run one at a time across all labs.\n")
+	}
 	b.WriteString("\n## Labs\n\n| lab | CNI | provider | fidelity | status | datapath | services | pod MTU | up (s) | notes |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, l := range doc.Labs {
 		notes := strings.Join(l.Notes, "; ")
@@ -147,6 +150,7 @@ func Markdown(w io.Writer, doc *results.Document) error {
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s |\n", l.Name, l.CNI, l.Provider, l.Fidelity, l.Status, dash(l.Datapath), dash(l.Services), mtu, l.UpSeconds, escape(notes))
 	}
+	b.WriteString(softwareTable(doc.Labs))
 	for _, k := range tests(doc) {
 		title := testTitles[k.test]
 		fmt.Fprintf(b, "\n## %s — %s (%s, %s)\n\n", k.test, title, k.placement, k.scenario)
@@ -216,6 +220,23 @@ func Markdown(w io.Writer, doc *results.Document) error {
 	return err
 }
 
+// softwareTable lists what ran in labs where the CNI itself runs, so every
+// figure traces to exact versions and images; "" when no lab has any.
+func softwareTable(labs []results.Lab) string {
+	b := &strings.Builder{}
+	for _, l := range labs {
+		sw := l.Software
+		if sw == nil {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("\n### Software\n\n| lab | Kubernetes | node image | CNI version | CNI image | images |\n|---|---|---|---|---|---|\n")
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", l.Name, dash(sw.Kubernetes), escape(dash(sw.NodeImage)), dash(sw.CNIVersion), escape(dash(sw.CNIImage)), dash(sw.ImageSource))
+	}
+	return b.String()
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "–"
@@ -231,6 +252,19 @@ func Table(w io.Writer, doc *results.Document) error {
 	if len(tests(doc)) == 0 {
 		return nil
 	}
+	fmt.Fprintf(tw, "LAB\tPROVIDER\tFIDELITY\tSTATUS\tDATAPATH\tPOD MTU\tUP (S)\n")
+	for _, l := range doc.Labs {
+		mtu := "–"
+		if l.PodMTU > 0 {
+			mtu = fmt.Sprint(l.PodMTU)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\n", l.Name, l.Provider, l.Fidelity, l.Status, dash(l.Datapath), mtu, l.UpSeconds)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "TEST\tPLACEMENT\tLAB\tPROXY\tGBIT/S\t95%% CI\tCOV%% (ROBUST)\t×HOST\tMCPU/GBIT\tN\tPROVIDER/FIDELITY\n")
 	for _, k := range tests(doc) {
 		if k.test == "idle" {

@@ -22,6 +22,9 @@ const (
 	Faithful Fidelity = "faithful"
 	// Approximate: a stand-in that models the CNI's cost, labelled as such.
 	Approximate Fidelity = "approximate"
+	// Real: the CNI itself runs (its own agents and images, on kind or a
+	// user's cluster); nothing is modelled.
+	Real Fidelity = "real"
 	// NotModelled: nothing was measured; the reason is in the lab's error.
 	NotModelled Fidelity = "not-modelled"
 )
@@ -102,6 +105,22 @@ type Lab struct {
 	NoFootprint string `json:"no_footprint,omitempty"`
 	// UpSeconds is how long provisioning took.
 	UpSeconds float64 `json:"up_s,omitempty"`
+	// Software is what ran, where the CNI itself runs (kind, cluster).
+	Software *Software `json:"software,omitempty"`
+}
+
+// Software names what a lab with a real CNI ran, so a figure can be traced
+// to the exact images behind it.
+type Software struct {
+	Kubernetes string `json:"kubernetes,omitempty"`
+	// NodeImage is the kind node image with its local ID or digest.
+	NodeImage  string `json:"node_image,omitempty"`
+	CNIVersion string `json:"cni_version,omitempty"`
+	// CNIImage is the CNI's image with its digest or local ID.
+	CNIImage string `json:"cni_image,omitempty"`
+	// ImageSource is "offline" (built here by `cnilab images build`) or
+	// "upstream" (pinned public images).
+	ImageSource string `json:"image_source,omitempty"`
 }
 
 // Measurement is one measurement window.

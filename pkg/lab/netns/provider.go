@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,6 +56,7 @@ type owned struct {
 	plan   *netplan.Plan
 	proxy  proxy.Proxy
 	cgroup *cgroup2.Group
+	shared *shared
 }
 
 // Up implements lab.Provider.
@@ -67,7 +69,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (*lab.Instance, error) {
 		return nil, fmt.Errorf("build %s: %w", s.Def.Name, err)
 	}
 	in := p.instance(s.Def, planned)
-	if err := p.setupServices(ctx, in, s.Def, planned); err != nil {
+	if err := p.setupServices(ctx, in, s.Def, planned, s.Workloads); err != nil {
 		_ = p.Down(context.Background(), in)
 		return nil, fmt.Errorf("services %s: %w", s.Def.Name, err)
 	}
@@ -83,9 +85,10 @@ func serviceVIP(cidr netip.Prefix, i int) netip.Addr {
 }
 
 // setupServices starts the lab's service proxy on every node and programs
-// one Service per iperf3 server pod (cross-node and same-node), TCP and UDP
-// on lab.ServicePort, so s-tests reach the server through the proxy.
-func (p *Provider) setupServices(ctx context.Context, in *lab.Instance, def *config.Lab, planned *datapath.Lab) error {
+// one Service per server pod of the workloads' pairs (cross-node and
+// same-node), per protocol on lab.ServicePort, so s-tests reach the server
+// through the proxy.
+func (p *Provider) setupServices(ctx context.Context, in *lab.Instance, def *config.Lab, planned *datapath.Lab, w lab.Workloads) error {
 	name := def.Netns.Services
 	if name == "" {
 		return nil
@@ -96,25 +99,26 @@ func (p *Provider) setupServices(ctx context.Context, in *lab.Instance, def *con
 	}
 	o := in.Owned.(owned)
 	t := proxy.Target{Runner: p.Runner, ClusterCIDR: planned.Spec.PodCIDR}
-	for _, n := range in.Nodes {
-		t.Netns = append(t.Netns, n.Netns)
+	for _, n := range planned.Nodes {
+		t.Netns = append(t.Netns, netplan.NetnsPath(n.NS))
 	}
 	if name == "ebpf" || def.Netns.ServicesFallback == "ebpf" {
 		root, _, err := cgroup2.Root()
 		if err != nil {
 			return err
 		}
-		o.cgroup, err = cgroup2.Create(root, datapath.Prefix(planned.Spec.RunID, def.Name)+"-clients")
+		cg, err := cgroup2.Create(root, datapath.Prefix(planned.Spec.RunID, def.Name)+"-clients")
 		if err != nil {
 			return err
 		}
+		o.cgroup = cg
+		o.shared.cgroupFD = cg.FD()
 		in.Owned = o
-		t.CgroupDir = o.cgroup.Path
-		in.ClientCgroupFD = o.cgroup.FD()
+		t.CgroupDir = cg.Path
 		// Traffic from outside the cgroup takes Cilium's per-packet path:
 		// TC programs on every pod's host-side interface.
 		for _, pod := range planned.Pods {
-			t.PodHostIfaces = append(t.PodHostIfaces, proxy.HostIface{Netns: in.Nodes[pod.Node].Netns, Name: pod.HostIf})
+			t.PodHostIfaces = append(t.PodHostIfaces, proxy.HostIface{Netns: netplan.NetnsPath(planned.Nodes[pod.Node].NS), Name: pod.HostIf})
 		}
 	}
 	px, note, err := proxies.New(name, t, def.Netns.ServicesFallback)
@@ -130,26 +134,25 @@ func (p *Provider) setupServices(ctx context.Context, in *lab.Instance, def *con
 	if n, ok := px.(interface{ Notes() []string }); ok {
 		in.Notes = append(in.Notes, n.Notes()...)
 	}
+	protos := w.ServiceProtocols
+	if len(protos) == 0 {
+		protos = []string{string(proxy.TCP), string(proxy.UDP)}
+	}
 	var svcs []proxy.Service
 	in.ServiceAddrs = map[string]netip.AddrPort{}
-	client := in.Pods[0]
 	i := 0
-	for _, pod := range in.Pods[1:] {
-		placement := "same"
-		if pod.Node != client.Node {
-			placement = "cross"
-		}
-		if _, done := in.ServiceAddrs[lab.ServiceKey(placement, "tcp")]; done {
+	for _, pl := range []lab.Placement{lab.CrossNode, lab.SameNode} {
+		pair, ok := in.Pairs[pl]
+		if !ok || pair.Server == pair.Client {
 			continue
 		}
+		short := strings.TrimSuffix(string(pl), "-node")
 		vip := serviceVIP(svcCIDR, i)
 		i++
-		for _, proto := range []proxy.Protocol{proxy.TCP, proxy.UDP} {
-			svcs = append(svcs, proxy.Service{Namespace: "cnilab", Name: "iperf3-" + placement, PortName: string(proto), ClusterIP: vip,
-				Port: lab.ServicePort, Protocol: proto, Endpoints: []proxy.Endpoint{{IP: pod.IP, Port: lab.ServicePort}}})
-			addr := netip.AddrPortFrom(vip, lab.ServicePort)
-			in.ServiceAddrs[lab.ServiceKey(placement, string(proto))] = addr
-			in.ServiceAddrs[lab.ServiceKey(pod.Name, string(proto))] = addr
+		for _, proto := range protos {
+			svcs = append(svcs, proxy.Service{Namespace: "cnilab", Name: "iperf3-" + short, PortName: proto, ClusterIP: vip,
+				Port: lab.ServicePort, Protocol: proxy.Protocol(proto), Endpoints: []proxy.Endpoint{{IP: pair.Server.IP(), Port: lab.ServicePort}}})
+			in.ServiceAddrs[lab.ServiceKey(pair.Server.Name(), proto)] = netip.AddrPortFrom(vip, lab.ServicePort)
 		}
 	}
 	return px.Sync(ctx, svcs)
@@ -165,6 +168,16 @@ func (p *Provider) plan(s lab.Spec) (*datapath.Lab, error) {
 	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the netns provider needs root (it creates network namespaces)")
+	}
+	if s.Nodes == 0 {
+		s.Nodes = 2
+	}
+	if s.PodsPerNode == 0 {
+		// A same-node pair needs a second pod on the client's node.
+		s.PodsPerNode = 1
+		if len(s.Workloads.Placements) == 0 || slices.Contains(s.Workloads.Placements, lab.SameNode) {
+			s.PodsPerNode = 2
+		}
 	}
 	spec := datapath.Spec{RunID: s.RunID, Lab: def.Name, Model: def.Netns.Model, Mode: def.Netns.Mode,
 		NodeMaskBits: def.Netns.NodeMaskBits, UnderlayMTU: s.UnderlayMTU, Nodes: s.Nodes, PodsPerNode: s.PodsPerNode}
@@ -183,19 +196,61 @@ func (p *Provider) plan(s lab.Spec) (*datapath.Lab, error) {
 }
 
 func (p *Provider) instance(def *config.Lab, planned *datapath.Lab) *lab.Instance {
+	sh := &shared{}
+	o := owned{plan: &planned.Plan, shared: sh}
 	in := &lab.Instance{
 		Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: results.Fidelity(def.Netns.Fidelity),
 		Datapath: def.Netns.Model + "/" + def.Netns.Mode, Encap: planned.Encap, PodMTU: planned.PodMTU, RouteMTU: planned.RouteMTU,
-		Notes: planned.Notes, Runner: p.Runner, Owned: owned{plan: &planned.Plan},
+		Notes: planned.Notes, Owned: o,
 		NoFootprint: "no CNI agent runs in the netns datapath model: idle CPU and memory are the machine's",
 	}
 	for _, n := range planned.Nodes {
-		in.Nodes = append(in.Nodes, lab.Node{Name: n.Name, IP: n.IP, Netns: netplan.NetnsPath(n.NS)})
+		ns := netplan.NetnsPath(n.NS)
+		in.Nodes = append(in.Nodes, &Node{name: n.Name, ip: n.IP, netns: ns, exec: nsRunner{inner: p.Runner, netns: ns}})
 	}
+	cg := func() int { return sh.cgroupFD }
+	var pods []*Pod
 	for _, pd := range planned.Pods {
-		in.Pods = append(in.Pods, lab.Pod{Name: pd.Name, Node: pd.Node, IP: pd.IP, Netns: netplan.NetnsPath(pd.NS), MTU: planned.PodMTU})
+		ns := netplan.NetnsPath(pd.NS)
+		pod := &Pod{name: pd.Name, ip: pd.IP, node: planned.Nodes[pd.Node].Name, index: pd.Node, mtu: planned.PodMTU, netns: ns,
+			exec: nsRunner{inner: p.Runner, netns: ns, cgroupFD: cg}}
+		pods = append(pods, pod)
+		in.Pods = append(in.Pods, pod)
 	}
+	in.Pairs = pairs(pods, len(planned.Nodes))
 	return in
+}
+
+// shared is state the lab's runners read after Up sets it.
+type shared struct {
+	// cgroupFD, when > 0, is the cgroup v2 pod processes start in so the
+	// lab's socket-level service proxy sees them (eBPF socket-LB).
+	cgroupFD int
+}
+
+// pairs picks client and servers: the client is the first pod of the first
+// node; the cross-node server the first pod on another node, the same-node
+// server another pod on the client's node (in the host baseline, where
+// each node is its only pod, the node itself).
+func pairs(pods []*Pod, nodes int) map[lab.Placement]lab.PodPair {
+	out := map[lab.Placement]lab.PodPair{}
+	if len(pods) == 0 {
+		return out
+	}
+	client := pods[0]
+	for _, p := range pods[1:] {
+		pl := lab.SameNode
+		if p.index != client.index {
+			pl = lab.CrossNode
+		}
+		if _, done := out[pl]; !done {
+			out[pl] = lab.PodPair{Client: client, Server: p}
+		}
+	}
+	if _, ok := out[lab.SameNode]; !ok && len(pods) == nodes {
+		out[lab.SameNode] = lab.PodPair{Client: client, Server: client}
+	}
+	return out
 }
 
 // Attach finds a lab that `cnilab up` left running, from its namespace
@@ -246,7 +301,7 @@ func (p *Provider) Attach(ctx context.Context, s lab.Spec) (*lab.Instance, error
 			_ = os.Remove(filepath.Join(root, datapath.Prefix(s.RunID, s.Def.Name)+"-clients"))
 		}
 	}
-	if err := p.setupServices(ctx, in, s.Def, planned); err != nil {
+	if err := p.setupServices(ctx, in, s.Def, planned, s.Workloads); err != nil {
 		return nil, fmt.Errorf("services %s: %w", s.Def.Name, err)
 	}
 	return in, nil
@@ -319,4 +374,9 @@ func (p *Provider) DownAll(ctx context.Context) ([]string, error) {
 		}
 	}
 	return names, errors.Join(errs...)
+}
+
+// Fidelity is what the lab definition claims for its model.
+func (*Provider) Fidelity(def *config.Lab) results.Fidelity {
+	return results.Fidelity(def.Netns.Fidelity)
 }

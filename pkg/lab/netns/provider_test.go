@@ -177,7 +177,12 @@ func captureUDP(t testing.TB, fabricNS, iface string, port int, fn func()) int {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-func ip(p lab.Pod) net.IP { return net.IP(p.IP.AsSlice()) }
+func ip(p lab.Pod) net.IP { return net.IP(p.IP().AsSlice()) }
+
+// nsName is the namespace name of a netns lab's pod.
+func nsName(p lab.Pod) string {
+	return strings.TrimPrefix(p.(*Pod).Namespace(), netplan.NetnsDir+"/")
+}
 
 // TestDatapaths builds every modelled lab, proves pods reach each other
 // across nodes and on the same node, that the encapsulation the design calls
@@ -215,19 +220,17 @@ func TestDatapaths(t *testing.T) {
 			if in.PodMTU != tc.mtu {
 				t.Errorf("pod MTU %d, want %d", in.PodMTU, tc.mtu)
 			}
-			var client, cross, same lab.Pod
-			client = in.Pods[0]
-			for _, pd := range in.Pods[1:] {
-				if pd.Node != client.Node && cross.Name == "" {
-					cross = pd
-				}
-				if pd.Node == client.Node && same.Name == "" {
-					same = pd
-				}
+			client, cross, err := in.Pair(lab.CrossNode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var same lab.Pod
+			if c, s, err := in.Pair(lab.SameNode); err == nil && s != c {
+				same = s
 			}
 			// The pod's eth0 MTU, read from the kernel.
 			var mtu int
-			if err := netplan.InNamespace(strings.TrimPrefix(client.Netns, netplan.NetnsDir+"/"), func() error {
+			if err := netplan.InNamespace(nsName(client), func() error {
 				ifi, err := net.InterfaceByName("eth0")
 				if err == nil {
 					mtu = ifi.MTU
@@ -240,8 +243,8 @@ func TestDatapaths(t *testing.T) {
 				t.Errorf("kernel says eth0 MTU %d, want %d", mtu, tc.mtu)
 			}
 			fabric := datapathPrefix(id, tc.lab) + "-fab"
-			clientNS := strings.TrimPrefix(client.Netns, netplan.NetnsDir+"/")
-			crossNS := strings.TrimPrefix(cross.Netns, netplan.NetnsDir+"/")
+			clientNS := nsName(client)
+			crossNS := nsName(cross)
 			var xerr error
 			ports := append([]int{tc.udpPort}, tc.noEncaps...)
 			for _, port := range ports {
@@ -250,7 +253,7 @@ func TestDatapaths(t *testing.T) {
 				}
 				n := captureUDP(t, fabric, "p-n1", port, func() { xerr = exchange(t, clientNS, crossNS, ip(cross)) })
 				if xerr != nil {
-					t.Fatalf("cross-node %s -> %s (%s): %v", client.Name, cross.Name, cross.IP, xerr)
+					t.Fatalf("cross-node %s -> %s (%s): %v", client.Name(), cross.Name(), cross.IP(), xerr)
 				}
 				if port == tc.udpPort && n == 0 {
 					t.Errorf("no UDP/%d frames on the fabric: the encapsulation is not in use", port)
@@ -264,9 +267,9 @@ func TestDatapaths(t *testing.T) {
 					t.Fatalf("cross-node: %v", err)
 				}
 			}
-			if same.Name != "" {
-				if err := exchange(t, clientNS, strings.TrimPrefix(same.Netns, netplan.NetnsDir+"/"), ip(same)); err != nil {
-					t.Errorf("same-node %s -> %s: %v", client.Name, same.Name, err)
+			if same != nil {
+				if err := exchange(t, clientNS, nsName(same), ip(same)); err != nil {
+					t.Errorf("same-node %s -> %s: %v", client.Name(), same.Name(), err)
 				}
 			}
 		})
@@ -288,15 +291,15 @@ func TestServiceVIPs(t *testing.T) {
 			client := in.Pods[0]
 			served := 0
 			for _, srv := range in.Pods[1:] {
-				vip, ok := in.ServiceAddrs[lab.ServiceKey(srv.Name, "tcp")]
+				vip, ok := in.ServiceAddrs[lab.ServiceKey(srv.Name(), "tcp")]
 				if !ok {
 					continue // only the iperf3 server pods have Services
 				}
 				served++
-				err := exchangeVia(t, strings.TrimPrefix(client.Netns, netplan.NetnsDir+"/"), strings.TrimPrefix(srv.Netns, netplan.NetnsDir+"/"),
+				err := exchangeVia(t, nsName(client), nsName(srv),
 					net.IP(vip.Addr().AsSlice()), lab.ServicePort, int(vip.Port()))
 				if err != nil {
-					t.Errorf("%s → %s via %s (%s): %v", client.Name, srv.Name, vip, in.Proxy, err)
+					t.Errorf("%s → %s via %s (%s): %v", client.Name(), srv.Name(), vip, in.Proxy, err)
 				}
 			}
 			if served != 2 {

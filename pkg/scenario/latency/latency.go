@@ -14,7 +14,6 @@ import (
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
-	"github.com/cnilab/cnilab/pkg/scenario/throughput"
 )
 
 // Settings bound every window.
@@ -43,6 +42,21 @@ func ParseTest(id string) (Test, error) {
 	return Test{Service: id[0] == 's', Mode: id[1:]}, nil
 }
 
+// Workloads is what the tests ask of a lab: a pair per placement and, for
+// s-tests, a TCP Service.
+func Workloads(tests, placements []string) lab.Workloads {
+	var w lab.Workloads
+	for _, p := range placements {
+		w = w.Merge(lab.Workloads{Placements: []lab.Placement{lab.Placement(p)}})
+	}
+	for _, id := range tests {
+		if t, err := ParseTest(id); err == nil && t.Service {
+			w = w.Merge(lab.Workloads{ServiceProtocols: []string{"tcp"}})
+		}
+	}
+	return w
+}
+
 // Measure runs one window.
 func (r *Runner) Measure(ctx context.Context, in *lab.Instance, scenario, testID, placement string, repeat int) results.Measurement {
 	return in.Measure(scenario, testID, placement, repeat, func(m *results.Measurement) error {
@@ -55,38 +69,39 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 	if err != nil {
 		return err
 	}
-	client, server, err := throughput.Endpoints(in, placement)
+	client, server, err := in.Pair(lab.Placement(placement))
 	if err != nil {
 		return err
 	}
-	target := fmt.Sprintf("%s:%d", server.IP, lab.ServicePort)
+	target := fmt.Sprintf("%s:%d", server.IP(), lab.ServicePort)
 	if t.Service {
-		if in.Services() == "" {
-			return errors.New("lab has no service proxy")
-		}
-		svc, ok := in.ServiceAddrs[lab.ServiceKey(server.Name, "tcp")]
-		if !ok {
-			return fmt.Errorf("lab has no tcp Service in front of %s", server.Name)
+		svc, err := in.Service(server, "tcp")
+		if err != nil {
+			return err
 		}
 		m.Proxy = in.Services()
 		target = svc.String()
 	}
+	// The probe is the cnilab binary: this one where pods share the
+	// machine's filesystem, the bench image's on a cluster.
+	launcher := r.Launcher
+	if in.Probe != nil {
+		launcher = *in.Probe
+	}
 	// The echo server lives a little longer than the window, and is
 	// stopped as soon as the window ends.
 	life := r.Settings.Window + 10*time.Second
-	echo := r.Launcher.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", lab.ServicePort), "-duration", life.String())
-	srv, err := in.Runner.Start(ctx, lab.RunIn(server.Netns, echo))
+	echo := launcher.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", lab.ServicePort), "-duration", life.String())
+	srv, err := server.Exec().Start(ctx, echo)
 	if err != nil {
 		return err
 	}
 	defer srv.Stop(2 * time.Second)
 	run := func(count int, window time.Duration) (probe.ConnectResult, error) {
-		cmd := r.Launcher.Cmd("rr", "-target", target, "-mode", t.Mode, "-count", strconv.Itoa(count), "-duration", window.String())
-		cmd = lab.RunIn(client.Netns, cmd)
-		cmd.CgroupFD = in.ClientCgroupFD
+		cmd := launcher.Cmd("rr", "-target", target, "-mode", t.Mode, "-count", strconv.Itoa(count), "-duration", window.String())
 		cctx, cancel := context.WithTimeout(ctx, window+15*time.Second)
 		defer cancel()
-		out, err := in.Runner.Run(cctx, cmd)
+		out, err := client.Exec().Run(cctx, cmd)
 		if err != nil {
 			return probe.ConnectResult{}, err
 		}

@@ -83,31 +83,23 @@ type Runner struct {
 
 // Placement values.
 const (
-	CrossNode = "cross-node"
-	SameNode  = "same-node"
+	CrossNode = string(lab.CrossNode)
+	SameNode  = string(lab.SameNode)
 )
 
-// Endpoints picks client and server for a placement: the client is the
-// first pod of the first node; the server is the first pod on another node,
-// or another pod on the same node (in the host baseline, the node itself).
-func Endpoints(in *lab.Instance, placement string) (client, server lab.Pod, err error) {
-	if len(in.Pods) == 0 {
-		return client, server, fmt.Errorf("lab %s has no pods", in.Name)
+// Workloads is what the tests ask of a lab: a pair per placement, and a
+// Service per protocol the s-tests use.
+func Workloads(tests, placements []string) lab.Workloads {
+	var w lab.Workloads
+	for _, p := range placements {
+		w = w.Merge(lab.Workloads{Placements: []lab.Placement{lab.Placement(p)}})
 	}
-	client = in.Pods[0]
-	for _, p := range in.Pods[1:] {
-		if placement == CrossNode && p.Node != client.Node {
-			return client, p, nil
-		}
-		if placement == SameNode && p.Node == client.Node {
-			return client, p, nil
+	for _, id := range tests {
+		if t, err := ParseTest(id, 1); err == nil && t.Service {
+			w = w.Merge(lab.Workloads{ServiceProtocols: []string{string(t.Protocol)}})
 		}
 	}
-	if placement == SameNode && len(in.Pods) == len(in.Nodes) {
-		// Host baseline: the node namespace is both ends.
-		return client, client, nil
-	}
-	return client, server, fmt.Errorf("lab %s has no %s server pod", in.Name, placement)
+	return w
 }
 
 // Measure runs one window.
@@ -125,24 +117,21 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 	if t.Idle {
 		return r.idle(ctx, m)
 	}
-	client, server, err := Endpoints(in, placement)
+	client, server, err := in.Pair(lab.Placement(placement))
 	if err != nil {
 		return err
 	}
 	port := lab.ServicePort
-	target := netip.AddrPortFrom(server.IP, uint16(port))
+	target := netip.AddrPortFrom(server.IP(), uint16(port))
 	if t.Service {
-		if in.Services() == "" {
-			return errors.New("lab has no service proxy")
+		svc, err := in.Service(server, string(t.Protocol))
+		if err != nil {
+			return err
 		}
 		m.Proxy = in.Services()
-		svc, ok := in.ServiceAddrs[lab.ServiceKey(server.Name, string(t.Protocol))]
-		if !ok {
-			return fmt.Errorf("lab has no %s Service in front of %s", t.Protocol, server.Name)
-		}
 		target = svc
 	}
-	srv, err := in.Runner.Start(ctx, lab.RunIn(server.Netns, command.Cmd{Name: "iperf3", Args: iperf.ServerArgs(port)}))
+	srv, err := server.Exec().Start(ctx, command.Cmd{Name: "iperf3", Args: iperf.ServerArgs(port)})
 	if err != nil {
 		return err
 	}
@@ -151,10 +140,7 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 	if n := runtime.NumCPU(); r.Settings.PinCPUs && n > 1 {
 		args.Affinity = fmt.Sprintf("0,%d", n-1)
 	}
-	// Clients start in the lab's client cgroup when it has one, as every
-	// pod's sockets pass Cilium's connect hook, direct or not.
-	cmd := lab.RunIn(client.Netns, command.Cmd{Name: "iperf3", Args: args.Args(), CgroupFD: in.ClientCgroupFD})
-	res, cpu, err := r.runClient(ctx, in, cmd)
+	res, cpu, err := r.runClient(ctx, client.Exec(), command.Cmd{Name: "iperf3", Args: args.Args()})
 	if err != nil {
 		return err
 	}
@@ -170,8 +156,8 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 	if g := res.Received.Gbps(); g > 0 {
 		m.Metrics[results.MCPUPerGbit] = cpu.Cores * 1000 / g
 	}
-	if client.MTU > 0 {
-		m.Metrics[results.PodMTU] = float64(client.MTU)
+	if mtu := client.MTU(); mtu > 0 {
+		m.Metrics[results.PodMTU] = float64(mtu)
 	}
 	return nil
 }
@@ -179,7 +165,7 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 // runClient runs the client, retrying while the one-off server is not yet
 // listening, and samples CPU over the steady part of the window: from the
 // end of the omitted warm-up to just before the end.
-func (r *Runner) runClient(ctx context.Context, in *lab.Instance, cmd command.Cmd) (iperf.Result, cpustat.Usage, error) {
+func (r *Runner) runClient(ctx context.Context, client command.Runner, cmd command.Cmd) (iperf.Result, cpustat.Usage, error) {
 	const attempts = 50
 	var lastErr error
 	for i := 0; i < attempts; i++ {
@@ -214,7 +200,7 @@ func (r *Runner) runClient(ctx context.Context, in *lab.Instance, cmd command.Cm
 		}()
 		// Bound the client: its window plus generous slack.
 		cctx, cancel := context.WithTimeout(ctx, time.Duration(r.Settings.Omit+r.Settings.Seconds)*time.Second+15*time.Second)
-		out, err := in.Runner.Run(cctx, cmd)
+		out, err := client.Run(cctx, cmd)
 		cancel()
 		close(stop)
 		a, b := <-first, <-last
