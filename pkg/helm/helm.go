@@ -29,6 +29,9 @@ import (
 	"github.com/cnilab/cnilab/pkg/command"
 )
 
+// Chart is a loaded chart.
+type Chart = chart.Chart
+
 // LoadDir loads an unpacked chart directory.
 func LoadDir(dir string) (*chart.Chart, error) {
 	ch, err := loader.LoadDir(dir)
@@ -234,7 +237,7 @@ func deepCopy(v any) any {
 // <valuePath>.tag set from image ("cnilab/flannel:v0.28.10"), creating the
 // maps on the way.
 func WithImage(values map[string]any, valuePath, image string) (map[string]any, error) {
-	repo, tag, ok := splitImage(image)
+	repo, tag, ok := SplitImage(image)
 	if !ok {
 		return nil, fmt.Errorf("image %q has no tag (offline images are pinned, never :latest by default)", image)
 	}
@@ -255,9 +258,9 @@ func WithImage(values map[string]any, valuePath, image string) (map[string]any, 
 	return out, nil
 }
 
-// splitImage splits "host:5000/a/b:tag" into repository and tag; the tag
+// SplitImage splits "host:5000/a/b:tag" into repository and tag; the tag
 // is what follows the last ':' after the last '/'.
-func splitImage(image string) (repo, tag string, ok bool) {
+func SplitImage(image string) (repo, tag string, ok bool) {
 	slash := strings.LastIndex(image, "/")
 	colon := strings.LastIndex(image, ":")
 	if colon <= slash || colon == len(image)-1 {

@@ -97,10 +97,10 @@ func daemonSetStatus(ds *appsv1.DaemonSet, want int) error {
 func DeploymentReady(ctx context.Context, cs kubernetes.Interface, namespace, name string) error {
 	d, err := cs.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("Deployment %s/%s does not exist", namespace, name)
+		return fmt.Errorf("deployment %s/%s does not exist", namespace, name)
 	}
 	if err != nil {
-		return fmt.Errorf("Deployment %s/%s: %w", namespace, name, err)
+		return fmt.Errorf("deployment %s/%s: %w", namespace, name, err)
 	}
 	want := int32(1)
 	if d.Spec.Replicas != nil {
@@ -108,7 +108,7 @@ func DeploymentReady(ctx context.Context, cs kubernetes.Interface, namespace, na
 	}
 	st := d.Status
 	if st.ObservedGeneration < d.Generation || st.UpdatedReplicas != want || st.AvailableReplicas != want || st.ReadyReplicas != want {
-		return fmt.Errorf("Deployment %s/%s: %d wanted, %d updated, %d ready, %d available", namespace, name,
+		return fmt.Errorf("deployment %s/%s: %d wanted, %d updated, %d ready, %d available", namespace, name,
 			want, st.UpdatedReplicas, st.ReadyReplicas, st.AvailableReplicas)
 	}
 	return nil

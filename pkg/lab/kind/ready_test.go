@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 )
 
-func node(name string, ready corev1.ConditionStatus, reason string) *corev1.Node {
+func k8sNode(name string, ready corev1.ConditionStatus, reason string) *corev1.Node {
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if ready != "" {
 		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready, Reason: reason}}
@@ -28,10 +28,10 @@ func TestNodesReady(t *testing.T) {
 		nodes []runtime.Object
 		want  string // "" = ready
 	}{
-		{"all ready", []runtime.Object{node("c", "True", ""), node("w", "True", ""), node("w2", "True", "")}, ""},
-		{"one missing", []runtime.Object{node("c", "True", ""), node("w", "True", "")}, "2 of 3 nodes registered"},
-		{"no CNI yet", []runtime.Object{node("c", "True", ""), node("w", "False", "KubeletNotReady"), node("w2", "True", "")}, "node not ready: w Ready=False KubeletNotReady"},
-		{"no condition", []runtime.Object{node("c", "True", ""), node("w", "", ""), node("w2", "True", "")}, "w no Ready condition"},
+		{"all ready", []runtime.Object{k8sNode("c", "True", ""), k8sNode("w", "True", ""), k8sNode("w2", "True", "")}, ""},
+		{"one missing", []runtime.Object{k8sNode("c", "True", ""), k8sNode("w", "True", "")}, "2 of 3 nodes registered"},
+		{"no CNI yet", []runtime.Object{k8sNode("c", "True", ""), k8sNode("w", "False", "KubeletNotReady"), k8sNode("w2", "True", "")}, "node not ready: w Ready=False KubeletNotReady"},
+		{"no condition", []runtime.Object{k8sNode("c", "True", ""), k8sNode("w", "", ""), k8sNode("w2", "True", "")}, "w no Ready condition"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +102,7 @@ func TestDeploymentReady(t *testing.T) {
 		want string
 	}{
 		{"available", dep(2, 2, 2), ""},
-		{"pending on the CNI", dep(2, 0, 0), "Deployment kube-system/coredns: 2 wanted, 2 updated, 0 ready, 0 available"},
+		{"pending on the CNI", dep(2, 0, 0), "deployment kube-system/coredns: 2 wanted, 2 updated, 0 ready, 0 available"},
 		{"absent", nil, "does not exist"},
 	}
 	for _, tc := range cases {
