@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/images/gobuild"
 )
 
 // BuildBinaries builds the named Go binaries and returns their paths
@@ -49,16 +50,16 @@ type Report struct {
 	Rootfs   time.Duration
 }
 
-// DefaultCacheDir is $XDG_CACHE_HOME/cnilab or ~/.cache/cnilab.
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "cnilab"), nil
+// DefaultCacheDir is $XDG_CACHE_HOME/cnilab or ~/.cache/cnilab, the same
+// directory package gobuild caches binaries in.
+func DefaultCacheDir() (string, error) { return gobuild.DefaultCacheDir() }
+
+// GoBinaries binds gobuild.Build to options.
+func GoBinaries(o gobuild.Options) BuildBinaries {
+	return func(ctx context.Context, names ...string) (Binaries, error) {
+		bin, err := gobuild.Build(ctx, o, names...)
+		return Binaries(bin), err
 	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("cache dir: %w", err)
-	}
-	return filepath.Join(home, ".cache", "cnilab"), nil
 }
 
 // preloadProcedure is part of the node's content key: changing how the
@@ -88,7 +89,12 @@ type builder struct {
 
 // Build makes the offline image set and loads it into Docker, skipping
 // every image whose local copy carries the same content label.
-func Build(ctx context.Context, o Options) (Report, error) {
+func Build(ctx context.Context, o Options) (Report, error) { return build(ctx, o, true) }
+
+// BuildBench makes only the bench image (the upstream set has no bench).
+func BuildBench(ctx context.Context, o Options) (Report, error) { return build(ctx, o, false) }
+
+func build(ctx context.Context, o Options, full bool) (Report, error) {
 	begin := time.Now()
 	b := &builder{o: o, log: o.Log, dir: o.CacheDir}
 	if b.log == nil {
@@ -116,7 +122,11 @@ func Build(ctx context.Context, o Options) (Report, error) {
 	go func() {
 		defer wg.Done()
 		t := time.Now()
-		bin, binErr = o.Binaries(ctx, AllBinaries()...)
+		names := benchBinaries
+		if full {
+			names = AllBinaries()
+		}
+		bin, binErr = o.Binaries(ctx, names...)
 		rep.Binaries = time.Since(t)
 	}()
 	rootBegin := time.Now()
@@ -136,16 +146,25 @@ func Build(ctx context.Context, o Options) (Report, error) {
 	fmt.Fprintf(b.log, "binaries ready in %s, root filesystems in %s\n", rep.Binaries.Round(time.Second), rep.Rootfs.Round(time.Second))
 
 	tools := LayerSource{Name: "tools", Tar: toolsTar, Key: toolsRootfs.Key()}
+	bench, err := benchSpec(bin, tools)
+	if err != nil {
+		return rep, err
+	}
+	if !full {
+		r, err := b.ensure(ctx, bench, nil)
+		if err != nil {
+			return rep, err
+		}
+		rep.Images = append(rep.Images, r)
+		rep.Total = time.Since(begin)
+		return rep, nil
+	}
 	nodeFS := LayerSource{Name: "node-rootfs", Tar: nodeTar, Key: nodeRootfs.Key()}
 	components, err := componentSpecs(bin, tools)
 	if err != nil {
 		return rep, err
 	}
 	flannel, err := flannelSpec(bin, tools)
-	if err != nil {
-		return rep, err
-	}
-	bench, err := benchSpec(bin, tools)
 	if err != nil {
 		return rep, err
 	}

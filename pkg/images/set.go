@@ -16,16 +16,16 @@ import (
 	"strings"
 
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/images/gobuild"
 )
 
-// Versions of what the offline set contains. They must agree with package
-// gobuild, which builds the binaries (a test checks this).
+// Versions of what the offline set contains: those package gobuild builds.
 const (
-	KubernetesVersion = "v1.34.4"
-	EtcdTag           = "3.6.5-0"
-	CoreDNSVersion    = "v1.12.1"
-	PauseTag          = "3.10.1"
-	FlannelVersion    = "v0.28.10"
+	KubernetesVersion = gobuild.KubernetesVersion
+	EtcdTag           = gobuild.EtcdTag
+	CoreDNSVersion    = gobuild.CoreDNSVersion
+	PauseTag          = gobuild.PauseTag
+	FlannelVersion    = gobuild.FlannelVersion
 	// BenchTag names the bench image by the probe protocol its cnilab
 	// binary speaks, so the kind provider can name it without building it;
 	// the content label tells a stale image from a current one.
