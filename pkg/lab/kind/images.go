@@ -11,12 +11,13 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/images"
 )
 
-// Image sources.
+// Image sources (package images' names).
 const (
-	SourceOffline  = "offline"
-	SourceUpstream = "upstream"
+	SourceOffline  = string(images.SourceOffline)
+	SourceUpstream = string(images.SourceUpstream)
 )
 
 // Images are the images a kind lab runs.
@@ -34,10 +35,10 @@ type Images struct {
 	Bench string
 }
 
-// DefaultOffline are the offline image names `cnilab images build`
-// produces (the images package owns them; these are the names it uses).
-func DefaultOffline(benchTag string) Images {
-	return Images{Source: SourceOffline, Node: "cnilab/kind-node:v1.34.4", CNI: "cnilab/flannel:v0.28.10", Bench: "cnilab/bench:" + benchTag}
+// ImagesFrom returns the images of an image set (package images names
+// both the offline and the upstream set).
+func ImagesFrom(s images.Set) Images {
+	return Images{Source: string(s.Source), Node: s.Node, CNI: s.Flannel, Bench: s.Bench}
 }
 
 // loaded are the images kind must load into the nodes: everything but the
@@ -76,10 +77,10 @@ func missingImages(ctx context.Context, r command.Runner, want []string) []strin
 
 // loadImages does what `kind load docker-image` does: one `docker save`
 // of all images, streamed into every node's containerd.
-func loadImages(ctx context.Context, r command.Runner, dir, cluster string, images []string, ns []nodes.Node) error {
+func loadImages(ctx context.Context, r command.Runner, dir, cluster string, refs []string, ns []nodes.Node) error {
 	tar := filepath.Join(dir, cluster+"-images.tar")
 	defer os.Remove(tar)
-	if _, err := r.Run(ctx, command.Cmd{Name: "docker", Args: append([]string{"save", "-o", tar}, images...)}); err != nil {
+	if _, err := r.Run(ctx, command.Cmd{Name: "docker", Args: append([]string{"save", "-o", tar}, refs...)}); err != nil {
 		return fmt.Errorf("save images: %w", err)
 	}
 	errs := make(chan error, len(ns))
