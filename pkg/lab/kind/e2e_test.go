@@ -2,6 +2,7 @@ package kind
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -198,9 +199,57 @@ func TestKindFlannelEndToEnd(t *testing.T) {
 			t.Errorf("kind wrote %s outside the run directory", f)
 		}
 	}
+	// DownAll, narrowed to this run, finds nothing left and stays
+	// idempotent.
+	p.Prefix = NamePrefix + runID + "-"
+	for range 2 {
+		if removed, err := p.DownAll(context.Background()); err != nil || len(removed) > 0 {
+			t.Errorf("DownAll after Down removed %v, %v", removed, err)
+		}
+	}
 	// Down again must be harmless (a signal handler and a defer may both
 	// run it).
 	if err := p.Down(context.Background(), in); err != nil {
 		t.Errorf("second Down: %v", err)
+	}
+}
+
+// TestKindUpCancelled cancels Up while kind is creating the cluster (as
+// SIGINT does through the caller's context): nothing may be left, and
+// DownAll, narrowed to the run, then finds nothing, twice.
+func TestKindUpCancelled(t *testing.T) {
+	requireKind(t)
+	set, err := config.Load(labs.FS, "labs", scenarios.FS, "scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", t.TempDir())
+	runDir := t.TempDir()
+	p := New(ImagesFrom(images.Offline()), command.Exec{}, nil)
+	runID := "c" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
+	p.Prefix = NamePrefix + runID + "-"
+	cluster, _ := ClusterName(runID, "flannel")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(12*time.Second, cancel)
+	start := time.Now()
+	in, err := p.Up(ctx, lab.Spec{Def: set.Labs["flannel"], RunID: runID, Workloads: throughput.Workloads([]string{"dts"}, []string{throughput.CrossNode}), Dir: runDir})
+	t.Logf("cancelled Up returned after %.1f s: %v", time.Since(start).Seconds(), err)
+	if err == nil {
+		_ = p.Down(context.Background(), in)
+		t.Fatal("Up finished within 12 s; nothing was cancelled")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Up error %v, want context.Canceled", err)
+	}
+	if left := leftovers(t, p, cluster); len(left) > 0 {
+		t.Errorf("cancelled Up left %v", left)
+	}
+	if files, _ := filepath.Glob(filepath.Join(runDir, "*")); len(files) > 0 {
+		t.Errorf("cancelled Up left files in the run dir: %v", files)
+	}
+	for range 2 {
+		if removed, err := p.DownAll(context.Background()); err != nil || len(removed) > 0 {
+			t.Errorf("DownAll removed %v, %v", removed, err)
+		}
 	}
 }

@@ -37,6 +37,9 @@ import (
 
 // Provider builds labs as kind clusters.
 type Provider struct {
+	// Prefix selects the clusters List and DownAll act on: NamePrefix
+	// (every cnilab cluster) unless narrowed, e.g. to one run's.
+	Prefix string
 	Images Images
 	// Runner runs docker (images, node exec) and go (offline charts).
 	Runner command.Runner
@@ -56,7 +59,7 @@ func New(images Images, r command.Runner, kindLog log.Logger) *Provider {
 		kindLog = log.NoopLogger{}
 	}
 	return &Provider{
-		Images: images, Runner: r, ReadyTimeout: 4 * time.Minute,
+		Prefix: NamePrefix, Images: images, Runner: r, ReadyTimeout: 4 * time.Minute,
 		Kind: cluster.NewProvider(cluster.ProviderWithDocker(), cluster.ProviderWithLogger(kindLog)),
 	}
 }
@@ -502,6 +505,14 @@ func (p *Provider) observe(ctx context.Context, in *lab.Instance, def *config.La
 	if err != nil {
 		return err
 	}
+	if p.Images.Source == SourceOffline {
+		// containerd names an imported archive's images by digest under a
+		// made-up import-<date> repository; Docker's ID is the one
+		// `docker images` shows.
+		if id, err := imageID(ctx, p.Runner, cniImage); err == nil {
+			cniID = id
+		}
+	}
 	sw.CNIImage = fmt.Sprintf("%s (%s)", cniImage, p.describeID(cniID))
 	in.Software = sw
 	return nil
@@ -558,15 +569,21 @@ func (p *Provider) Down(_ context.Context, in *lab.Instance) error {
 	return p.delete(c)
 }
 
-// List implements lab.Provider: every kind cluster named cnl-*.
+// List implements lab.Provider: every kind cluster whose name starts with
+// Prefix (cnl-).
 func (p *Provider) List(context.Context) ([]string, error) {
+	prefix := p.Prefix
+	if !strings.HasPrefix(prefix, NamePrefix) {
+		// Never act on clusters cnilab did not name.
+		prefix = NamePrefix
+	}
 	all, err := p.Kind.List()
 	if err != nil {
 		return nil, fmt.Errorf("list kind clusters: %w", err)
 	}
 	var mine []string
 	for _, n := range all {
-		if strings.HasPrefix(n, NamePrefix) {
+		if strings.HasPrefix(n, prefix) {
 			mine = append(mine, n)
 		}
 	}
