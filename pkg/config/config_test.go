@@ -96,3 +96,53 @@ func TestLoadReportsEveryBadFile(t *testing.T) {
 		}
 	}
 }
+
+func TestKindSection(t *testing.T) {
+	set, err := Load(labs.FS, "labs", scenarios.FS, "scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := set.Labs["flannel"].Kind
+	if k == nil {
+		t.Fatal("flannel has no kind section")
+	}
+	if k.KubeProxyMode != "iptables" || k.PodSubnet != "10.244.0.0/16" || k.CNI.Namespace != "kube-flannel" || k.CNI.Version != "v0.28.10" {
+		t.Errorf("flannel kind section = %+v", k)
+	}
+	fl, ok := k.CNI.Values["flannel"].(map[string]any)
+	if !ok || fl["backend"] != "vxlan" {
+		t.Errorf("values.flannel = %#v", k.CNI.Values["flannel"])
+	}
+
+	const head = "name: x\ncni: flannel\nnetns:\n  model: flannel\nkind:\n"
+	const cni = "  cni:\n    chart: c\n    version: v1\n    repo: https://example.org/charts\n    daemonsets: [agent]\n"
+	good, err := ParseLab("labs/x.yaml", []byte(head+cni))
+	if err != nil {
+		t.Fatalf("minimal kind section: %v", err)
+	}
+	if g := good.Kind; g.ServiceSubnet != "10.96.0.0/16" || g.CNI.Release != "c" || g.CNI.Namespace != "kube-system" {
+		t.Errorf("defaults not applied: %+v", g)
+	}
+	cases := []struct{ name, yaml, want string }{
+		{"bad pod subnet", head + "  pod_subnet: 10.244.0.0/33\n" + cni, "labs/x.yaml:6: kind.pod_subnet: \"10.244.0.0/33\" is not a CIDR"},
+		{"service overlaps pods", head + "  pod_subnet: 10.0.0.0/8\n" + cni, "labs/x.yaml:5: kind.service_subnet: 10.96.0.0/16 overlaps pod_subnet"},
+		{"overlaps node network", head + "  pod_subnet: 172.18.0.0/20\n" + cni, "labs/x.yaml:6: kind.pod_subnet: 172.18.0.0/20 overlaps the node network"},
+		{"unknown proxy mode", head + "  kube_proxy_mode: userspace\n" + cni, "labs/x.yaml:6: kind.kube_proxy_mode: unknown kube-proxy mode"},
+		{"none without proxy", head + "  kube_proxy_mode: none\n" + cni, "labs/x.yaml:5: kind.proxy: a lab without kube-proxy"},
+		{"proxy with kube-proxy", head + "  proxy: cilium ebpf\n" + cni, "labs/x.yaml:6: kind.proxy: kube-proxy is the service proxy"},
+		{"no chart", head + "  cni:\n    version: v1\n    repo: https://e.org\n    daemonsets: [a]\n", "labs/x.yaml:6: kind.cni.chart: required"},
+		{"http repo", head + "  cni:\n    chart: c\n    version: v1\n    repo: http://e.org\n    daemonsets: [a]\n", "labs/x.yaml:9: kind.cni.repo: \"http://e.org\" is not an https"},
+		{"module without dir", head + cni + "    module: example.org/m\n", "labs/x.yaml:11: kind.cni.module: module and module_dir go together"},
+		{"no daemonsets", head + "  cni:\n    chart: c\n    version: v1\n    repo: https://e.org\n", "labs/x.yaml:6: kind.cni.daemonsets: name the CNI's agent DaemonSets"},
+		{"bad values path", head + cni + "    offline_image_values: [flannel..image]\n", "labs/x.yaml:11: kind.cni.offline_image_values.0: \"flannel..image\" is not a values path"},
+		{"unknown field", head + "  nodes: 3\n" + cni, "labs/x.yaml:6: nodes: unknown field"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseLab("labs/x.yaml", []byte(tc.yaml))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error\n  %v\nwant prefix\n  %s", err, tc.want)
+			}
+		})
+	}
+}

@@ -18,6 +18,9 @@ type Lab struct {
 	Version     string             `yaml:"version,omitempty"`
 	Facts       facts.Capabilities `yaml:"facts,omitempty"`
 	Netns       NetnsModel         `yaml:"netns"`
+	// Kind is how the kind provider builds the lab with the real CNI; nil
+	// means the lab has no kind recipe yet.
+	Kind *KindLab `yaml:"kind,omitempty"`
 
 	// File is where the definition came from (set by the loader).
 	File string `yaml:"-"`
@@ -53,6 +56,54 @@ type NetnsModel struct {
 	// Unavailable, when set, says why this CNI is not modelled in netns at
 	// all (OVS, Geneve, DPDK ...).
 	Unavailable string `yaml:"unavailable,omitempty"`
+}
+
+// KindLab is a kind cluster running the real CNI: the cluster's networking
+// (kind's v1alpha4 Networking) and the CNI's Helm chart.
+type KindLab struct {
+	// PodSubnet and ServiceSubnet are the cluster ranges (kind's defaults
+	// 10.244.0.0/16 and 10.96.0.0/16).
+	PodSubnet     string `yaml:"pod_subnet,omitempty"`
+	ServiceSubnet string `yaml:"service_subnet,omitempty"`
+	// KubeProxyMode is kind's kubeProxyMode: iptables (default), ipvs,
+	// nftables, or none for kube-proxy-free CNIs.
+	KubeProxyMode string `yaml:"kube_proxy_mode,omitempty"`
+	// Proxy names the service proxy the CNI runs when KubeProxyMode is none
+	// ("cilium ebpf").
+	Proxy string `yaml:"proxy,omitempty"`
+	// TunnelDevice is the overlay device the CNI creates on every node
+	// (flannel.1); the provider reads its type, VNI and port from the nodes
+	// and fails the lab when it is missing. Empty for routed datapaths.
+	TunnelDevice string `yaml:"tunnel_device,omitempty"`
+	// Datapath describes the forwarding mode for the labs table.
+	Datapath string  `yaml:"datapath,omitempty"`
+	CNI      KindCNI `yaml:"cni"`
+}
+
+// KindCNI is the CNI's upstream Helm chart, pinned.
+type KindCNI struct {
+	// Chart is the chart's name in Repo.
+	Chart   string `yaml:"chart"`
+	Version string `yaml:"version"`
+	// Repo is the chart repository used with --images upstream.
+	Repo string `yaml:"repo"`
+	// Module and ModuleDir locate the same chart inside the CNI's Go module
+	// (module@Version, from the Go module proxy) for offline installs.
+	Module    string `yaml:"module,omitempty"`
+	ModuleDir string `yaml:"module_dir,omitempty"`
+	// Release and Namespace of the Helm release; NamespaceLabels are set
+	// when the namespace is created (pod-security for privileged agents).
+	Release         string            `yaml:"release"`
+	Namespace       string            `yaml:"namespace"`
+	NamespaceLabels map[string]string `yaml:"namespace_labels,omitempty"`
+	// Values are the chart values for the lab.
+	Values map[string]any `yaml:"values,omitempty"`
+	// OfflineImageValues are the value paths (flannel.image) whose
+	// repository and tag point at the offline CNI image.
+	OfflineImageValues []string `yaml:"offline_image_values,omitempty"`
+	// DaemonSets are the CNI's agents, in Namespace; each must be fully
+	// ready on every node before the lab counts as up.
+	DaemonSets []string `yaml:"daemonsets"`
 }
 
 // Scenario is one scenarios/*.yaml file.
@@ -100,11 +151,13 @@ type ScaleParams struct {
 
 // Known names, validated against.
 var (
-	Models     = []string{"none", "flannel", "calico", "kube-router", "cilium", "canal"}
-	Proxies    = []string{"iptables", "nftables", "ebpf", "ipvs"}
-	Placements = []string{"cross-node", "same-node"}
-	Tests      = []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum", "drr", "dcrr", "srr", "scrr"}
-	Kinds      = []string{"throughput", "services-scale", "latency"}
+	Models  = []string{"none", "flannel", "calico", "kube-router", "cilium", "canal"}
+	Proxies = []string{"iptables", "nftables", "ebpf", "ipvs"}
+	// KubeProxyModes are kind's kubeProxyMode values.
+	KubeProxyModes = []string{"iptables", "ipvs", "nftables", "none"}
+	Placements     = []string{"cross-node", "same-node"}
+	Tests          = []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum", "drr", "dcrr", "srr", "scrr"}
+	Kinds          = []string{"throughput", "services-scale", "latency"}
 	// ModelModes lists the modes each builder accepts; the first is the
 	// default.
 	ModelModes = map[string][]string{

@@ -53,6 +53,7 @@ func ParseLab(file string, data []byte) (*Lab, error) {
 	if !slices.Contains(CNIs, l.CNI) {
 		bad(fmt.Sprintf("unknown CNI %q (known: %s)", l.CNI, strings.Join(CNIs, ", ")), "cni")
 	}
+	validateKind(&l, bad)
 	n := &l.Netns
 	if n.Unavailable != "" {
 		if n.Model != "" {
@@ -128,6 +129,94 @@ func ParseLab(file string, data []byte) (*Lab, error) {
 	}
 	return finish(&l, errs)
 }
+
+// Kind defaults: kind's own cluster ranges.
+const (
+	defaultKindPodSubnet     = "10.244.0.0/16"
+	defaultKindServiceSubnet = "10.96.0.0/16"
+)
+
+// k8sNameRE is a Kubernetes object name (DNS-1123 label).
+var k8sNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// validateKind checks the kind section and applies its defaults.
+func validateKind(l *Lab, bad func(string, ...string)) {
+	k := l.Kind
+	if k == nil {
+		return
+	}
+	if k.PodSubnet == "" {
+		k.PodSubnet = defaultKindPodSubnet
+	}
+	if k.ServiceSubnet == "" {
+		k.ServiceSubnet = defaultKindServiceSubnet
+	}
+	if k.KubeProxyMode == "" {
+		k.KubeProxyMode = "iptables"
+	}
+	pod, err := parseV4Prefix(k.PodSubnet)
+	if err != nil {
+		bad(err.Error(), "kind", "pod_subnet")
+	} else if pod.Overlaps(FabricCIDR) {
+		bad(fmt.Sprintf("%s overlaps the node network %s", pod, FabricCIDR), "kind", "pod_subnet")
+	}
+	svc, err := parseV4Prefix(k.ServiceSubnet)
+	if err != nil {
+		bad(err.Error(), "kind", "service_subnet")
+	} else if svc.Overlaps(FabricCIDR) {
+		bad(fmt.Sprintf("%s overlaps the node network %s", svc, FabricCIDR), "kind", "service_subnet")
+	} else if pod.IsValid() && svc.Overlaps(pod) {
+		bad(fmt.Sprintf("%s overlaps pod_subnet %s", svc, pod), "kind", "service_subnet")
+	}
+	if !slices.Contains(KubeProxyModes, k.KubeProxyMode) {
+		bad(fmt.Sprintf("unknown kube-proxy mode %q (known: %s)", k.KubeProxyMode, strings.Join(KubeProxyModes, ", ")), "kind", "kube_proxy_mode")
+	}
+	if k.KubeProxyMode == "none" && k.Proxy == "" {
+		bad("a lab without kube-proxy names the service proxy its CNI runs", "kind", "proxy")
+	}
+	if k.KubeProxyMode != "none" && k.Proxy != "" {
+		bad("kube-proxy is the service proxy unless kube_proxy_mode is none", "kind", "proxy")
+	}
+	c := &k.CNI
+	for _, f := range []struct{ val, key string }{{c.Chart, "chart"}, {c.Version, "version"}, {c.Repo, "repo"}} {
+		if f.val == "" {
+			bad("required", "kind", "cni", f.key)
+		}
+	}
+	if c.Repo != "" && !strings.HasPrefix(c.Repo, "https://") {
+		bad(fmt.Sprintf("%q is not an https chart repository", c.Repo), "kind", "cni", "repo")
+	}
+	if (c.Module == "") != (c.ModuleDir == "") {
+		bad("module and module_dir go together (the chart's directory inside the module)", "kind", "cni", "module")
+	}
+	if c.Release == "" {
+		c.Release = c.Chart
+	}
+	if !k8sNameRE.MatchString(c.Release) {
+		bad(fmt.Sprintf("%q is not a release name", c.Release), "kind", "cni", "release")
+	}
+	if c.Namespace == "" {
+		c.Namespace = "kube-system"
+	}
+	if !k8sNameRE.MatchString(c.Namespace) {
+		bad(fmt.Sprintf("%q is not a namespace name", c.Namespace), "kind", "cni", "namespace")
+	}
+	if len(c.DaemonSets) == 0 {
+		bad("name the CNI's agent DaemonSets: readiness waits for them on every node", "kind", "cni", "daemonsets")
+	}
+	for i, d := range c.DaemonSets {
+		if !k8sNameRE.MatchString(d) {
+			bad(fmt.Sprintf("%q is not a DaemonSet name", d), "kind", "cni", "daemonsets", fmt.Sprint(i))
+		}
+	}
+	for i, p := range c.OfflineImageValues {
+		if !valuePathRE.MatchString(p) {
+			bad(fmt.Sprintf("%q is not a values path (a.b.c)", p), "kind", "cni", "offline_image_values", fmt.Sprint(i))
+		}
+	}
+}
+
+var valuePathRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
 
 func finish[T any](v *T, errs Errors) (*T, error) {
 	if len(errs) > 0 {

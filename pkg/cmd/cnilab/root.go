@@ -12,6 +12,7 @@ import (
 	diffcmd "github.com/cnilab/cnilab/pkg/cmd/diff"
 	"github.com/cnilab/cnilab/pkg/cmd/doctor"
 	"github.com/cnilab/cnilab/pkg/cmd/down"
+	imagescmd "github.com/cnilab/cnilab/pkg/cmd/images"
 	kindhostcmd "github.com/cnilab/cnilab/pkg/cmd/kindhost"
 	"github.com/cnilab/cnilab/pkg/cmd/list"
 	rankcmd "github.com/cnilab/cnilab/pkg/cmd/rank"
@@ -45,7 +46,7 @@ func NewRoot(s cli.Streams) *cobra.Command {
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.AddCommand(compare.NewCommand(s), up.NewCommand(s), run.NewCommand(s), down.NewCommand(s), list.NewCommand(s), doctor.NewCommand(s),
-		rankcmd.NewCommand(rankcmd.Streams{Out: s.Out, Err: s.Err}), diffcmd.NewCommand(s), reportcmd.NewCommand(s))
-	root.AddCommand(kindhostcmd.NewCommand(s))
+		rankcmd.NewCommand(rankcmd.Streams{Out: s.Out, Err: s.Err}), diffcmd.NewCommand(s), reportcmd.NewCommand(s), imagescmd.NewCommand(s),
+		kindhostcmd.NewCommand(s))
 	return root
 }

@@ -1,0 +1,255 @@
+package kind
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cnilab/cnilab/labs"
+	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/images"
+	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/scenario/latency"
+	"github.com/cnilab/cnilab/pkg/scenario/throughput"
+	"github.com/cnilab/cnilab/scenarios"
+)
+
+// requireKind skips (or, under CI=true, fails) when this machine cannot
+// run a kind lab: no Docker engine answering, or the offline images not
+// built.
+func requireKind(t *testing.T) {
+	t.Helper()
+	ci := os.Getenv("CI") == "true"
+	cannot := func(why string) {
+		if ci {
+			t.Fatalf("kind end-to-end test cannot run under CI=true: %s", why)
+		}
+		t.Skip(why)
+	}
+	if testing.Short() {
+		if ci {
+			t.Log("-short under CI=true: the kind end-to-end test is skipped on request")
+		}
+		t.Skip("-short: the kind end-to-end test creates a cluster (about a minute)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := (command.Exec{}).Run(ctx, command.Cmd{Name: "docker", Args: []string{"info", "--format", "{{.ServerVersion}}"}}); err != nil {
+		cannot("no Docker engine answers (make kind-host starts one): " + err.Error())
+	}
+	missing, err := images.Present(ctx, command.Exec{})
+	if err != nil {
+		cannot("cannot ask Docker for the offline images: " + err.Error())
+	}
+	if err := images.MissingError(missing); err != nil {
+		cannot(err.Error())
+	}
+}
+
+// leftovers lists what is left of cluster: the kind cluster and its node
+// containers.
+func leftovers(t *testing.T, p *Provider, cluster string) []string {
+	t.Helper()
+	var left []string
+	names, err := p.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if n == cluster {
+			left = append(left, "kind cluster "+n)
+		}
+	}
+	res, err := (command.Exec{}).Run(context.Background(), command.Cmd{Name: "docker", Args: []string{"ps", "-a", "--format", "{{.Names}}",
+		"--filter", "label=io.x-k8s.kind.cluster=" + cluster}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range strings.Fields(string(res.Stdout)) {
+		left = append(left, "container "+c)
+	}
+	return left
+}
+
+// TestKindFlannelEndToEnd brings up the flannel lab on kind with the
+// offline images, checks what the real CNI built, runs dts, sts and drr
+// across nodes through the same scenarios as netns, and tears it down.
+func TestKindFlannelEndToEnd(t *testing.T) {
+	requireKind(t)
+	set, err := config.Load(labs.FS, "labs", scenarios.FS, "scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// kind must not touch the user's kubeconfig: point both places it
+	// could use at files that must still not exist afterwards.
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("KUBECONFIG", filepath.Join(home, "env-kubeconfig"))
+	runDir := t.TempDir()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	// SIGINT/SIGTERM during the test cancel ctx: Up then deletes what it
+	// made, and the deferred Down below runs.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	p := New(ImagesFrom(images.Offline()), command.Exec{}, nil)
+	p.Log = t.Logf
+	runID := strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
+	cluster, err := ClusterName(runID, "flannel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []string{"dts", "sts", "drr"}
+	w := throughput.Workloads(tests, []string{throughput.CrossNode}).Merge(latency.Workloads(tests, []string{throughput.CrossNode}))
+	start := time.Now()
+	in, err := p.Up(ctx, lab.Spec{Def: set.Labs["flannel"], RunID: runID, Workloads: w, Dir: runDir})
+	upTook := time.Since(start)
+	if err != nil {
+		if left := leftovers(t, p, cluster); len(left) > 0 {
+			t.Errorf("a failed Up left %v", left)
+		}
+		t.Fatalf("Up: %v", err)
+	}
+	downed := false
+	defer func() {
+		if !downed {
+			_ = p.Down(context.Background(), in)
+		}
+	}()
+	tm, _ := TimingsOf(in)
+	t.Logf("lab up in %.1f s: kind create %.1f s, image load %.1f s, CNI ready %.1f s after install, workloads %.1f s",
+		upTook.Seconds(), tm.Create.Seconds(), tm.LoadImages.Seconds(), tm.CNIReady.Seconds(), tm.Workloads.Seconds())
+
+	if in.Provider != "kind" || in.Fidelity != results.Real || in.NoFootprint != "" {
+		t.Errorf("provider %q fidelity %q no_footprint %q", in.Provider, in.Fidelity, in.NoFootprint)
+	}
+	if in.Encap != "vxlan" || !strings.Contains(in.Datapath, "flannel.1, vxlan VNI 1, UDP 8472") {
+		t.Errorf("encap %q datapath %q: want flannel.1 VXLAN VNI 1 on UDP 8472", in.Encap, in.Datapath)
+	}
+	if in.PodMTU != 1450 {
+		t.Errorf("pod MTU %d, want 1450 (1500 underlay - 50 VXLAN)", in.PodMTU)
+	}
+	if in.Proxy != "kube-proxy iptables" {
+		t.Errorf("proxy %q", in.Proxy)
+	}
+	sw := in.Software
+	if sw.Kubernetes != "v1.34.4" || sw.CNIVersion != "v0.28.10" || sw.ImageSource != "offline" ||
+		!strings.Contains(sw.NodeImage, "sha256:") || !strings.Contains(sw.CNIImage, "cnilab/flannel:v0.28.10") {
+		t.Errorf("software %+v", sw)
+	}
+	t.Logf("software: %+v", sw)
+	if len(in.Nodes) != 3 {
+		t.Fatalf("%d nodes, want 3", len(in.Nodes))
+	}
+	for _, n := range in.Nodes {
+		res, err := n.Exec().Run(ctx, command.Cmd{Name: "ip", Args: []string{"-d", "link", "show", "flannel.1"}})
+		if err != nil || !strings.Contains(string(res.Stdout), "vxlan id 1") || !strings.Contains(string(res.Stdout), "dstport 8472") {
+			t.Errorf("node %s flannel.1: %s %v", n.Name(), res.Stdout, err)
+		}
+	}
+	client, server, err := in.Pair(lab.CrossNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if client.NodeName() == server.NodeName() || strings.HasSuffix(client.NodeName(), "control-plane") || strings.HasSuffix(server.NodeName(), "control-plane") {
+		t.Errorf("cross-node pair on %s and %s: want two different workers", client.NodeName(), server.NodeName())
+	}
+
+	tp := &throughput.Runner{Settings: throughput.Settings{Seconds: 2, Omit: 1, Streams: 8}}
+	for _, id := range []string{"dts", "sts"} {
+		m := tp.Measure(ctx, in, "throughput", id, throughput.CrossNode, 0)
+		gbps := m.Metrics[results.ThroughputBps] / 1e9
+		t.Logf("%s cross-node: %.2f Gbit/s, %v retransmits, pod MTU %v (%s)", id, gbps, m.Metrics[results.Retransmits], m.Metrics[results.PodMTU], m.Proxy)
+		if m.Error != "" || gbps <= 0 {
+			t.Errorf("%s: %.3f Gbit/s, error %q", id, gbps, m.Error)
+		}
+	}
+	lt := &latency.Runner{Settings: latency.Settings{Transactions: 2000, Window: 2 * time.Second}}
+	m := lt.Measure(ctx, in, "latency", "drr", throughput.CrossNode, 0)
+	t.Logf("drr cross-node: %v", m.Metrics)
+	if m.Error != "" || len(m.Metrics) == 0 {
+		t.Errorf("drr: metrics %v, error %q", m.Metrics, m.Error)
+	}
+
+	kubeconfig, _ := KubeconfigOf(in)
+	if _, err := os.Stat(kubeconfig); err != nil || filepath.Dir(kubeconfig) != runDir {
+		t.Errorf("kubeconfig %s (run dir %s): %v", kubeconfig, runDir, err)
+	}
+	start = time.Now()
+	downed = true
+	if err := p.Down(context.Background(), in); err != nil {
+		t.Errorf("Down: %v", err)
+	}
+	t.Logf("down in %.1f s", time.Since(start).Seconds())
+	if left := leftovers(t, p, cluster); len(left) > 0 {
+		t.Errorf("Down left %v", left)
+	}
+	for _, f := range []string{filepath.Join(home, ".kube", "config"), os.Getenv("KUBECONFIG")} {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("kind wrote %s outside the run directory", f)
+		}
+	}
+	// DownAll, narrowed to this run, finds nothing left and stays
+	// idempotent.
+	p.Prefix = NamePrefix + runID + "-"
+	for range 2 {
+		if removed, err := p.DownAll(context.Background()); err != nil || len(removed) > 0 {
+			t.Errorf("DownAll after Down removed %v, %v", removed, err)
+		}
+	}
+	// Down again must be harmless (a signal handler and a defer may both
+	// run it).
+	if err := p.Down(context.Background(), in); err != nil {
+		t.Errorf("second Down: %v", err)
+	}
+}
+
+// TestKindUpCancelled cancels Up while kind is creating the cluster (as
+// SIGINT does through the caller's context): nothing may be left, and
+// DownAll, narrowed to the run, then finds nothing, twice.
+func TestKindUpCancelled(t *testing.T) {
+	requireKind(t)
+	set, err := config.Load(labs.FS, "labs", scenarios.FS, "scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", t.TempDir())
+	runDir := t.TempDir()
+	p := New(ImagesFrom(images.Offline()), command.Exec{}, nil)
+	runID := "c" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
+	p.Prefix = NamePrefix + runID + "-"
+	cluster, _ := ClusterName(runID, "flannel")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(12*time.Second, cancel)
+	start := time.Now()
+	in, err := p.Up(ctx, lab.Spec{Def: set.Labs["flannel"], RunID: runID, Workloads: throughput.Workloads([]string{"dts"}, []string{throughput.CrossNode}), Dir: runDir})
+	t.Logf("cancelled Up returned after %.1f s: %v", time.Since(start).Seconds(), err)
+	if err == nil {
+		_ = p.Down(context.Background(), in)
+		t.Fatal("Up finished within 12 s; nothing was cancelled")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Up error %v, want context.Canceled", err)
+	}
+	if left := leftovers(t, p, cluster); len(left) > 0 {
+		t.Errorf("cancelled Up left %v", left)
+	}
+	if files, _ := filepath.Glob(filepath.Join(runDir, "*")); len(files) > 0 {
+		t.Errorf("cancelled Up left files in the run dir: %v", files)
+	}
+	for range 2 {
+		if removed, err := p.DownAll(context.Background()); err != nil || len(removed) > 0 {
+			t.Errorf("DownAll removed %v, %v", removed, err)
+		}
+	}
+}

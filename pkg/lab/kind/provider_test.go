@@ -1,0 +1,62 @@
+package kind
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/images"
+	"github.com/cnilab/cnilab/pkg/lab"
+)
+
+// TestUpUnavailable: labs that cannot run here say why, before any
+// cluster is made.
+func TestUpUnavailable(t *testing.T) {
+	withKind := &config.Lab{Name: "flannel", File: "labs/flannel.yaml", Kind: &config.KindLab{}}
+	cases := []struct {
+		name    string
+		def     *config.Lab
+		inspect command.FakeResponse
+		want    string
+	}{
+		{"no kind recipe", &config.Lab{Name: "weave", File: "labs/weave.yaml"}, command.FakeResponse{}, "lab weave has no kind recipe (no kind: section in labs/weave.yaml)"},
+		{"images not built", withKind, command.FakeResponse{Stderr: "Error: No such image", Err: errors.New("exit status 1")},
+			"kind images not built: run `cnilab images build` (missing cnilab/kind-node:v1.34.4, cnilab/flannel:v0.28.10, cnilab/bench:probe-v1)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &command.Fake{Responses: map[string]command.FakeResponse{"docker": tc.inspect}}
+			p := &Provider{Images: ImagesFrom(images.Offline()), Runner: f}
+			_, err := p.Up(context.Background(), lab.Spec{Def: tc.def, RunID: "r1", Dir: t.TempDir()})
+			if !lab.IsUnavailable(err) || err.Error() != tc.want {
+				t.Errorf("Up = %v (unavailable %v), want unavailable %q", err, lab.IsUnavailable(err), tc.want)
+			}
+			for _, c := range f.Calls {
+				if c.Name != "docker" || c.Args[0] != "image" {
+					t.Errorf("Up ran %s before deciding the lab cannot run", c)
+				}
+			}
+		})
+	}
+	p := &Provider{Images: ImagesFrom(images.Offline()), Runner: &command.Fake{}}
+	if _, err := p.Up(context.Background(), lab.Spec{Def: withKind, RunID: "R1", Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "only lower-case") {
+		t.Errorf("bad run id: %v", err)
+	}
+	if _, err := p.Up(context.Background(), lab.Spec{Def: withKind, RunID: "r1"}); err == nil || !strings.Contains(err.Error(), "run directory") {
+		t.Errorf("no run dir: %v", err)
+	}
+}
+
+func TestImagesLoaded(t *testing.T) {
+	off := ImagesFrom(images.Offline())
+	if got := strings.Join(off.loaded(), " "); got != "cnilab/flannel:v0.28.10 cnilab/bench:probe-v1" {
+		t.Errorf("offline loads %q", got)
+	}
+	up := ImagesFrom(images.Upstream())
+	if got := strings.Join(up.loaded(), " "); got != "cnilab/bench:probe-v1" {
+		t.Errorf("upstream loads %q (the nodes pull the CNI's images)", got)
+	}
+}
