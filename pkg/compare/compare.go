@@ -177,7 +177,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			return // `cnilab down --run` removes labs that `up` made
 		}
 		if o.Keep {
-			fmt.Fprintf(progress, "keeping %d labs (cnilab down --all removes them)\n", len(up))
+			fmt.Fprintf(progress, "keeping %d labs (cnilab down --all removes them); per-lab files such as kind kubeconfigs are in %s\n", len(up), dir)
 			return
 		}
 		// Tear down even when ctx was cancelled by a signal.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -111,3 +113,38 @@ func (d *Definitions) Load() (*config.Set, error) {
 	}
 	return set, nil
 }
+
+// Seconds is a whole-seconds flag that takes what kind, kubectl and helm
+// users type ("30s", "2m") as well as a bare number of seconds.
+type Seconds struct{ N int }
+
+// String implements pflag.Value.
+func (s *Seconds) String() string {
+	if s.N == 0 {
+		return "0"
+	}
+	return (time.Duration(s.N) * time.Second).String()
+}
+
+// Set implements pflag.Value.
+func (s *Seconds) Set(v string) error {
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return fmt.Errorf("%q: a duration cannot be negative", v)
+		}
+		s.N = n
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q: want a duration such as 30s or 2m", v)
+	}
+	if d < 0 || d%time.Second != 0 {
+		return fmt.Errorf("%q: want a whole, non-negative number of seconds", v)
+	}
+	s.N = int(d / time.Second)
+	return nil
+}
+
+// Type implements pflag.Value.
+func (*Seconds) Type() string { return "duration" }

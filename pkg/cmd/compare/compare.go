@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,7 +14,10 @@ import (
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
 	"github.com/cnilab/cnilab/pkg/command"
 	cmp "github.com/cnilab/cnilab/pkg/compare"
+	"github.com/cnilab/cnilab/pkg/images"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
+	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/lab/kind"
 	"github.com/cnilab/cnilab/pkg/lab/netns"
 	"github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
@@ -27,7 +31,7 @@ type flags struct {
 	cnis        string
 	scenarios   string
 	profile     string
-	duration    int
+	duration    cli.Seconds
 	repeats     int
 	placement   string
 	underlayMTU int
@@ -53,7 +57,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVar(&f.cnis, "cni", "host,flannel,calico,kube-router,cilium", "labs to compare, comma separated (cnilab list cnis)")
 	cmd.Flags().StringVar(&f.scenarios, "scenario", "throughput", "scenarios, comma separated (cnilab list scenarios)")
 	cmd.Flags().StringVar(&f.profile, "profile", "quick", "measurement profile: quick, stable or full (see scenarios/*.yaml)")
-	cmd.Flags().IntVar(&f.duration, "duration", 0, "seconds per measurement window (overrides the profile)")
+	cmd.Flags().Var(&f.duration, "duration", "length of each measurement window, e.g. 10s (overrides the profile)")
 	cmd.Flags().IntVar(&f.repeats, "repeats", 0, "repeats per lab and test (overrides the profile)")
 	cmd.Flags().StringVar(&f.placement, "placement", "", "cross-node, same-node or both (default: the profile's)")
 	cmd.Flags().IntVar(&f.underlayMTU, "underlay-mtu", 1500, "fabric MTU (9000 mimics the 2024 lab's jumbo frames)")
@@ -81,9 +85,9 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("-o %q: text or json", f.output))
 	}
 	switch f.provider {
-	case "auto", "netns":
-	case "kind", "cluster":
-		return cli.WithCode(cli.ExitPrerequisite, fmt.Errorf("--provider %s: not built into this cnilab yet; the netns provider is the embedded default", f.provider))
+	case "auto", "netns", "kind":
+	case "cluster":
+		return cli.WithCode(cli.ExitPrerequisite, errors.New("--provider cluster: not built into this cnilab yet; use netns or kind"))
 	default:
 		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--provider %q: auto, netns, kind or cluster", f.provider))
 	}
@@ -97,15 +101,55 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	} else if f.placement != "" {
 		placements = split(f.placement)
 	}
-	opts := cmp.Options{Set: set, Labs: split(f.cnis), Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration,
+	opts := cmp.Options{Set: set, Labs: split(f.cnis), Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration.N,
 		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID, PinCPUs: f.pinCPUs}
-	caps, err := Prepare(cmd.Context(), &opts)
-	if err != nil {
-		return err
+	if err := opts.Validate(); err != nil {
+		return cli.WithCode(cli.ExitInvalid, err)
 	}
-	p := netns.New(caps, command.Exec{})
+	var noRecipe []string
+	for _, n := range opts.Labs {
+		if set.Labs[n].Kind == nil {
+			noRecipe = append(noRecipe, n)
+		}
+	}
+	ctx := cmd.Context()
+	r := command.Exec{}
+	ch, err := chooseProvider(ctx, f.provider, noRecipe, kindReadiness{
+		engine: func(ctx context.Context) error { return images.CheckEngine(ctx, r) },
+		images: func(ctx context.Context) error {
+			missing, err := images.Present(ctx, r)
+			if err != nil {
+				return err
+			}
+			return images.MissingError(missing)
+		},
+	})
+	if err != nil {
+		return cli.WithCode(cli.ExitPrerequisite, err)
+	}
+	fmt.Fprintf(s.Err, "provider %s (%s)\n", ch.name, ch.reason)
+	var p lab.Provider
+	var caps kernelcap.Set
+	if ch.name == "kind" {
+		kp := kind.New(kind.ImagesFrom(images.Offline()), r, nil)
+		kp.Log = func(format string, args ...any) { fmt.Fprintf(s.Err, "  "+format+"\n", args...) }
+		p = kp
+		// The run records the host kernel's capabilities where it may
+		// read them; kind labs need none of them.
+		if os.Geteuid() == 0 {
+			if c, err := kernelcap.Detect(ctx); err == nil {
+				caps = c
+			}
+		}
+	} else {
+		caps, err = Prepare(ctx, &opts)
+		if err != nil {
+			return err
+		}
+		p = netns.New(caps, r)
+	}
 	runner := &throughput.Runner{}
-	doc, err := cmp.Run(cmd.Context(), opts, p, caps, runner)
+	doc, err := cmp.Run(ctx, opts, p, caps, runner)
 	if doc != nil {
 		if f.output == "json" {
 			enc := json.NewEncoder(s.Out)

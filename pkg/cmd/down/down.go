@@ -2,6 +2,7 @@
 package down
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/images"
+	"github.com/cnilab/cnilab/pkg/lab/kind"
 	"github.com/cnilab/cnilab/pkg/lab/netns"
 	"github.com/cnilab/cnilab/pkg/netplan"
 )
@@ -27,10 +30,26 @@ func NewCommand(s cli.Streams) *cobra.Command {
 				return cli.WithCode(cli.ExitInvalid, errors.New("give exactly one of --run ID or --all"))
 			}
 			p := netns.New(nil, command.Exec{})
+			kp := kindProvider(cmd.Context())
 			if all {
 				removed, err := p.DownAll(cmd.Context())
 				fmt.Fprintf(s.Err, "removed %d namespaces\n", len(removed))
-				return err
+				if kp == nil {
+					return err
+				}
+				clusters, kerr := kp.DownAll(cmd.Context())
+				fmt.Fprintf(s.Err, "removed %d kind clusters\n", len(clusters))
+				return errors.Join(err, kerr)
+			}
+			if kp != nil {
+				kp.Prefix = kind.NamePrefix + runID + "-"
+				clusters, err := kp.DownAll(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if len(clusters) > 0 {
+					fmt.Fprintf(s.Err, "removed %d kind clusters of run %s\n", len(clusters), runID)
+				}
 			}
 			names, err := p.List(cmd.Context())
 			if err != nil {
@@ -49,7 +68,16 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "remove every cnl- namespace, whichever run made it")
+	cmd.Flags().BoolVar(&all, "all", false, "remove every cnl- namespace and kind cluster, whichever run made it")
 	cmd.Flags().StringVar(&runID, "run", "", "remove the labs of this run id")
 	return cmd
+}
+
+// kindProvider is the kind provider when a Docker engine answers, nil when
+// none does (then there can be no kind cluster to remove).
+func kindProvider(ctx context.Context) *kind.Provider {
+	if images.CheckEngine(ctx, command.Exec{}) != nil {
+		return nil
+	}
+	return kind.New(kind.ImagesFrom(images.Offline()), command.Exec{}, nil)
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/images"
+	"github.com/cnilab/cnilab/pkg/lab/kind"
 	"github.com/cnilab/cnilab/pkg/lab/netns"
 	"github.com/cnilab/cnilab/pkg/rank"
 )
@@ -31,6 +33,16 @@ func NewCommand(s cli.Streams) *cobra.Command {
 				}
 				for _, n := range names {
 					fmt.Fprintln(s.Out, n)
+				}
+				if images.CheckEngine(cmd.Context(), command.Exec{}) != nil {
+					return nil // no Docker engine: no kind cluster can run
+				}
+				clusters, err := kind.New(kind.ImagesFrom(images.Offline()), command.Exec{}, nil).List(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, c := range clusters {
+					fmt.Fprintln(s.Out, "kind cluster "+c)
 				}
 				return nil
 			}

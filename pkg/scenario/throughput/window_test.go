@@ -29,8 +29,8 @@ func TestMeasureWindowOverPods(t *testing.T) {
 	}
 	cases := []struct {
 		name, test, placement, proxy string
-		server, target                string
-		wantErr                       string
+		server, target               string
+		wantErr                      string
 	}{
 		{name: "pod IP cross-node", test: "dtm", placement: CrossNode, server: "server-cross", target: "10.244.2.2"},
 		{name: "pod IP same-node", test: "dtm", placement: SameNode, server: "server-same", target: "10.244.1.3"},
