@@ -418,7 +418,9 @@ func (p *Provider) workloads(ctx context.Context, in *lab.Instance, w lab.Worklo
 		if err != nil {
 			return fmt.Errorf("service %s ClusterIP %q: %w", bs.Name, svc.Spec.ClusterIP, err)
 		}
-		in.ServiceAddrs[lab.ServiceKey(bs.Pod, bs.Protocol)] = netip.AddrPortFrom(ip, lab.ServicePort)
+		for _, proto := range bs.Protocols {
+			in.ServiceAddrs[lab.ServiceKey(bs.Pod, proto)] = netip.AddrPortFrom(ip, lab.ServicePort)
+		}
 	}
 	pair := in.Pairs[lab.CrossNode]
 	return Poll(ctx, "pod network across nodes", p.ReadyTimeout, time.Second, func(ctx context.Context) error {

@@ -18,9 +18,12 @@ type benchPod struct {
 	Placement        lab.Placement
 }
 
-// benchService is one Service of the bench chart.
+// benchService is one Service of the bench chart: one ClusterIP in front
+// of a server pod with a port per protocol, because an iperf3 UDP test's
+// control connection is TCP to the same address as its UDP datagrams.
 type benchService struct {
-	Name, Pod, Protocol string
+	Name, Pod string
+	Protocols []string
 }
 
 // benchLayout places the workloads on the two workers: cross-node pairs
@@ -55,13 +58,22 @@ func layout(w lab.Workloads, workers []string) (benchLayout, error) {
 		l.Pods = append(l.Pods,
 			benchPod{Name: podName(p, "client"), Node: client, Role: "client", Placement: p},
 			benchPod{Name: podName(p, "server"), Node: server, Role: "server", Placement: p})
+		var protos []string
 		for _, proto := range w.ServiceProtocols {
 			proto = strings.ToLower(proto)
 			if proto != "tcp" && proto != "udp" {
 				return benchLayout{}, fmt.Errorf("unknown Service protocol %q (tcp, udp)", proto)
 			}
+			protos = append(protos, proto)
+		}
+		if len(protos) > 0 {
+			// UDP tests need the TCP port too (iperf3's control
+			// connection goes to the same address).
+			if !slices.Contains(protos, "tcp") {
+				protos = append([]string{"tcp"}, protos...)
+			}
 			srv := podName(p, "server")
-			l.Services = append(l.Services, benchService{Name: srv + "-" + proto, Pod: srv, Protocol: proto})
+			l.Services = append(l.Services, benchService{Name: srv, Pod: srv, Protocols: protos})
 		}
 	}
 	return l, nil
@@ -78,7 +90,11 @@ func (l benchLayout) values(image string) (map[string]any, error) {
 		pods = append(pods, map[string]any{"name": p.Name, "node": p.Node, "role": p.Role, "placement": string(p.Placement)})
 	}
 	for _, s := range l.Services {
-		svcs = append(svcs, map[string]any{"name": s.Name, "pod": s.Pod, "protocol": strings.ToUpper(s.Protocol), "port": lab.ServicePort})
+		var ports []any
+		for _, p := range s.Protocols {
+			ports = append(ports, map[string]any{"protocol": strings.ToUpper(p), "port": lab.ServicePort})
+		}
+		svcs = append(svcs, map[string]any{"name": s.Name, "pod": s.Pod, "ports": ports})
 	}
 	return map[string]any{
 		"image": map[string]any{"repository": repo, "tag": tag, "pullPolicy": "Never"},

@@ -33,10 +33,8 @@ func TestLayout(t *testing.T) {
 			{Name: "same-node-server", Node: testWorkers[0], Role: "server", Placement: lab.SameNode},
 		},
 		Services: []benchService{
-			{Name: "cross-node-server-tcp", Pod: "cross-node-server", Protocol: "tcp"},
-			{Name: "cross-node-server-udp", Pod: "cross-node-server", Protocol: "udp"},
-			{Name: "same-node-server-tcp", Pod: "same-node-server", Protocol: "tcp"},
-			{Name: "same-node-server-udp", Pod: "same-node-server", Protocol: "udp"},
+			{Name: "cross-node-server", Pod: "cross-node-server", Protocols: []string{"tcp", "udp"}},
+			{Name: "same-node-server", Pod: "same-node-server", Protocols: []string{"tcp", "udp"}},
 		},
 	}
 	if d := cmp.Diff(want, l); d != "" {
@@ -91,8 +89,10 @@ func TestBenchChart(t *testing.T) {
 			c := spec["containers"].([]any)[0].(map[string]any)
 			got = append(got, strings.Join([]string{"pod", meta["name"].(string), spec["nodeName"].(string), c["name"].(string), c["image"].(string), c["imagePullPolicy"].(string), strings.Join(toStrings(c["command"]), " ")}, " "))
 		case "Service":
-			port := spec["ports"].([]any)[0].(map[string]any)
-			got = append(got, strings.Join([]string{"svc", meta["name"].(string), spec["type"].(string), spec["selector"].(map[string]any)["cnilab.io/pod"].(string), port["protocol"].(string), toString(port["port"]), toString(port["targetPort"])}, " "))
+			for _, p := range spec["ports"].([]any) {
+				port := p.(map[string]any)
+				got = append(got, strings.Join([]string{"svc", meta["name"].(string), spec["type"].(string), spec["selector"].(map[string]any)["cnilab.io/pod"].(string), port["protocol"].(string), toString(port["port"]), toString(port["targetPort"])}, " "))
+			}
 		default:
 			t.Errorf("unexpected %v", o["kind"])
 		}
@@ -102,10 +102,10 @@ func TestBenchChart(t *testing.T) {
 		"pod cross-node-server cnl-r1-flannel-worker2 bench cnilab/bench:abc123 Never sleep infinity",
 		"pod same-node-client cnl-r1-flannel-worker bench cnilab/bench:abc123 Never sleep infinity",
 		"pod same-node-server cnl-r1-flannel-worker bench cnilab/bench:abc123 Never sleep infinity",
-		"svc cross-node-server-tcp ClusterIP cross-node-server TCP 5201 5201",
-		"svc cross-node-server-udp ClusterIP cross-node-server UDP 5201 5201",
-		"svc same-node-server-tcp ClusterIP same-node-server TCP 5201 5201",
-		"svc same-node-server-udp ClusterIP same-node-server UDP 5201 5201",
+		"svc cross-node-server ClusterIP cross-node-server TCP 5201 5201",
+		"svc cross-node-server ClusterIP cross-node-server UDP 5201 5201",
+		"svc same-node-server ClusterIP same-node-server TCP 5201 5201",
+		"svc same-node-server ClusterIP same-node-server UDP 5201 5201",
 	}
 	// Helm orders objects by kind (Services before Pods).
 	slices.Sort(got)
