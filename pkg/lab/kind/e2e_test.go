@@ -109,7 +109,7 @@ func TestKindFlannelEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []string{"dts", "sts", "drr"}
+	tests := []string{"dts", "sts", "sus", "drr"}
 	w := throughput.Workloads(tests, []string{throughput.CrossNode}).Merge(latency.Workloads(tests, []string{throughput.CrossNode}))
 	start := time.Now()
 	in, err := p.Up(ctx, lab.Spec{Def: set.Labs["flannel"], RunID: runID, Workloads: w, Dir: runDir})
@@ -166,7 +166,9 @@ func TestKindFlannelEndToEnd(t *testing.T) {
 	}
 
 	tp := &throughput.Runner{Settings: throughput.Settings{Seconds: 2, Omit: 1, Streams: 8}}
-	for _, id := range []string{"dts", "sts"} {
+	// sus: a UDP test through the Service controls over TCP to the same
+	// ClusterIP, so the Service must carry both ports.
+	for _, id := range []string{"dts", "sts", "sus"} {
 		m := tp.Measure(ctx, in, "throughput", id, throughput.CrossNode, 0)
 		gbps := m.Metrics[results.ThroughputBps] / 1e9
 		t.Logf("%s cross-node: %.2f Gbit/s, %v retransmits, pod MTU %v (%s)", id, gbps, m.Metrics[results.Retransmits], m.Metrics[results.PodMTU], m.Proxy)
