@@ -28,6 +28,9 @@ type Options struct {
 	Log      io.Writer
 	Runner   command.Runner
 	Binaries BuildBinaries
+	// Force rebuilds and reloads every image even when its content label
+	// matches (cached rootfs and layer tars are still reused).
+	Force bool
 }
 
 // Built is the outcome for one image.
@@ -204,7 +207,7 @@ func (b *builder) ensure(ctx context.Context, s Spec, prepare func() error) (Bui
 	if err != nil {
 		return Built{}, err
 	}
-	if info != nil && info.Content == key {
+	if info != nil && info.Content == key && !b.o.Force {
 		r := Built{Ref: s.Ref, UpToDate: true, Duration: time.Since(begin), Size: info.Size, Content: key}
 		b.logBuilt(r)
 		return r, nil
@@ -266,7 +269,7 @@ func (b *builder) ensureNode(ctx context.Context, base Spec, components []Spec) 
 	node := Spec{Ref: NodeImage, Config: nodeConfig(),
 		Layers: append(append([]LayerSource(nil), base.Layers...), LayerSource{Name: "preload", Tar: storeTar, Key: key})}
 	return b.ensure(ctx, node, func() error {
-		if _, err := os.Stat(storeTar); err == nil {
+		if _, err := os.Stat(storeTar); err == nil && !b.o.Force {
 			return nil
 		}
 		if _, err := b.ensure(ctx, base, nil); err != nil {
