@@ -172,3 +172,26 @@ func firstLines(s string, prefixes ...string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestFlannelAndBenchImages runs what the flannel chart's containers and the
+// bench workloads run first.
+func TestFlannelAndBenchImages(t *testing.T) {
+	r := needNodeImage(t)
+	tests := []struct {
+		image, script, want string
+	}{
+		{FlannelImage, "cp -f /flannel /tmp/flannel && test -x /tmp/flannel && test -x /opt/bin/install-conf && /opt/bin/flanneld --version 2>&1", FlannelVersion},
+		{FlannelImage, "iptables --version && nft --version", "nf_tables"},
+		{BenchImage, "iperf3 --version | head -n1 && busybox ping -c1 -W1 127.0.0.1 >/dev/null && test -x /usr/local/bin/cnilab && echo ok", "ok"},
+	}
+	for _, tc := range tests {
+		res, err := r.Run(t.Context(), command.Cmd{Name: "docker", Args: []string{"run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", tc.image, "-c", tc.script}})
+		if err != nil {
+			t.Errorf("%s: %s: %v", tc.image, tc.script, err)
+			continue
+		}
+		if !strings.Contains(string(res.Stdout), tc.want) {
+			t.Errorf("%s: %s printed %q, want %q in it", tc.image, tc.script, res.Stdout, tc.want)
+		}
+	}
+}
