@@ -165,7 +165,7 @@ func Build(ctx context.Context, o Options, names ...string) (Binaries, error) {
 	}
 
 	slices.SortStableFunc(todo, func(a, b pendingGroup) int { return b.group.weight - a.group.weight })
-	workers := pool.NewWithResults[map[string]string]().WithContext(ctx).WithMaxGoroutines(2).WithCancelOnError()
+	workers := pool.NewWithResults[map[string]string]().WithContext(ctx).WithMaxGoroutines(2).WithCancelOnError().WithFirstError()
 	for _, p := range todo {
 		workers.Go(func(ctx context.Context) (map[string]string, error) {
 			return buildGroup(ctx, o, logw, cacheDir, p)

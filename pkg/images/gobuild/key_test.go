@@ -413,3 +413,27 @@ func TestBuildCachesByContent(t *testing.T) {
 			second["cnilab"], third["cnilab"], second["kubeadm"], third["kubeadm"])
 	}
 }
+
+func TestBuildFailureCachesNothing(t *testing.T) {
+	cache := t.TempDir()
+	failing := &command.Fake{Responses: map[string]command.FakeResponse{"go": {Func: func(c command.Cmd) (command.Result, error) {
+		if slices.Contains(c.Args, "build") {
+			return command.Result{}, &command.Error{Cmd: "go build", Stderr: "undefined: runCProxy", Err: errors.New("exit status 1")}
+		}
+		return (&fakeGo{}).respond(c)
+	}}}}
+	_, err := Build(context.Background(), Options{CacheDir: cache, Runner: failing}, "flanneld")
+	if err == nil || !strings.Contains(err.Error(), "flanneld") || !strings.Contains(err.Error(), "runCProxy") {
+		t.Fatalf("err = %v, want the failing binary and the compiler's message", err)
+	}
+	fg := &fakeGo{}
+	if _, err := Build(context.Background(), Options{CacheDir: cache, Runner: &command.Fake{Responses: map[string]command.FakeResponse{"go": {Func: fg.respond}}}}, "flanneld"); err != nil {
+		t.Fatal(err)
+	}
+	if len(fg.builds) != 1 {
+		t.Errorf("after a failed build, the next Build ran go build %d times, want 1 (nothing cached)", len(fg.builds))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(cache, "bin")); len(entries) != 1 {
+		t.Errorf("cache bin/ holds %d entries, want only the one key directory (scratch removed)", len(entries))
+	}
+}
