@@ -194,6 +194,11 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 		return rep, err
 	}
 	rep.Images = append(rep.Images, r)
+	// The preload tar is only read when the node is rebuilt; keep it.
+	touch(filepath.Join(b.dir, "layers", "preload-"+preloadKey(nodeFS, components)[:16]+".tar"))
+	if err := pruneCache(begin, filepath.Join(b.dir, "layers"), filepath.Join(b.dir, "rootfs")); err != nil {
+		return rep, fmt.Errorf("prune cache: %w", err)
+	}
 	rep.Total = time.Since(begin)
 	return rep, nil
 }
