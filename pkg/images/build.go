@@ -28,6 +28,9 @@ type Options struct {
 	Log      io.Writer
 	Runner   command.Runner
 	Binaries BuildBinaries
+	// Force rebuilds and reloads every image even when its content label
+	// matches (cached rootfs and layer tars are still reused).
+	Force bool
 }
 
 // Built is the outcome for one image.
@@ -104,7 +107,7 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	if err := CheckEngine(ctx, o.Runner); err != nil {
 		return rep, err
 	}
-	for _, d := range []string{"rootfs", "layers", "archives", "preload"} {
+	for _, d := range []string{"rootfs", "layers", "archives", "preload", "tools"} {
 		if err := os.MkdirAll(filepath.Join(b.dir, d), 0o755); err != nil {
 			return rep, err
 		}
@@ -127,6 +130,11 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 			names = AllBinaries()
 		}
 		bin, binErr = o.Binaries(ctx, names...)
+		if binErr == nil && full {
+			var crictl string
+			crictl, binErr = buildCrictl(ctx, o.Runner, filepath.Join(b.dir, "tools"))
+			bin["crictl"] = crictl
+		}
 		rep.Binaries = time.Since(t)
 	}()
 	rootBegin := time.Now()
@@ -186,6 +194,11 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 		return rep, err
 	}
 	rep.Images = append(rep.Images, r)
+	// The preload tar is only read when the node is rebuilt; keep it.
+	touch(filepath.Join(b.dir, "layers", "preload-"+preloadKey(nodeFS, components)[:16]+".tar"))
+	if err := pruneCache(begin, filepath.Join(b.dir, "layers"), filepath.Join(b.dir, "rootfs")); err != nil {
+		return rep, fmt.Errorf("prune cache: %w", err)
+	}
 	rep.Total = time.Since(begin)
 	return rep, nil
 }
@@ -199,7 +212,7 @@ func (b *builder) ensure(ctx context.Context, s Spec, prepare func() error) (Bui
 	if err != nil {
 		return Built{}, err
 	}
-	if info != nil && info.Content == key {
+	if info != nil && info.Content == key && !b.o.Force {
 		r := Built{Ref: s.Ref, UpToDate: true, Duration: time.Since(begin), Size: info.Size, Content: key}
 		b.logBuilt(r)
 		return r, nil
@@ -238,14 +251,12 @@ func (b *builder) logBuilt(r Built) {
 }
 
 // preloadKey identifies the containerd store holding the component images:
-// it depends on the node's containerd (its rootfs and config) and on the
-// component images.
-func preloadKey(base Spec, components []Spec) string {
+// it depends on the node's containerd (its rootfs; the import runs with its
+// own minimal config) and on the component images, not on cnilab's other
+// node files, so editing the entrypoint does not redo the import.
+func preloadKey(nodeFS LayerSource, components []Spec) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", preloadProcedure, preloadScript)
-	for _, l := range base.Layers {
-		fmt.Fprintf(h, "%s\x00", l.identity())
-	}
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", preloadProcedure, preloadScript, nodeFS.identity())
 	for _, c := range components {
 		fmt.Fprintf(h, "%s=%s\x00", c.Ref, c.ContentKey())
 	}
@@ -258,12 +269,12 @@ func preloadKey(base Spec, components []Spec) string {
 // copies the image's /var into each node's /var volume, so the nodes start
 // with the images already imported.
 func (b *builder) ensureNode(ctx context.Context, base Spec, components []Spec) (Built, error) {
-	key := preloadKey(base, components)
+	key := preloadKey(base.Layers[0], components)
 	storeTar := filepath.Join(b.dir, "layers", "preload-"+key[:16]+".tar")
 	node := Spec{Ref: NodeImage, Config: nodeConfig(),
 		Layers: append(append([]LayerSource(nil), base.Layers...), LayerSource{Name: "preload", Tar: storeTar, Key: key})}
 	return b.ensure(ctx, node, func() error {
-		if _, err := os.Stat(storeTar); err == nil {
+		if _, err := os.Stat(storeTar); err == nil && !b.o.Force {
 			return nil
 		}
 		if _, err := b.ensure(ctx, base, nil); err != nil {

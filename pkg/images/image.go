@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -72,6 +73,7 @@ func (s Spec) image(dir string) (v1.Image, error) {
 				}
 			}
 		}
+		touch(p)
 		l, err := LayerFromTar(p)
 		if err != nil {
 			return nil, fmt.Errorf("%s: layer %s: %w", s.Ref, src.Name, err)
@@ -97,6 +99,33 @@ func (s Spec) image(dir string) (v1.Image, error) {
 	}
 	cf.Config.Labels[ContentLabel] = s.ContentKey()
 	return mutate.ConfigFile(img, cf)
+}
+
+// touch marks a cached file as used by this build (pruneCache keeps it).
+func touch(p string) {
+	now := time.Now()
+	_ = os.Chtimes(p, now, now) // a failure only makes the file prunable
+}
+
+// pruneCache removes cached tars in dirs that this build did not use
+// (older than since), so edits do not pile up layers.
+func pruneCache(since time.Time, dirs ...string) error {
+	for _, d := range dirs {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil || !info.Mode().IsRegular() || !info.ModTime().Before(since) {
+				continue
+			}
+			if err := os.Remove(filepath.Join(d, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // WriteArchive writes the specs as one docker-save tar (shared layers

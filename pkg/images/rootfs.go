@@ -74,6 +74,7 @@ var ErrNoMmdebstrap = errors.New("mmdebstrap not found: install it (apt-get inst
 func buildRootfs(ctx context.Context, run command.Runner, dir string, r Rootfs) (string, error) {
 	p := filepath.Join(dir, fmt.Sprintf("rootfs-%s-%s.tar", r.Name, r.Key()[:16]))
 	if _, err := os.Stat(p); err == nil {
+		touch(p)
 		return p, nil
 	}
 	if _, err := exec.LookPath("mmdebstrap"); err != nil {

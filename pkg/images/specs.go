@@ -159,6 +159,9 @@ func nodeTree(bin Binaries) (*Tree, error) {
 			return nil, err
 		}
 	}
+	if err := bin.add(t, "crictl", "usr/local/bin/crictl"); err != nil {
+		return nil, err
+	}
 	t.File("usr/local/bin/entrypoint", 0o755, file("node/entrypoint"))
 	t.File("usr/local/bin/kubelet-cgroups", 0o755, file("node/kubelet-cgroups"))
 	t.File("etc/containerd/config.toml", 0o644, file("node/config.toml"))

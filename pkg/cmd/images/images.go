@@ -31,6 +31,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 
 func newBuild(s cli.Streams) *cobra.Command {
 	var source, cacheDir, moduleRoot string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "build [--images offline|upstream|auto]",
 		Short: "Build the offline image set into Docker (cached by content), or pull the pinned upstream one",
@@ -43,14 +44,14 @@ func newBuild(s cli.Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			root, err := resolveModuleRoot(moduleRoot)
-			if err != nil {
-				return cli.WithCode(cli.ExitInvalid, err)
-			}
 			r := command.Exec{}
 			ctx := cmd.Context()
 			if err := images.CheckEngine(ctx, r); err != nil {
 				return cli.WithCode(cli.ExitPrerequisite, err)
+			}
+			root, err := resolveModuleRoot(moduleRoot)
+			if err != nil {
+				return cli.WithCode(cli.ExitInvalid, err)
 			}
 			choice := images.Choice{Source: images.Source(source), Reason: "--images " + source, At: time.Now().UTC()}
 			if source == "auto" {
@@ -61,7 +62,7 @@ func newBuild(s cli.Streams) *cobra.Command {
 				}
 			}
 			fmt.Fprintf(s.Err, "image set: %s (%s)\n", choice.Source, choice.Reason)
-			o := images.Options{CacheDir: dir, Log: s.Err, Runner: r,
+			o := images.Options{CacheDir: dir, Log: s.Err, Runner: r, Force: force,
 				Binaries: images.GoBinaries(gobuild.Options{CacheDir: dir, ModuleRoot: root, Log: s.Err, Runner: r})}
 			var rep images.Report
 			if choice.Source == images.SourceUpstream {
@@ -102,6 +103,7 @@ func newBuild(s cli.Streams) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&source, "images", "offline", "offline (build here), upstream (pull pinned public images) or auto (upstream when pullable)")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "cache for binaries, root filesystems and layers (default $XDG_CACHE_HOME/cnilab or ~/.cache/cnilab)")
+	cmd.Flags().BoolVar(&force, "force", false, "rebuild and reload every image even when its content label matches")
 	cmd.Flags().StringVar(&moduleRoot, "module-root", "", "cnilab source tree the bench image's cnilab binary is built from (default: found from the working directory)")
 	return cmd
 }
