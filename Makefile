@@ -57,7 +57,22 @@ lab-compare: deps build
 # images builds the offline image set kind labs run (node image with the
 # Kubernetes components preloaded, flannel, bench) from Debian packages and Go
 # module sources; cached by content, so an unchanged rebuild takes seconds.
+# mmdebstrap makes the Debian root filesystems; gcc and a static libc build
+# flanneld (its UDP backend needs cgo).
 images: build
+	@missing=""; \
+	for t in mmdebstrap:mmdebstrap gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev; do \
+		case $${t%%:*} in /*) [ -e $${t%%:*} ] ;; *) command -v $${t%%:*} >/dev/null 2>&1 ;; esac || missing="$$missing $${t##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing:$$missing"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "missing:$$missing — install them (apt-get install -y$$missing)"; exit 3; \
+		fi; \
+	fi
 	./$(BIN) images build
 
 # Unit tests and, as root, the real-kernel tests (throwaway namespaces) and
