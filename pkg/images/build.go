@@ -116,10 +116,10 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	// Binaries and the two root filesystems are independent; run them side
 	// by side (mmdebstrap is mostly network and dpkg, go build is CPU).
 	var (
-		wg                 sync.WaitGroup
-		bin                Binaries
-		nodeTar, toolsTar  string
-		binErr, nErr, tErr error
+		wg                         sync.WaitGroup
+		bin                        Binaries
+		nodeTar, toolsTar, cilTar  string
+		binErr, nErr, tErr, cilErr error
 	)
 	wg.Add(3)
 	go func() {
@@ -146,9 +146,16 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 		defer wg.Done()
 		toolsTar, tErr = buildRootfs(ctx, o.Runner, filepath.Join(b.dir, "rootfs"), toolsRootfs)
 	}()
+	if full {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cilTar, cilErr = buildRootfs(ctx, o.Runner, filepath.Join(b.dir, "rootfs"), ciliumRootfs)
+		}()
+	}
 	wg.Wait()
 	rep.Rootfs = time.Since(rootBegin)
-	if err := errors.Join(binErr, nErr, tErr); err != nil {
+	if err := errors.Join(binErr, nErr, tErr, cilErr); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(b.log, "binaries ready in %s, root filesystems in %s\n", rep.Binaries.Round(time.Second), rep.Rootfs.Round(time.Second))
@@ -182,7 +189,21 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	}
 	base := Spec{Ref: nodeBaseImage, Layers: []LayerSource{nodeFS, {Name: "node-files", Tree: nt}}, Config: nodeConfig()}
 
-	for _, s := range []Spec{flannel, bench} {
+	ciliumSrc, err := moduleDir(ctx, o.Runner, CiliumModule, CiliumVersion)
+	if err != nil {
+		return rep, err
+	}
+	ciliumBase := LayerSource{Name: "cilium-rootfs", Tar: cilTar, Key: ciliumRootfs.Key()}
+	cilium, err := ciliumAgentSpec(bin, ciliumBase, ciliumSrc)
+	if err != nil {
+		return rep, err
+	}
+	operator, err := ciliumOperatorSpec(bin, ciliumBase)
+	if err != nil {
+		return rep, err
+	}
+
+	for _, s := range []Spec{flannel, bench, cilium, operator} {
 		r, err := b.ensure(ctx, s, nil)
 		if err != nil {
 			return rep, err

@@ -399,7 +399,7 @@ func TestPresent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(missing, []string{FlannelImage, BenchImage}) {
+	if !reflect.DeepEqual(missing, []string{FlannelImage, BenchImage, CiliumImage, CiliumOperatorImage}) {
 		t.Fatalf("missing %v", missing)
 	}
 	if err := MissingError(missing); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "run `cnilab images build`") {

@@ -79,6 +79,9 @@ type Set struct {
 	Flannel string
 	// Bench is the workload image: iperf3, busybox and cnilab (probe).
 	Bench string
+	// Cilium and CiliumOperator are the Cilium agent image (with clang-19
+	// and the BPF sources) and the generic operator. Empty upstream.
+	Cilium, CiliumOperator string
 	// Components are the images kubeadm needs; in the offline set they are
 	// already inside the node image's containerd, not in the Docker store.
 	Components []string
@@ -96,6 +99,8 @@ func Offline() Set {
 		Node:                NodeImage,
 		Flannel:             FlannelImage,
 		Bench:               BenchImage,
+		Cilium:              CiliumImage,
+		CiliumOperator:      CiliumOperatorImage,
 		Components:          componentRefs(),
 		FlannelChartRepo:    FlannelChartRepo,
 		FlannelChartVersion: FlannelVersion,
@@ -141,7 +146,7 @@ func Upstream() Set {
 // for a lab to start (components live inside the node image).
 func (s Set) DockerImages() []string {
 	var out []string
-	for _, ref := range []string{s.Node, s.Flannel, s.Bench} {
+	for _, ref := range []string{s.Node, s.Flannel, s.Bench, s.Cilium, s.CiliumOperator} {
 		if ref != "" {
 			out = append(out, ref)
 		}

@@ -48,6 +48,9 @@ const (
 	// bridge, host-local, loopback and portmap. It accepts cniVersion 0.1.0
 	// to 1.1.0, so the 0.4.0 conflist the v0.9.1 flannel plugin needs works.
 	CNIPluginsVersion = "v1.10.0"
+	// CiliumVersion is github.com/cilium/cilium, built from the module proxy
+	// with two stand-in modules (see CiliumNotes).
+	CiliumVersion = "v1.20.2"
 )
 
 // Options configures Build.
@@ -104,6 +107,20 @@ func FlannelNotes() []string {
 	}
 }
 
+// CiliumNotes are the lines the Cilium labs record about how their binaries
+// differ from upstream's release.
+func CiliumNotes() []string {
+	return []string{
+		"cilium " + CiliumVersion + " is built from the Go module proxy through a wrapper module: " +
+			"github.com/osrg/gobgp/v4 is replaced by v4.7.0 (the pseudo-version Cilium pins is not served; " +
+			"it only matters to the BGP control plane, which is off), and sigs.k8s.io/mcs-api/controllers and " +
+			"sigs.k8s.io/mcs-api/conformance v0.5.2 (not served) are local stand-ins: controllers declares the " +
+			"one constant Cilium uses (DerivedServiceAnnotation), conformance is empty (no binary imports it).",
+		"No Envoy: cilium-envoy is C++ (Bazel) and cannot be built here, so l7Proxy=false and envoy.enabled=false: " +
+			"no L7 policy runs (no HTTP/Kafka rules, no CiliumEnvoyConfig, no DNS proxy for FQDN policy).",
+	}
+}
+
 // Build builds the named binaries (all when names is empty) and returns
 // their paths. Outputs already in the cache are returned without running the
 // compiler; the rest are built, two module builds at a time (each `go build`
@@ -128,7 +145,11 @@ func Build(ctx context.Context, o Options, names ...string) (Binaries, error) {
 	if err != nil {
 		return nil, err
 	}
-	selected, err := selectGroups(groups(commit), names)
+	ciliumCommit, err := ciliumSourceHash()
+	if err != nil {
+		return nil, err
+	}
+	selected, err := selectGroups(groups(commit, ciliumCommit), names)
 	if err != nil {
 		return nil, err
 	}

@@ -3,14 +3,17 @@ package kind
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/images"
 )
 
@@ -41,13 +44,24 @@ func ImagesFrom(s images.Set) Images {
 	return Images{Source: string(s.Source), Node: s.Node, CNI: s.Flannel, Bench: s.Bench}
 }
 
-// loaded are the images kind must load into the nodes: everything but the
-// node image (the CNI image only when offline; upstream, nodes pull it).
-func (im Images) loaded() []string {
-	if im.Source == SourceOffline {
-		return []string{im.CNI, im.Bench}
+// loaded are the images kind must load into the nodes for a recipe:
+// everything but the node image. Offline, that is the CNI image when the
+// recipe uses it (offline_image_values) and the recipe's own offline
+// images; upstream, nodes pull the CNI's images.
+func (im Images) loaded(k *config.KindLab) []string {
+	if im.Source != SourceOffline {
+		return []string{im.Bench}
 	}
-	return []string{im.Bench}
+	var out []string
+	if len(k.CNI.OfflineImageValues) > 0 {
+		out = append(out, im.CNI)
+	}
+	for _, path := range slices.Sorted(maps.Keys(k.CNI.OfflineImages)) {
+		if ref := k.CNI.OfflineImages[path]; !slices.Contains(out, ref) {
+			out = append(out, ref)
+		}
+	}
+	return append(out, im.Bench)
 }
 
 // imageID is the local ID of a Docker image, or an error saying it is not

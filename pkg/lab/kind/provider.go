@@ -133,7 +133,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	if err != nil {
 		return nil, err
 	}
-	want := p.Images.loaded()
+	want := p.Images.loaded(def.Kind)
 	if p.Images.Source == SourceOffline {
 		want = append([]string{p.Images.Node}, want...)
 	}
@@ -161,7 +161,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	}
 
 	start = time.Now()
-	if err := loadImages(ctx, p.Runner, s.Dir, name, p.Images.loaded(), kindNodes); err != nil {
+	if err := loadImages(ctx, p.Runner, s.Dir, name, p.Images.loaded(def.Kind), kindNodes); err != nil {
 		return nil, err
 	}
 	c.timings.LoadImages = time.Since(start)
@@ -178,13 +178,29 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 
 	p.logf("kind %s: installing %s %s", def.Name, def.Kind.CNI.Chart, def.Kind.CNI.Version)
 	start = time.Now()
-	if err := p.installCNI(ctx, cs, hc, def.Kind); err != nil {
+	if err := p.installCNI(ctx, cs, hc, def.Kind, ValuesFor(name)); err != nil {
 		return nil, err
 	}
 	if err := Poll(ctx, "cluster", p.ReadyTimeout, time.Second, func(ctx context.Context) error {
 		return clusterReady(ctx, cs, def.Kind, len(kindNodes))
 	}); err != nil {
 		return nil, err
+	}
+	var agents []AgentStatus
+	if e := def.Kind.CNI.ReadyExec; e != nil {
+		run := podAgentExec(restCfg, cs)
+		if err := Poll(ctx, "CNI agent status", p.ReadyTimeout, 2*time.Second, func(ctx context.Context) error {
+			agents, err = AgentsReady(ctx, cs, run, def.Kind.CNI.Namespace, e)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if def.Kind.KubeProxyMode == "none" {
+		// Not a readiness wait: kube-proxy appearing here is a broken lab.
+		if err := NoKubeProxy(ctx, cs); err != nil {
+			return nil, err
+		}
 	}
 	c.timings.CNIReady = time.Since(start)
 	p.logf("kind %s: CNI ready after %s", def.Name, c.timings.CNIReady.Round(100*time.Millisecond))
@@ -216,6 +232,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	if err := p.observe(ctx, in, def, cs); err != nil {
 		return nil, err
 	}
+	observeAgents(in, def.Kind, agents)
 	in.Notes = append(in.Notes, fmt.Sprintf("kind cluster %s (1 control plane, %d workers): created in %.1f s, images loaded in %.1f s, CNI ready %.1f s after install, workloads %.1f s",
 		name, len(workers), c.timings.Create.Seconds(), c.timings.LoadImages.Seconds(), c.timings.CNIReady.Seconds(), c.timings.Workloads.Seconds()))
 	return in, nil
@@ -299,13 +316,16 @@ func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string, 
 // installCNI installs the lab's CNI chart: offline from the chart inside
 // the CNI's Go module with the offline image and pull policy Never,
 // upstream from the chart repository with the chart's own images.
-func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc helm.Client, k *config.KindLab) error {
+func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc helm.Client, k *config.KindLab, d ValuesData) error {
 	c := k.CNI
 	if err := ensureNamespace(ctx, cs, c.Namespace, c.NamespaceLabels); err != nil {
 		return err
 	}
-	values := c.Values
 	offline := p.Images.Source == SourceOffline
+	values, err := ChartValues(k, d, offline, p.Images.CNI)
+	if err != nil {
+		return err
+	}
 	ch, err := func() (*helm.Chart, error) {
 		if !offline {
 			return hc.PullRepo(c.Repo, c.Chart, c.Version)
@@ -321,13 +341,6 @@ func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc h
 	}()
 	if err != nil {
 		return err
-	}
-	if offline {
-		for _, path := range c.OfflineImageValues {
-			if values, err = helm.WithImage(values, path, p.Images.CNI); err != nil {
-				return err
-			}
-		}
 	}
 	return hc.Install(ctx, ch, helm.Release{Name: c.Release, Namespace: c.Namespace, Values: values, PullNever: offline}, 2*time.Minute)
 }

@@ -15,7 +15,7 @@ import (
 // TestUpUnavailable: labs that cannot run here say why, before any
 // cluster is made.
 func TestUpUnavailable(t *testing.T) {
-	withKind := &config.Lab{Name: "flannel", File: "labs/flannel.yaml", Kind: &config.KindLab{}}
+	withKind := &config.Lab{Name: "flannel", File: "labs/flannel.yaml", Kind: &config.KindLab{CNI: config.KindCNI{OfflineImageValues: []string{"flannel.image"}}}}
 	cases := []struct {
 		name    string
 		def     *config.Lab
@@ -51,12 +51,26 @@ func TestUpUnavailable(t *testing.T) {
 }
 
 func TestImagesLoaded(t *testing.T) {
-	off := ImagesFrom(images.Offline())
-	if got := strings.Join(off.loaded(), " "); got != "cnilab/flannel:v0.28.10 cnilab/bench:probe-v1" {
-		t.Errorf("offline loads %q", got)
+	flannel := &config.KindLab{CNI: config.KindCNI{OfflineImageValues: []string{"flannel.image"}}}
+	cilium := &config.KindLab{CNI: config.KindCNI{OfflineImages: map[string]string{
+		"operator.image.override": "cnilab/cilium-operator-generic:v1.20.2", "image.override": "cnilab/cilium:v1.20.2"}}}
+	off, up := ImagesFrom(images.Offline()), ImagesFrom(images.Upstream())
+	tests := []struct {
+		name string
+		im   Images
+		k    *config.KindLab
+		want string
+	}{
+		{"offline flannel", off, flannel, "cnilab/flannel:v0.28.10 cnilab/bench:probe-v1"},
+		// The recipe's own images, in value-path order; not the flannel image.
+		{"offline cilium", off, cilium, "cnilab/cilium:v1.20.2 cnilab/cilium-operator-generic:v1.20.2 cnilab/bench:probe-v1"},
+		// Upstream, the nodes pull the CNI's images.
+		{"upstream flannel", up, flannel, "cnilab/bench:probe-v1"},
+		{"upstream cilium", up, cilium, "cnilab/bench:probe-v1"},
 	}
-	up := ImagesFrom(images.Upstream())
-	if got := strings.Join(up.loaded(), " "); got != "cnilab/bench:probe-v1" {
-		t.Errorf("upstream loads %q (the nodes pull the CNI's images)", got)
+	for _, tc := range tests {
+		if got := strings.Join(tc.im.loaded(tc.k), " "); got != tc.want {
+			t.Errorf("%s loads %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
