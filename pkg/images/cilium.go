@@ -62,7 +62,7 @@ var ciliumRootfs = Rootfs{
 // /install-plugin.sh, the agent's preStop /cni-uninstall.sh), taken from
 // the module at build time: module path → image path.
 var ciliumScripts = map[string]string{
-	"images/cilium/init-container.sh":     "init-container.sh",
+	"images/cilium/init-container.sh":      "init-container.sh",
 	"plugins/cilium-cni/install-plugin.sh": "install-plugin.sh",
 	"plugins/cilium-cni/cni-uninstall.sh":  "cni-uninstall.sh",
 }

@@ -82,6 +82,10 @@ type Set struct {
 	// Cilium and CiliumOperator are the Cilium agent image (with clang-19
 	// and the BPF sources) and the generic operator. Empty upstream.
 	Cilium, CiliumOperator string
+	// Notes are, per CNI, how the set's build of it differs from the
+	// upstream release (stand-in modules, parts that cannot be built); a
+	// lab on the set records them.
+	Notes map[string][]string
 	// Components are the images kubeadm needs; in the offline set they are
 	// already inside the node image's containerd, not in the Docker store.
 	Components []string
@@ -101,6 +105,7 @@ func Offline() Set {
 		Bench:               BenchImage,
 		Cilium:              CiliumImage,
 		CiliumOperator:      CiliumOperatorImage,
+		Notes:               map[string][]string{"flannel": gobuild.FlannelNotes(), "cilium": gobuild.CiliumNotes()},
 		Components:          componentRefs(),
 		FlannelChartRepo:    FlannelChartRepo,
 		FlannelChartVersion: FlannelVersion,

@@ -36,12 +36,15 @@ type Images struct {
 	CNI string
 	// Bench is the bench image: iperf3 and the cnilab binary.
 	Bench string
+	// Notes are, per CNI, what a lab on these images records about how
+	// they differ from the upstream release.
+	Notes map[string][]string
 }
 
 // ImagesFrom returns the images of an image set (package images names
 // both the offline and the upstream set).
 func ImagesFrom(s images.Set) Images {
-	return Images{Source: string(s.Source), Node: s.Node, CNI: s.Flannel, Bench: s.Bench}
+	return Images{Source: string(s.Source), Node: s.Node, CNI: s.Flannel, Bench: s.Bench, Notes: s.Notes}
 }
 
 // loaded are the images kind must load into the nodes for a recipe:

@@ -203,7 +203,9 @@ func TestRenderCiliumOffline(t *testing.T) {
 					t.Errorf("container %s: want the offline cilium images with pull policy Never", c)
 				}
 			}
-			if !slices.ContainsFunc(containers, func(c string) bool { return strings.HasPrefix(c, "cilium-operator/") && strings.Contains(c, images.CiliumOperatorImage) }) {
+			if !slices.ContainsFunc(containers, func(c string) bool {
+				return strings.HasPrefix(c, "cilium-operator/") && strings.Contains(c, images.CiliumOperatorImage)
+			}) {
 				t.Errorf("the operator does not run %s: %v", images.CiliumOperatorImage, containers)
 			}
 			// The agent and the operator reach the API server by name, not
