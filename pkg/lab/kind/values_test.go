@@ -187,6 +187,8 @@ func TestRenderCiliumOffline(t *testing.T) {
 				"external-envoy-proxy":   "false",
 				"enable-hubble":          "false",
 				"ipam":                   "kubernetes",
+				// cgroup v1 host: socket LB must not reach outside the nodes.
+				"bpf-lb-sock-hostns-only": "true",
 			}
 			if name == "cilium" {
 				wantCfg["routing-mode"], wantCfg["tunnel-protocol"] = "tunnel", "vxlan"
