@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/cnilab/cnilab/pkg/config"
@@ -220,4 +221,50 @@ func observeAgents(in *lab.Instance, k *config.KindLab, agents []AgentStatus) {
 	if first != "" && same {
 		in.Datapath += "; " + first
 	}
+}
+
+// ServiceTranslation is where a connect() to a ClusterIP was translated,
+// judged from the socket's kernel peer address (`ss -tn`, which reads
+// sock_diag: Cilium's getpeername hook does not rewrite it).
+type ServiceTranslation string
+
+const (
+	// SocketLevel: the socket itself is connected to the backend, so the
+	// connect() was rewritten by the cgroup hook (socket LB).
+	SocketLevel ServiceTranslation = "socket-level (connect() rewritten to the backend)"
+	// PerPacket: the socket is connected to the ClusterIP and packets are
+	// translated on their way (Cilium's tc programs, or kube-proxy's NAT).
+	PerPacket ServiceTranslation = "per-packet (socket connected to the ClusterIP)"
+)
+
+// ClassifyTranslation reads `ss -tnH` output for the established TCP socket
+// whose peer is either the ClusterIP frontend or the backend and says
+// which. No such socket, or both, is an error.
+func ClassifyTranslation(ssOut string, frontend, backend netip.AddrPort) (ServiceTranslation, error) {
+	var toFrontend, toBackend bool
+	for _, line := range strings.Split(strings.TrimSpace(ssOut), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[0] != "ESTAB" {
+			continue
+		}
+		peer, err := netip.ParseAddrPort(f[4])
+		if err != nil {
+			return "", fmt.Errorf("ss line %q: peer %q: %w", line, f[4], err)
+		}
+		switch peer {
+		case frontend:
+			toFrontend = true
+		case backend:
+			toBackend = true
+		}
+	}
+	switch {
+	case toFrontend && toBackend:
+		return "", fmt.Errorf("sockets to both %s and %s in %q", frontend, backend, ssOut)
+	case toBackend:
+		return SocketLevel, nil
+	case toFrontend:
+		return PerPacket, nil
+	}
+	return "", fmt.Errorf("no established socket to %s or %s in %q", frontend, backend, ssOut)
 }
