@@ -158,19 +158,32 @@ func TestKindCiliumEndToEnd(t *testing.T) {
 
 	// Where is the ClusterIP translated? A pod's socket and a node's socket
 	// (the node's network namespace is the agent's host namespace).
-	echo, err := server.Exec().Start(ctx, in.Probe.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", lab.ServicePort), "-duration", "60s"))
+	// A plain listener that holds each connection while the client keeps
+	// it open (busybox nc accepts one connection per run).
+	listener, err := server.Exec().Start(ctx, command.Cmd{Name: "sh", Args: []string{"-c",
+		fmt.Sprintf("while true; do busybox nc -l -p %d >/dev/null; done", lab.ServicePort)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer echo.Stop(time.Second)
-	connectAndList := fmt.Sprintf("(sleep 4 | busybox nc %s %d >/dev/null &) ; sleep 1.5; ss -tnH", frontend.Addr(), frontend.Port())
-	res, err := client.Exec().Run(ctx, command.Cmd{Name: "sh", Args: []string{"-c", connectAndList}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromPod, err := ClassifyTranslation(string(res.Stdout), frontend, backend)
-	if err != nil {
-		t.Fatalf("pod %s: %v", client.Name(), err)
+	defer listener.Stop(time.Second)
+	classify := func(where string, r command.Runner, connect string) ServiceTranslation {
+		t.Helper()
+		script := fmt.Sprintf("(sleep 3 | %s >/dev/null 2>&1 &) ; sleep 1; ss -tnH", connect)
+		var last error
+		for range 5 {
+			res, err := r.Run(ctx, command.Cmd{Name: "sh", Args: []string{"-c", script}})
+			if err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			tr, err := ClassifyTranslation(string(res.Stdout), frontend, backend)
+			if err == nil {
+				return tr
+			}
+			last = err
+			time.Sleep(time.Second)
+		}
+		t.Fatalf("%s: %v", where, last)
+		return ""
 	}
 	var clientNode lab.Node
 	for _, n := range in.Nodes {
@@ -178,22 +191,17 @@ func TestKindCiliumEndToEnd(t *testing.T) {
 			clientNode = n
 		}
 	}
-	nodeConnect := fmt.Sprintf("(sleep 4 | socat - TCP:%s >/dev/null &) ; sleep 1.5; ss -tnH", frontend)
-	res, err = clientNode.Exec().Run(ctx, command.Cmd{Name: "sh", Args: []string{"-c", nodeConnect}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromNode, err := ClassifyTranslation(string(res.Stdout), frontend, backend)
-	if err != nil {
-		t.Fatalf("node %s: %v", clientNode.Name(), err)
-	}
+	fromPod := classify("pod "+client.Name(), client.Exec(), fmt.Sprintf("busybox nc %s %d", frontend.Addr(), frontend.Port()))
+	fromNode := classify("node "+clientNode.Name(), clientNode.Exec(), "socat - TCP:"+frontend.String())
 	t.Logf("ClusterIP %s → %s: from pod %s: %s; from node %s: %s", frontend, backend, client.Name(), fromPod, clientNode.Name(), fromNode)
 	// The recipe limits socket LB to the nodes' namespaces (cgroup v1
 	// host): pods are served per packet, nodes at connect().
 	if fromPod != PerPacket || fromNode != SocketLevel {
 		t.Errorf("from pod %s, from node %s: want per-packet in pods and socket-level on nodes (socketLB.hostNamespaceOnly)", fromPod, fromNode)
 	}
-	echo.Stop(time.Second)
+	if _, err := listener.Stop(time.Second); err != nil {
+		t.Logf("stop the listener: %v", err)
+	}
 
 	tp := &throughput.Runner{Settings: throughput.Settings{Seconds: 2, Omit: 1, Streams: 8}}
 	for _, id := range tests {
