@@ -2,6 +2,8 @@ package kind
 
 import (
 	"context"
+	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -125,5 +127,68 @@ func TestParseCiliumStatusErrors(t *testing.T) {
 	}
 	if err := s.KubeProxyReplacementActive(); err == nil || !strings.Contains(err.Error(), "no kube-proxy-replacement") {
 		t.Errorf("no KPR section: %v", err)
+	}
+}
+
+// TestParseCiliumStatus reads `cilium-dbg status -o json` as captured from
+// a cilium-agent of the kube-proxy-free lab (v1.20.2, socket LB host netns
+// only).
+func TestParseCiliumStatus(t *testing.T) {
+	out, err := os.ReadFile("testdata/cilium-status-kpr-hostns.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseCiliumStatus(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KubeProxyReplacementActive(); err != nil {
+		t.Errorf("captured status: %v", err)
+	}
+	if on, hostns := s.SocketLB(); !on || !hostns {
+		t.Errorf("socket LB on=%v hostns-only=%v, want both (the recipe's socketLB.hostNamespaceOnly)", on, hostns)
+	}
+	want := "KubeProxyReplacement True [eth0], socket LB on (host netns only), NodePort on (SNAT, acceleration Disabled, algorithm Random), " +
+		"HostPort on, ExternalIPs on, session affinity on, attach mode tcx, routing tunnel vxlan, masquerading iptables"
+	if got := s.Summary(); got != want {
+		t.Errorf("Summary()\n got %s\nwant %s", got, want)
+	}
+	if !strings.HasPrefix(s.Cilium.Msg, "1.20.2 (v1.20.2-h1:") {
+		t.Errorf("agent version %q: want the 1.20.2 stamp with the module hash", s.Cilium.Msg)
+	}
+	// The same status with the replacement off is not ready.
+	off := strings.Replace(string(out), `"mode": "True"`, `"mode": "False"`, 1)
+	if off == string(out) {
+		t.Fatal("testdata has no \"mode\": \"True\"")
+	}
+	s, err = ParseCiliumStatus([]byte(off))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KubeProxyReplacementActive(); err == nil || !strings.Contains(err.Error(), `"False"`) {
+		t.Errorf("mode False: %v", err)
+	}
+}
+
+func TestClassifyTranslation(t *testing.T) {
+	fe, be := netip.MustParseAddrPort("10.96.178.77:5201"), netip.MustParseAddrPort("10.244.1.161:5201")
+	tests := []struct {
+		name, ss string
+		want     ServiceTranslation
+		wantErr  bool
+	}{
+		{"per packet", "ESTAB 0      0      10.244.2.17:40112 10.96.178.77:5201\n", PerPacket, false},
+		{"socket level", "ESTAB 0 0 172.20.0.6:51234 10.244.1.161:5201\nESTAB 0 0 172.20.0.6:22 172.20.0.1:50000\n", SocketLevel, false},
+		{"none", "ESTAB 0 0 172.20.0.6:22 172.20.0.1:50000\n", "", true},
+		{"closed only", "TIME-WAIT 0 0 10.244.2.17:40112 10.96.178.77:5201\n", "", true},
+		{"both", "ESTAB 0 0 a:1 10.96.178.77:5201\nESTAB 0 0 b:2 10.244.1.161:5201\n", "", true},
+		{"garbage peer", "ESTAB 0 0 x y\n", "", true},
+		{"empty", "", "", true},
+	}
+	for _, tc := range tests {
+		got, err := ClassifyTranslation(tc.ss, fe, be)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q (error %v)", tc.name, got, err, tc.want, tc.wantErr)
+		}
 	}
 }

@@ -167,8 +167,8 @@ func (s CiliumStatus) Summary() string {
 		parts = append(parts, "attach mode "+s.AttachMode)
 	}
 	if r := s.Routing; r != nil {
-		d := "routing " + r.InterHost
-		if r.TunnelProtocol != "" && r.InterHost == "tunnel" {
+		d := "routing " + strings.ToLower(r.InterHost)
+		if r.TunnelProtocol != "" && strings.EqualFold(r.InterHost, "tunnel") {
 			d += " " + r.TunnelProtocol
 		}
 		parts = append(parts, d)

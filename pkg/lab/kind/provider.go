@@ -189,7 +189,11 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	var agents []AgentStatus
 	if e := def.Kind.CNI.ReadyExec; e != nil {
 		run := podAgentExec(restCfg, cs)
-		if err := Poll(ctx, "CNI agent status", p.ReadyTimeout, 2*time.Second, func(ctx context.Context) error {
+		// One check execs into every agent in turn; on two busy cores that
+		// takes seconds, and Poll bounds each check by its interval. The
+		// agents are usually ready at the first check (their readiness
+		// probe already passed), so a long interval costs nothing.
+		if err := Poll(ctx, "CNI agent status", p.ReadyTimeout, 30*time.Second, func(ctx context.Context) error {
 			agents, err = AgentsReady(ctx, cs, run, def.Kind.CNI.Namespace, e)
 			return err
 		}); err != nil {
