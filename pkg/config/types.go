@@ -76,8 +76,11 @@ type KindLab struct {
 	// and fails the lab when it is missing. Empty for routed datapaths.
 	TunnelDevice string `yaml:"tunnel_device,omitempty"`
 	// Datapath describes the forwarding mode for the labs table.
-	Datapath string  `yaml:"datapath,omitempty"`
-	CNI      KindCNI `yaml:"cni"`
+	Datapath string `yaml:"datapath,omitempty"`
+	// Notes are what every run of the lab records about its recipe (a
+	// feature turned off here and why).
+	Notes []string `yaml:"notes,omitempty"`
+	CNI   KindCNI  `yaml:"cni"`
 }
 
 // KindCNI is the CNI's upstream Helm chart, pinned.

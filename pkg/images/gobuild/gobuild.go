@@ -115,9 +115,8 @@ func CiliumNotes() []string {
 			"github.com/osrg/gobgp/v4 is replaced by v4.7.0 (the pseudo-version Cilium pins is not served; " +
 			"it only matters to the BGP control plane, which is off), and sigs.k8s.io/mcs-api/controllers and " +
 			"sigs.k8s.io/mcs-api/conformance v0.5.2 (not served) are local stand-ins: controllers declares the " +
-			"one constant Cilium uses (DerivedServiceAnnotation), conformance is empty (no binary imports it).",
-		"No Envoy: cilium-envoy is C++ (Bazel) and cannot be built here, so l7Proxy=false and envoy.enabled=false: " +
-			"no L7 policy runs (no HTTP/Kafka rules, no CiliumEnvoyConfig, no DNS proxy for FQDN policy).",
+			"one constant Cilium uses (DerivedServiceAnnotation), conformance is empty (no binary imports it). " +
+			"cilium-envoy (C++, Bazel) cannot be built here at all.",
 	}
 }
 

@@ -237,6 +237,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 		return nil, err
 	}
 	observeAgents(in, def.Kind, agents)
+	in.Notes = append(in.Notes, def.Kind.Notes...)
 	in.Notes = append(in.Notes, p.Images.Notes[def.CNI]...)
 	in.Notes = append(in.Notes, fmt.Sprintf("kind cluster %s (1 control plane, %d workers): created in %.1f s, images loaded in %.1f s, CNI ready %.1f s after install, workloads %.1f s",
 		name, len(workers), c.timings.Create.Seconds(), c.timings.LoadImages.Seconds(), c.timings.CNIReady.Seconds(), c.timings.Workloads.Seconds()))
