@@ -180,7 +180,9 @@ func TestClassifyTranslation(t *testing.T) {
 		{"per packet", "ESTAB 0      0      10.244.2.17:40112 10.96.178.77:5201\n", PerPacket, false},
 		{"socket level", "ESTAB 0 0 172.20.0.6:51234 10.244.1.161:5201\nESTAB 0 0 172.20.0.6:22 172.20.0.1:50000\n", SocketLevel, false},
 		{"none", "ESTAB 0 0 172.20.0.6:22 172.20.0.1:50000\n", "", true},
-		{"closed only", "TIME-WAIT 0 0 10.244.2.17:40112 10.96.178.77:5201\n", "", true},
+		// Captured from a node: the backend had already closed its end.
+		{"close-wait", "CLOSE-WAIT 1      0      10.244.2.237:52630  10.244.1.161:5201 \n", SocketLevel, false},
+		{"listener only", "LISTEN 0 128 0.0.0.0:5201 0.0.0.0:*\n", "", true},
 		{"both", "ESTAB 0 0 a:1 10.96.178.77:5201\nESTAB 0 0 b:2 10.244.1.161:5201\n", "", true},
 		{"garbage peer", "ESTAB 0 0 x y\n", "", true},
 		{"empty", "", "", true},

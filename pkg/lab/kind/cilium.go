@@ -237,14 +237,15 @@ const (
 	PerPacket ServiceTranslation = "per-packet (socket connected to the ClusterIP)"
 )
 
-// ClassifyTranslation reads `ss -tnH` output for the established TCP socket
-// whose peer is either the ClusterIP frontend or the backend and says
-// which. No such socket, or both, is an error.
+// ClassifyTranslation reads `ss -tnH` output for the TCP socket whose peer
+// is either the ClusterIP frontend or the backend and says which. Any
+// connected state counts (a peer that already closed leaves CLOSE-WAIT);
+// no such socket, or both, is an error.
 func ClassifyTranslation(ssOut string, frontend, backend netip.AddrPort) (ServiceTranslation, error) {
 	var toFrontend, toBackend bool
 	for _, line := range strings.Split(strings.TrimSpace(ssOut), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 5 || f[0] != "ESTAB" {
+		if len(f) < 5 || f[0] == "LISTEN" || f[0] == "UNCONN" {
 			continue
 		}
 		peer, err := netip.ParseAddrPort(f[4])

@@ -158,20 +158,19 @@ func TestKindCiliumEndToEnd(t *testing.T) {
 
 	// Where is the ClusterIP translated? A pod's socket and a node's socket
 	// (the node's network namespace is the agent's host namespace).
-	// A plain listener that holds each connection while the client keeps
-	// it open (busybox nc accepts one connection per run).
+	// A plain listener (busybox nc accepts one connection per run); its
+	// stdin is held open, or nc would close each connection at once.
 	listener, err := server.Exec().Start(ctx, command.Cmd{Name: "sh", Args: []string{"-c",
-		fmt.Sprintf("while true; do busybox nc -l -p %d >/dev/null; done", lab.ServicePort)}})
+		fmt.Sprintf("while true; do sleep 20 | busybox nc -l -p %d >/dev/null; done", lab.ServicePort)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer listener.Stop(time.Second)
-	classify := func(where string, r command.Runner, connect string) ServiceTranslation {
+	classify := func(where string, r command.Runner, shell, script string) ServiceTranslation {
 		t.Helper()
-		script := fmt.Sprintf("(sleep 3 | %s >/dev/null 2>&1 &) ; sleep 1; ss -tnH", connect)
 		var last error
 		for range 5 {
-			res, err := r.Run(ctx, command.Cmd{Name: "sh", Args: []string{"-c", script}})
+			res, err := r.Run(ctx, command.Cmd{Name: shell, Args: []string{"-c", script}})
 			if err != nil {
 				t.Fatalf("%s: %v", where, err)
 			}
@@ -191,8 +190,9 @@ func TestKindCiliumEndToEnd(t *testing.T) {
 			clientNode = n
 		}
 	}
-	fromPod := classify("pod "+client.Name(), client.Exec(), fmt.Sprintf("busybox nc %s %d", frontend.Addr(), frontend.Port()))
-	fromNode := classify("node "+clientNode.Name(), clientNode.Exec(), "socat - TCP:"+frontend.String())
+	fromPod := classify("pod "+client.Name(), client.Exec(), "sh", fmt.Sprintf("(sleep 3 | busybox nc %s %d >/dev/null 2>&1 &) ; sleep 1; ss -tnH", frontend.Addr(), frontend.Port()))
+	// bash holds the socket itself; the node image has no nc.
+	fromNode := classify("node "+clientNode.Name(), clientNode.Exec(), "bash", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d && ss -tnH", frontend.Addr(), frontend.Port()))
 	t.Logf("ClusterIP %s → %s: from pod %s: %s; from node %s: %s", frontend, backend, client.Name(), fromPod, clientNode.Name(), fromNode)
 	// The recipe limits socket LB to the nodes' namespaces (cgroup v1
 	// host): pods are served per packet, nodes at connect().
