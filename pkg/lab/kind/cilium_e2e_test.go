@@ -161,25 +161,26 @@ func TestKindCiliumEndToEnd(t *testing.T) {
 	// A plain listener (busybox nc accepts one connection per run); its
 	// stdin is held open, or nc would close each connection at once.
 	listener, err := server.Exec().Start(ctx, command.Cmd{Name: "sh", Args: []string{"-c",
-		fmt.Sprintf("while true; do sleep 20 | busybox nc -l -p %d >/dev/null; done", lab.ServicePort)}})
+		fmt.Sprintf("while true; do sleep 5 | busybox nc -l -p %d >/dev/null; done", lab.ServicePort)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer listener.Stop(time.Second)
 	classify := func(where string, r command.Runner, shell, script string) ServiceTranslation {
 		t.Helper()
+		// The listener takes one connection at a time (about 5 s each):
+		// a refused connect is retried.
 		var last error
-		for range 5 {
+		for range 10 {
 			res, err := r.Run(ctx, command.Cmd{Name: shell, Args: []string{"-c", script}})
-			if err != nil {
-				t.Fatalf("%s: %v", where, err)
-			}
-			tr, err := ClassifyTranslation(string(res.Stdout), frontend, backend)
 			if err == nil {
-				return tr
+				var tr ServiceTranslation
+				if tr, err = ClassifyTranslation(string(res.Stdout), frontend, backend); err == nil {
+					return tr
+				}
 			}
 			last = err
-			time.Sleep(time.Second)
+			time.Sleep(2 * time.Second)
 		}
 		t.Fatalf("%s: %v", where, last)
 		return ""
