@@ -6,6 +6,7 @@ package compare
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type Options struct {
 	Labs      []string
 	Scenarios []string
 	Profile   string
+	// OrderSeed shuffles the labs' order per repeat; 0 draws one (the run
+	// records it either way).
+	OrderSeed uint64
 	// Seconds and Repeats override the profile when > 0.
 	Seconds     int
 	Repeats     int
@@ -233,7 +237,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 				r.Settings.Seconds = o.Seconds
 			}
 			fmt.Fprintf(progress, "scenario %s: windows of %ds (+%ds omitted)\n", name, r.Settings.Seconds, r.Settings.Omit)
-			measureWindows(ctx, &r, "dts", up, sc, placements, repeats, store, progress)
+			measureWindows(ctx, &r, "dts", up, sc, placements, repeats, settings.OrderSeed, store, progress)
 		case "latency":
 			launcher, err := o.launcher()
 			if err != nil {
@@ -248,7 +252,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 				lr.Settings.Window = time.Duration(o.Seconds) * time.Second
 			}
 			fmt.Fprintf(progress, "scenario %s: windows of ≤%v / ≤%d transactions\n", name, lr.Settings.Window, n)
-			measureWindows(ctx, lr, "drr", up, sc, placements, repeats, store, progress)
+			measureWindows(ctx, lr, "drr", up, sc, placements, repeats, settings.OrderSeed, store, progress)
 		case "services-scale":
 			if err := runServicesScale(ctx, o, sc, id, store, progress); err != nil {
 				fmt.Fprintf(progress, "scenario %s: %v\n", name, err)
@@ -328,13 +332,13 @@ type windowMeasurer interface {
 // pays for neighbour resolution and cold caches, which would otherwise land
 // in repeat 1), then every window strictly one at a time, repeats
 // interleaved across labs, each stored as soon as it ends.
-func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*lab.Instance, sc *config.Scenario, placements []string, repeats int, store *results.Store, progress io.Writer) {
+func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*lab.Instance, sc *config.Scenario, placements []string, repeats int, seed uint64, store *results.Store, progress io.Writer) {
 	for _, l := range up {
 		if ctx.Err() == nil && len(l.Pairs) > 0 {
 			m.Measure(ctx, l, sc.Name, warmup, placements[0], 0)
 		}
 	}
-	ws := schedule.Order(up, sc.Name, sc.Tests, placements, repeats)
+	ws := schedule.Order(up, sc.Name, sc.Tests, placements, repeats, seed)
 	fmt.Fprintf(progress, "  %d windows, one at a time\n", len(ws))
 	i := 0
 	schedule.Serial(ctx, ws, func(ctx context.Context, w schedule.Window) {
@@ -464,7 +468,14 @@ func hasScenario(doc *results.Document, name string) bool {
 }
 
 func (o *Options) settings() (results.Settings, error) {
-	s := results.Settings{UnderlayMTU: o.UnderlayMTU, Statistic: "median over repeats; 95% CI of the mean (Student's t); CoV = sd/mean"}
+	s := results.Settings{UnderlayMTU: o.UnderlayMTU, Statistic: "median over repeats; 95% CI of the mean (Student's t); CoV = sd/mean", OrderSeed: o.OrderSeed}
+	for s.OrderSeed == 0 {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return s, err
+		}
+		s.OrderSeed = binary.LittleEndian.Uint64(b[:])
+	}
 	if s.UnderlayMTU == 0 {
 		s.UnderlayMTU = 1500
 	}

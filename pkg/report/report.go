@@ -131,6 +131,9 @@ func Markdown(w io.Writer, doc *results.Document) error {
 	fmt.Fprintf(b, "- provider: **%s**, profile %s, started %s\n", r.Provider, r.Profile, r.Started.Format("2006-01-02 15:04:05 MST"))
 	fmt.Fprintf(b, "- host: kernel %s, %d CPUs\n", r.Host.Kernel, r.Host.CPUs)
 	fmt.Fprintf(b, "- settings: %g s per window after %g s omitted, %d repeats interleaved across labs, statistic: %s\n", r.Settings.DurationSeconds, r.Settings.OmitSeconds, r.Settings.Repeats, r.Settings.Statistic)
+	if r.Settings.OrderSeed != 0 {
+		fmt.Fprintf(b, "- lab order shuffled per repeat, seed %d\n", r.Settings.OrderSeed)
+	}
 	if r.Provider == "netns" {
 		b.WriteString("\nThese figures come from **datapath models**: each CNI's forwarding design rebuilt with the same kernel mechanisms in network namespaces, measured with real iperf3. They are not the CNI's own agent; no control plane runs. `faithful` means the same devices, routes and rules as the CNI builds; `approximate` means the mechanism is modelled (see the notes per lab). CPU is machine-wide, all non-idle modes including softirq, over the steady part of each window; windows run one at a time.\n")
 	}

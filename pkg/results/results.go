@@ -65,6 +65,9 @@ type Settings struct {
 	Repeats         int     `json:"repeats"`
 	UnderlayMTU     int     `json:"underlay_mtu,omitempty"`
 	Statistic       string  `json:"statistic"`
+	// OrderSeed shuffles the labs' order per repeat (schedule.Order); the
+	// same seed replays the same order.
+	OrderSeed uint64 `json:"order_seed,omitempty"`
 }
 
 // Host describes the machine the run happened on.
