@@ -21,6 +21,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/iperf"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/probe"
@@ -107,21 +108,67 @@ func NewRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Prerequisites checks what a netns comparison needs.
-func Prerequisites() error {
+// Prerequisites checks what a netns comparison needs: root, and an iperf3
+// recent enough for the run's UDP tests.
+func (o *Options) Prerequisites() error {
 	var miss []string
 	if os.Geteuid() != 0 {
 		miss = append(miss, "root (the netns provider creates network namespaces): run as root or with sudo")
 	}
-	for _, tool := range []string{"iperf3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			miss = append(miss, tool+" (apt-get install -y iperf3)")
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		miss = append(miss, "iperf3 (apt-get install -y iperf3)")
+	} else if o.hasUDPTests() {
+		out, err := exec.Command("iperf3", "--version").Output()
+		v, perr := iperf.ParseVersion(out)
+		switch {
+		case err != nil && perr != nil:
+			miss = append(miss, fmt.Sprintf("a working iperf3 (iperf3 --version: %v)", err))
+		case perr != nil:
+			miss = append(miss, perr.Error())
+		case !v.AtLeast(iperf.MinUDP.Major, iperf.MinUDP.Minor):
+			miss = append(miss, fmt.Sprintf("iperf3 ≥ %s for UDP tests (this one is %s, whose UDP figures are unreliable): upgrade it, or leave the u-tests out", iperf.MinUDP, v))
 		}
 	}
 	if len(miss) > 0 {
 		return fmt.Errorf("%w: %s", ErrPrerequisite, strings.Join(miss, "; "))
 	}
 	return nil
+}
+
+// hasUDPTests reports whether a throughput scenario of the run has a UDP
+// test.
+func (o *Options) hasUDPTests() bool {
+	for _, name := range o.Scenarios {
+		sc := o.Set.Scenarios[name]
+		if sc == nil || sc.Kind != "throughput" {
+			continue
+		}
+		for _, id := range sc.Tests {
+			if t, err := throughput.ParseTest(id, 1); err == nil && !t.Idle && t.Protocol == iperf.UDP {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// iperf3Version asks the lab's client pod which iperf3 it runs.
+func iperf3Version(ctx context.Context, in *lab.Instance) (iperf.Version, error) {
+	var client lab.Pod
+	for _, pp := range in.Pairs {
+		client = pp.Client
+		break
+	}
+	if client == nil {
+		return iperf.Version{}, errors.New("lab has no client pod")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	res, err := client.Exec().Run(cctx, command.Cmd{Name: "iperf3", Args: []string{"--version"}})
+	if err != nil {
+		return iperf.Version{}, err
+	}
+	return iperf.ParseVersion(res.Stdout)
 }
 
 // Run does the whole comparison with provider p. The document is returned
@@ -200,6 +247,11 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			l.Status, l.Fidelity, l.Datapath, l.PodMTU, l.Services = results.StatusOK, in.Fidelity, in.Datapath, in.PodMTU, in.Proxy
 			l.Notes = append(l.Notes, in.Notes...)
 			l.NoFootprint = in.NoFootprint
+			if v, err := iperf3Version(ctx, in); err == nil {
+				l.IPerf3 = v.String()
+			} else {
+				l.Notes = append(l.Notes, "iperf3 version unknown: "+err.Error())
+			}
 			if in.Software != (results.Software{}) {
 				sw := in.Software
 				l.Software = &sw

@@ -4,6 +4,7 @@ package results
 // figure cnilab writes uses one of these names; rank and report read them.
 const (
 	ThroughputBps  = "throughput_bps"     // received bits per second
+	SentBps        = "sent_bps"           // sender's bits per second
 	Retransmits    = "retransmits"        // TCP sender retransmits in the window
 	UDPLossPct     = "udp_loss_pct"       // datagrams lost, percent
 	UDPJitterMs    = "udp_jitter_ms"      // receiver jitter, milliseconds

@@ -110,6 +110,8 @@ type Lab struct {
 	UpSeconds float64 `json:"up_s,omitempty"`
 	// Software is what ran, where the CNI itself runs (kind, cluster).
 	Software *Software `json:"software,omitempty"`
+	// IPerf3 is the iperf3 version the lab's pods run ("3.12").
+	IPerf3 string `json:"iperf3,omitempty"`
 }
 
 // Software names what a lab with a real CNI ran, so a figure can be traced
@@ -145,6 +147,9 @@ type Measurement struct {
 	// (e.g. connect latencies), for later re-analysis.
 	Samples map[string][]float64 `json:"samples,omitempty"`
 	Error   string               `json:"error,omitempty"`
+	// Flags are doubts about a figure that did not fail the window (a TCP
+	// sender and receiver rate more than 2 % apart, ...).
+	Flags []string `json:"flags,omitempty"`
 	// NotReproducible, when set, says why nothing could be measured on this
 	// machine ("not reproducible here: CONFIG_IP_VS missing"). It is not a
 	// failure: the result records what the kernel lacks.

@@ -4,9 +4,9 @@
 package schedule
 
 import (
+	"context"
 	"math/rand/v2"
 	"slices"
-	"context"
 	"sync"
 	"time"
 

@@ -185,7 +185,7 @@ func Prepare(ctx context.Context, o *cmp.Options) (kernelcap.Set, error) {
 	if err := o.Validate(); err != nil {
 		return nil, cli.WithCode(cli.ExitInvalid, err)
 	}
-	if err := cmp.Prerequisites(); err != nil {
+	if err := o.Prerequisites(); err != nil {
 		return nil, cli.WithCode(cli.ExitPrerequisite, err)
 	}
 	caps, err := kernelcap.Detect(ctx)

@@ -145,8 +145,14 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 		return err
 	}
 	m.Metrics[results.ThroughputBps] = float64(res.Received)
+	m.Metrics[results.SentBps] = float64(res.Sent)
 	if t.Protocol == iperf.TCP {
 		m.Metrics[results.Retransmits] = float64(res.Retransmits)
+		// TCP delivers what it sends: a gap means the window's edges
+		// (omit, shutdown) cut the two ends' counts differently.
+		if gap := sentReceivedGap(res); gap > 2 {
+			m.Flags = append(m.Flags, fmt.Sprintf("sender %.2f Gbit/s and receiver %.2f Gbit/s are %.1f %% apart", res.Sent.Gbps(), res.Received.Gbps(), gap))
+		}
 	} else {
 		m.Metrics[results.UDPLossPct] = res.LostPercent
 		m.Metrics[results.UDPJitterMs] = res.JitterMs
@@ -294,4 +300,16 @@ func memUsed() (float64, error) {
 		return 0, errors.New("/proc/meminfo lacks MemTotal or MemAvailable")
 	}
 	return total - avail, nil
+}
+
+// sentReceivedGap is |sent − received| / sent in percent.
+func sentReceivedGap(r iperf.Result) float64 {
+	if r.Sent <= 0 {
+		return 0
+	}
+	d := float64(r.Sent - r.Received)
+	if d < 0 {
+		d = -d
+	}
+	return d / float64(r.Sent) * 100
 }
