@@ -57,8 +57,12 @@ type Options struct {
 	ProbeLauncher probe.Launcher
 	// RunID, when set, measures the labs `cnilab up` left running for that
 	// run instead of building new ones; they are left running afterwards.
-	RunID    string
-	Progress io.Writer
+	RunID string
+	// SoloBaseline names a lab to bring up alone (and remove) before all
+	// labs are brought up together, so the run records what parallel
+	// provisioning costs against one lab alone (Run.Provisioning).
+	SoloBaseline string
+	Progress     io.Writer
 }
 
 // ErrPrerequisite marks a missing prerequisite (exit code 3).
@@ -90,6 +94,12 @@ func (o *Options) Validate() error {
 		if !slices.Contains(config.Placements, p) {
 			es = append(es, config.Error{File: "--placement", Msg: fmt.Sprintf("unknown placement %q", p)})
 		}
+	}
+	if o.SoloBaseline != "" && !slices.Contains(o.Labs, o.SoloBaseline) {
+		es = append(es, config.Error{File: "--solo-baseline", Msg: fmt.Sprintf("lab %q is not one of the compared labs (%s)", o.SoloBaseline, strings.Join(o.Labs, ", "))})
+	}
+	if o.SoloBaseline != "" && o.RunID != "" {
+		es = append(es, config.Error{File: "--solo-baseline", Msg: "labs of a `cnilab up` run are already up: nothing to provision alone"})
 	}
 	if o.UnderlayMTU != 0 && (o.UnderlayMTU < 1280 || o.UnderlayMTU > 9000) {
 		es = append(es, config.Error{File: "--underlay-mtu", Msg: fmt.Sprintf("%d: must be 1280..9000", o.UnderlayMTU)})
@@ -207,6 +217,12 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 	for _, name := range o.Labs {
 		specs = append(specs, lab.Spec{Def: o.Set.Labs[name], RunID: id, Workloads: w, Nodes: 2, PodsPerNode: 2, UnderlayMTU: o.UnderlayMTU, Dir: dir})
 	}
+	var solo *results.SoloUp
+	if o.SoloBaseline != "" && !attach {
+		if solo, err = provisionAlone(ctx, p, specs, o.SoloBaseline, progress); err != nil {
+			return nil, err
+		}
+	}
 	t0 := time.Now()
 	var outcomes []schedule.Outcome
 	if attach {
@@ -221,6 +237,13 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		}
 	} else {
 		outcomes = schedule.Provision(ctx, p, specs)
+	}
+	wall := time.Since(t0)
+	if !attach {
+		run.Provisioning = &results.Provisioning{Labs: len(specs), WallSeconds: wall.Seconds(), Solo: solo}
+		if err := store.SetRun(run); err != nil {
+			return nil, err
+		}
 	}
 	var up []*lab.Instance
 	defer func() {
@@ -252,6 +275,12 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			} else {
 				l.Notes = append(l.Notes, "iperf3 version unknown: "+err.Error())
 			}
+			l.UpSteps = in.UpSteps
+			if in.Footprinter != nil {
+				for _, c := range in.Footprinter.Components() {
+					l.Footprint = append(l.Footprint, results.Component{Name: c.Name, Kind: c.Kind, Role: c.Role})
+				}
+			}
 			if in.Software != (results.Software{}) {
 				sw := in.Software
 				l.Software = &sw
@@ -271,7 +300,10 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			return nil, err
 		}
 	}
-	fmt.Fprintf(progress, "%d labs up in %.2fs\n", len(up), time.Since(t0).Seconds())
+	fmt.Fprintf(progress, "%d labs up in %.2fs\n", len(up), wall.Seconds())
+	if pr := run.Provisioning; pr != nil && pr.Ratio() > 0 {
+		fmt.Fprintf(progress, "provisioning: all %d labs together %.1f s, %s alone %.1f s: ratio %.2f\n", pr.Labs, pr.WallSeconds, pr.Solo.Lab, pr.Solo.UpSeconds, pr.Ratio())
+	}
 
 	for _, name := range o.Scenarios {
 		sc := o.Set.Scenarios[name]
@@ -332,6 +364,31 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		return &doc, fmt.Errorf("interrupted: %w (partial results kept in %s)", ctx.Err(), dir)
 	}
 	return &doc, nil
+}
+
+// provisionAlone brings one lab up with nothing else of the run's
+// provisioning, records how long it took and removes it again (even when
+// ctx was cancelled meanwhile). Its failure is recorded, not fatal: the
+// comparison goes on without a ratio.
+func provisionAlone(ctx context.Context, p lab.Provider, specs []lab.Spec, name string, progress io.Writer) (*results.SoloUp, error) {
+	i := slices.IndexFunc(specs, func(s lab.Spec) bool { return s.Def.Name == name })
+	if i < 0 {
+		return nil, fmt.Errorf("solo baseline %s is not a lab of the run", name)
+	}
+	fmt.Fprintf(progress, "provisioning %s alone first (the yardstick for all labs together)\n", name)
+	oc := schedule.Provision(ctx, p, specs[i:i+1])[0]
+	solo := &results.SoloUp{Lab: name, UpSeconds: oc.Took.Seconds()}
+	if oc.Err != nil {
+		solo.Error = oc.Err.Error()
+		fmt.Fprintf(progress, "  solo %s failed after %.1f s: %v\n", name, oc.Took.Seconds(), oc.Err)
+		return solo, nil
+	}
+	solo.UpSteps = oc.Instance.UpSteps
+	fmt.Fprintf(progress, "  solo %s up in %.1f s; removing it\n", name, oc.Took.Seconds())
+	if err := p.Down(context.Background(), oc.Instance); err != nil {
+		return nil, fmt.Errorf("remove the solo %s lab: %w", name, err)
+	}
+	return solo, nil
 }
 
 // placements are the scenario's placements under the run's profile and

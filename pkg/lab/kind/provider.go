@@ -216,6 +216,13 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	if err := p.observe(ctx, in, def, cs); err != nil {
 		return nil, err
 	}
+	wl, err := findWorkloads(ctx, cs, def.Kind)
+	if err != nil {
+		return nil, fmt.Errorf("footprint components: %w", err)
+	}
+	in.Footprinter = &footprinter{cs: cs, nodes: in.Nodes, workloads: wl}
+	in.UpSteps = &results.UpSteps{CreateSeconds: c.timings.Create.Seconds(), LoadImagesSeconds: c.timings.LoadImages.Seconds(),
+		CNIReadySeconds: c.timings.CNIReady.Seconds(), WorkloadsReadySeconds: c.timings.Workloads.Seconds()}
 	in.Notes = append(in.Notes, fmt.Sprintf("kind cluster %s (1 control plane, %d workers): created in %.1f s, images loaded in %.1f s, CNI ready %.1f s after install, workloads %.1f s",
 		name, len(workers), c.timings.Create.Seconds(), c.timings.LoadImages.Seconds(), c.timings.CNIReady.Seconds(), c.timings.Workloads.Seconds()))
 	return in, nil
