@@ -124,7 +124,8 @@ type KindCNI struct {
 	// OfflineImageValues are the value paths (flannel.image) whose
 	// repository and tag point at the offline CNI image.
 	OfflineImageValues []string `yaml:"offline_image_values,omitempty"`
-	// DaemonSets are the CNI's agents, in Namespace; each must be fully
+	// DaemonSets are the CNI's agents, "name" in Namespace or
+	// "namespace/name"; the first is the main agent; each must be fully
 	// ready on every node before the lab counts as up.
 	DaemonSets []string `yaml:"daemonsets"`
 }

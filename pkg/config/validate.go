@@ -267,10 +267,17 @@ func validateKind(l *Lab, bad func(string, ...string)) {
 		bad("routes via node addresses and a tunnel device exclude each other", "kind", "node_routes")
 	}
 	for i, d := range c.DaemonSets {
-		if !k8sNameRE.MatchString(d) {
-			bad(fmt.Sprintf("%q is not a DaemonSet name", d), "kind", "cni", "daemonsets", fmt.Sprint(i))
+		// "name" (in Namespace) or "namespace/name", for agents an operator
+		// creates elsewhere (Calico's calico-system/calico-node).
+		ns, name, scoped := strings.Cut(d, "/")
+		if !scoped {
+			ns, name = c.Namespace, d
+		}
+		if !k8sNameRE.MatchString(ns) || !k8sNameRE.MatchString(name) {
+			bad(fmt.Sprintf("%q is not a DaemonSet name (name or namespace/name)", d), "kind", "cni", "daemonsets", fmt.Sprint(i))
 		}
 	}
+
 	for i, p := range c.OfflineImageValues {
 		if !valuePathRE.MatchString(p) {
 			bad(fmt.Sprintf("%q is not a values path (a.b.c)", p), "kind", "cni", "offline_image_values", fmt.Sprint(i))

@@ -184,7 +184,7 @@ func TestFlannelAndBenchImages(t *testing.T) {
 		{FlannelImage, "iptables --version && nft --version", "nf_tables"},
 		// charts/kube-router's install-cni init container and agent.
 		{KubeRouterImage, "for p in bridge host-local loopback portmap; do test -x /usr/libexec/cni/$p || exit 1; done && command -v install mv cp >/dev/null && /usr/local/bin/kube-router --version 2>&1", KubeRouterVersion},
-		{KubeRouterImage, "iptables --version && ipset --version && ip -V && conntrack --version && gobgp --version", "nf_tables"},
+		{KubeRouterImage, "iptables --version && command -v ipset && ip -V && conntrack --version && gobgp --version", "nf_tables"},
 		{BenchImage, "iperf3 --version | head -n1 && busybox ping -c1 -W1 127.0.0.1 >/dev/null && test -x /usr/local/bin/cnilab && echo ok", "ok"},
 	}
 	for _, tc := range tests {
