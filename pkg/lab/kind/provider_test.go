@@ -8,12 +8,11 @@ import (
 	"testing"
 
 	"github.com/cnilab/cnilab/labs"
-	"github.com/cnilab/cnilab/scenarios"
-
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/images"
 	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/scenarios"
 )
 
 // TestUpUnavailable: labs that cannot run here say why, before any

@@ -158,7 +158,7 @@ func (p *Provider) observeRouted(ctx context.Context, in *lab.Instance, bridge s
 			}
 			i := slices.IndexFunc(in.Nodes, func(n lab.Node) bool { return n.Name() == kn.Name })
 			if i < 0 {
-				return "", fmt.Errorf("Kubernetes node %s is not a node of the lab", kn.Name)
+				return "", fmt.Errorf("node %s of the API server is not a node of the lab", kn.Name)
 			}
 			all = append(all, nodePodCIDR{Name: kn.Name, IP: in.Nodes[i].IP(), CIDR: cidr})
 		}
