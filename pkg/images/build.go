@@ -116,10 +116,10 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	// Binaries and the two root filesystems are independent; run them side
 	// by side (mmdebstrap is mostly network and dpkg, go build is CPU).
 	var (
-		wg                 sync.WaitGroup
-		bin                Binaries
-		nodeTar, toolsTar  string
-		binErr, nErr, tErr error
+		wg                        sync.WaitGroup
+		bin                       Binaries
+		nodeTar, toolsTar, krTar  string
+		binErr, nErr, tErr, krErr error
 	)
 	wg.Add(3)
 	go func() {
@@ -145,10 +145,15 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	go func() {
 		defer wg.Done()
 		toolsTar, tErr = buildRootfs(ctx, o.Runner, filepath.Join(b.dir, "rootfs"), toolsRootfs)
+		if full && tErr == nil {
+			// After tools, not beside it: two mmdebstraps at once only
+			// compete for the same two cores and the same mirror.
+			krTar, krErr = buildRootfs(ctx, o.Runner, filepath.Join(b.dir, "rootfs"), kubeRouterRootfs)
+		}
 	}()
 	wg.Wait()
 	rep.Rootfs = time.Since(rootBegin)
-	if err := errors.Join(binErr, nErr, tErr); err != nil {
+	if err := errors.Join(binErr, nErr, tErr, krErr); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(b.log, "binaries ready in %s, root filesystems in %s\n", rep.Binaries.Round(time.Second), rep.Rootfs.Round(time.Second))
@@ -176,13 +181,17 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	kubeRouter, err := kubeRouterSpec(bin, LayerSource{Name: "kube-router-rootfs", Tar: krTar, Key: kubeRouterRootfs.Key()})
+	if err != nil {
+		return rep, err
+	}
 	nt, err := nodeTree(bin)
 	if err != nil {
 		return rep, err
 	}
 	base := Spec{Ref: nodeBaseImage, Layers: []LayerSource{nodeFS, {Name: "node-files", Tree: nt}}, Config: nodeConfig()}
 
-	for _, s := range []Spec{flannel, bench} {
+	for _, s := range []Spec{flannel, kubeRouter, bench} {
 		r, err := b.ensure(ctx, s, nil)
 		if err != nil {
 			return rep, err

@@ -258,7 +258,7 @@ func TestNamesAndSelection(t *testing.T) {
 	names := Names()
 	want := []string{"kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
 		"kube-proxy", "etcd", "coredns", "pause", "flanneld", "install-conf", "flannel-cni",
-		"bridge", "host-local", "loopback", "portmap", "cnilab"}
+		"bridge", "host-local", "loopback", "portmap", "cnilab", "kube-router", "gobgp"}
 	got, wantSorted := slices.Clone(names), slices.Clone(want)
 	slices.Sort(got)
 	slices.Sort(wantSorted)

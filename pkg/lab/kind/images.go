@@ -28,9 +28,10 @@ type Images struct {
 	Source string
 	// Node is the kind node image.
 	Node string
-	// CNI is the offline CNI image set into the lab's offline_image_values
-	// (unused upstream).
-	CNI string
+	// CNIs are the offline CNI images by lab CNI name (config.Lab.CNI),
+	// set into the lab's offline_image_values (unused upstream). A CNI not
+	// in it has no offline image.
+	CNIs map[string]string
 	// Bench is the bench image: iperf3 and the cnilab binary.
 	Bench string
 }
@@ -38,14 +39,15 @@ type Images struct {
 // ImagesFrom returns the images of an image set (package images names
 // both the offline and the upstream set).
 func ImagesFrom(s images.Set) Images {
-	return Images{Source: string(s.Source), Node: s.Node, CNI: s.Flannel, Bench: s.Bench}
+	return Images{Source: string(s.Source), Node: s.Node, CNIs: s.CNIImages(), Bench: s.Bench}
 }
 
-// loaded are the images kind must load into the nodes: everything but the
-// node image (the CNI image only when offline; upstream, nodes pull it).
-func (im Images) loaded() []string {
-	if im.Source == SourceOffline {
-		return []string{im.CNI, im.Bench}
+// loaded are the images kind must load into the nodes of a lab of CNI cni:
+// everything but the node image (the CNI's image only when offline;
+// upstream, nodes pull it).
+func (im Images) loaded(cni string) []string {
+	if ref, ok := im.CNIs[cni]; ok && im.Source == SourceOffline {
+		return []string{ref, im.Bench}
 	}
 	return []string{im.Bench}
 }
