@@ -119,15 +119,43 @@ type KindCNI struct {
 	Release         string            `yaml:"release"`
 	Namespace       string            `yaml:"namespace"`
 	NamespaceLabels map[string]string `yaml:"namespace_labels,omitempty"`
-	// Values are the chart values for the lab.
+	// Values are the chart values for the lab. A string value may name the
+	// cluster it goes into with a Go template: {{ .Cluster }} (the kind
+	// cluster name) or {{ .ControlPlane }} (its control-plane node, which is
+	// also the API server's host name on kind's network).
 	Values map[string]any `yaml:"values,omitempty"`
 	// OfflineImageValues are the value paths (flannel.image) whose
 	// repository and tag point at the offline CNI image.
 	OfflineImageValues []string `yaml:"offline_image_values,omitempty"`
+	// OfflineImages are whole image references set at value paths for
+	// offline installs (value path → image), for charts that take one
+	// string per image (Cilium's image.override). Each image is loaded into
+	// the nodes; upstream, the chart's own images apply.
+	OfflineImages map[string]string `yaml:"offline_images,omitempty"`
+	// OfflineValues are merged over Values for offline installs only
+	// (pull policies, digest switches that would break upstream pulls).
+	OfflineValues map[string]any `yaml:"offline_values,omitempty"`
+	// ReadyExec, when set, is asked in every pod of one of DaemonSets
+	// before the CNI counts as ready: the agent's own status, not just its
+	// readiness probe.
+	ReadyExec *ReadyExec `yaml:"ready_exec,omitempty"`
 	// DaemonSets are the CNI's agents, "name" in Namespace or
 	// "namespace/name"; the first is the main agent; each must be fully
 	// ready on every node before the lab counts as up.
 	DaemonSets []string `yaml:"daemonsets"`
+}
+
+// ReadyExec is a command run in a container of every pod of a CNI
+// DaemonSet; its output must pass Check (a parser cnilab knows, which also
+// describes what it read) and match Expect when set.
+type ReadyExec struct {
+	DaemonSet string   `yaml:"daemonset"`
+	Container string   `yaml:"container"`
+	Command   []string `yaml:"command"`
+	// Check names the output parser: one of ReadyChecks.
+	Check string `yaml:"check,omitempty"`
+	// Expect is a regular expression the output must match.
+	Expect string `yaml:"expect,omitempty"`
 }
 
 // Scenario is one scenarios/*.yaml file.
@@ -177,6 +205,9 @@ type ScaleParams struct {
 var (
 	Models  = []string{"none", "flannel", "calico", "kube-router", "cilium", "canal"}
 	Proxies = []string{"iptables", "nftables", "ebpf", "ipvs"}
+	// ReadyChecks are the agent status parsers a kind recipe's ready_exec
+	// can name (package kind implements them).
+	ReadyChecks = []string{"cilium-kube-proxy-replacement"}
 	// KubeProxyModes are kind's kubeProxyMode values.
 	KubeProxyModes = []string{"iptables", "ipvs", "nftables", "none"}
 	Placements     = []string{"cross-node", "same-node"}

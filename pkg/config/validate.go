@@ -283,6 +283,34 @@ func validateKind(l *Lab, bad func(string, ...string)) {
 			bad(fmt.Sprintf("%q is not a values path (a.b.c)", p), "kind", "cni", "offline_image_values", fmt.Sprint(i))
 		}
 	}
+	for p, im := range c.OfflineImages {
+		if !valuePathRE.MatchString(p) {
+			bad(fmt.Sprintf("%q is not a values path (a.b.c)", p), "kind", "cni", "offline_images", p)
+		}
+		if _, tag, ok := strings.Cut(im, ":"); !ok || tag == "" || tag == "latest" || strings.Contains(im, "@") {
+			bad(fmt.Sprintf("%q: an offline image is named repository:tag, tag pinned (not latest)", im), "kind", "cni", "offline_images", p)
+		}
+	}
+	if e := c.ReadyExec; e != nil {
+		if !slices.Contains(c.DaemonSets, e.DaemonSet) {
+			bad(fmt.Sprintf("%q is not one of daemonsets", e.DaemonSet), "kind", "cni", "ready_exec", "daemonset")
+		}
+		if !k8sNameRE.MatchString(e.Container) {
+			bad(fmt.Sprintf("%q is not a container name", e.Container), "kind", "cni", "ready_exec", "container")
+		}
+		if len(e.Command) == 0 || e.Command[0] == "" {
+			bad("required", "kind", "cni", "ready_exec", "command")
+		}
+		if e.Check == "" && e.Expect == "" {
+			bad("name a check or an expect pattern: a command that only has to run proves little", "kind", "cni", "ready_exec")
+		}
+		if e.Check != "" && !slices.Contains(ReadyChecks, e.Check) {
+			bad(fmt.Sprintf("unknown check %q (known: %s)", e.Check, strings.Join(ReadyChecks, ", ")), "kind", "cni", "ready_exec", "check")
+		}
+		if _, err := regexp.Compile(e.Expect); err != nil {
+			bad(fmt.Sprintf("expect: %v", err), "kind", "cni", "ready_exec", "expect")
+		}
+	}
 }
 
 var valuePathRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)

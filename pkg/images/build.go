@@ -116,10 +116,10 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	// Binaries and the two root filesystems are independent; run them side
 	// by side (mmdebstrap is mostly network and dpkg, go build is CPU).
 	var (
-		wg                        sync.WaitGroup
-		bin                       Binaries
-		nodeTar, toolsTar, krTar  string
-		binErr, nErr, tErr, krErr error
+		wg                                sync.WaitGroup
+		bin                               Binaries
+		nodeTar, toolsTar, krTar, cilTar  string
+		binErr, nErr, tErr, krErr, cilErr error
 	)
 	wg.Add(3)
 	go func() {
@@ -151,9 +151,16 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 			krTar, krErr = buildRootfs(ctx, o.Runner, filepath.Join(b.dir, "rootfs"), kubeRouterRootfs)
 		}
 	}()
+	if full {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cilTar, cilErr = buildRootfs(ctx, o.Runner, filepath.Join(b.dir, "rootfs"), ciliumRootfs)
+		}()
+	}
 	wg.Wait()
 	rep.Rootfs = time.Since(rootBegin)
-	if err := errors.Join(binErr, nErr, tErr, krErr); err != nil {
+	if err := errors.Join(binErr, nErr, tErr, krErr, cilErr); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(b.log, "binaries ready in %s, root filesystems in %s\n", rep.Binaries.Round(time.Second), rep.Rootfs.Round(time.Second))
@@ -191,7 +198,21 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	}
 	base := Spec{Ref: nodeBaseImage, Layers: []LayerSource{nodeFS, {Name: "node-files", Tree: nt}}, Config: nodeConfig()}
 
-	for _, s := range []Spec{flannel, kubeRouter, bench} {
+	ciliumSrc, err := moduleDir(ctx, o.Runner, CiliumModule, CiliumVersion)
+	if err != nil {
+		return rep, err
+	}
+	ciliumBase := LayerSource{Name: "cilium-rootfs", Tar: cilTar, Key: ciliumRootfs.Key()}
+	cilium, err := ciliumAgentSpec(bin, ciliumBase, ciliumSrc)
+	if err != nil {
+		return rep, err
+	}
+	operator, err := ciliumOperatorSpec(bin, ciliumBase)
+	if err != nil {
+		return rep, err
+	}
+
+	for _, s := range []Spec{flannel, kubeRouter, bench, cilium, operator} {
 		r, err := b.ensure(ctx, s, nil)
 		if err != nil {
 			return rep, err

@@ -403,7 +403,7 @@ func TestPresent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(missing, []string{FlannelImage, KubeRouterImage, BenchImage}) {
+	if !reflect.DeepEqual(missing, []string{FlannelImage, KubeRouterImage, BenchImage, CiliumImage, CiliumOperatorImage}) {
 		t.Fatalf("missing %v", missing)
 	}
 	if err := MissingError(missing); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "run `cnilab images build`") {

@@ -86,6 +86,13 @@ type Set struct {
 	KubeRouter string
 	// Bench is the workload image: iperf3, busybox and cnilab (probe).
 	Bench string
+	// Cilium and CiliumOperator are the Cilium agent image (with clang-19
+	// and the BPF sources) and the generic operator. Empty upstream.
+	Cilium, CiliumOperator string
+	// Notes are, per CNI, how the set's build of it differs from the
+	// upstream release (stand-in modules, parts that cannot be built); a
+	// lab on the set records them.
+	Notes map[string][]string
 	// Components are the images kubeadm needs; in the offline set they are
 	// already inside the node image's containerd, not in the Docker store.
 	Components []string
@@ -104,6 +111,9 @@ func Offline() Set {
 		Flannel:             FlannelImage,
 		KubeRouter:          KubeRouterImage,
 		Bench:               BenchImage,
+		Cilium:              CiliumImage,
+		CiliumOperator:      CiliumOperatorImage,
+		Notes:               map[string][]string{"flannel": gobuild.FlannelNotes(), "cilium": gobuild.CiliumNotes()},
 		Components:          componentRefs(),
 		FlannelChartRepo:    FlannelChartRepo,
 		FlannelChartVersion: FlannelVersion,
@@ -118,7 +128,7 @@ func componentRefs() []string {
 // it; a CNI that is not here has no image in this set.
 func (s Set) CNIImages() map[string]string {
 	out := map[string]string{}
-	for cni, ref := range map[string]string{"flannel": s.Flannel, "kube-router": s.KubeRouter} {
+	for cni, ref := range map[string]string{"flannel": s.Flannel, "kube-router": s.KubeRouter, "cilium": s.Cilium} {
 		if ref != "" {
 			out[cni] = ref
 		}
@@ -161,7 +171,7 @@ func Upstream() Set {
 // for a lab to start (components live inside the node image).
 func (s Set) DockerImages() []string {
 	var out []string
-	for _, ref := range []string{s.Node, s.Flannel, s.KubeRouter, s.Bench} {
+	for _, ref := range []string{s.Node, s.Flannel, s.KubeRouter, s.Bench, s.Cilium, s.CiliumOperator} {
 		if ref != "" {
 			out = append(out, ref)
 		}

@@ -32,7 +32,7 @@ var (
 func AllBinaries() []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, l := range [][]string{nodeBinaries, componentBinaries, flannelBinaries, kubeRouterBinaries, benchBinaries} {
+	for _, l := range [][]string{nodeBinaries, componentBinaries, flannelBinaries, kubeRouterBinaries, benchBinaries, ciliumAgentBinaries, ciliumOperatorBinaries} {
 		for _, n := range l {
 			if !seen[n] {
 				seen[n] = true

@@ -58,6 +58,9 @@ const (
 	// kubeRouterBuildDate is the v2.1.0 tag's time as the module proxy
 	// reports it (.info Time), fixed like kubernetesBuildDate.
 	kubeRouterBuildDate = "2024-03-02T21:45:54Z"
+	// CiliumVersion is github.com/cilium/cilium, built from the module proxy
+	// with two stand-in modules (see CiliumNotes).
+	CiliumVersion = "v1.20.2"
 )
 
 // Options configures Build.
@@ -114,6 +117,20 @@ func FlannelNotes() []string {
 	}
 }
 
+// CiliumNotes are the lines the Cilium labs record about how their binaries
+// differ from upstream's release.
+func CiliumNotes() []string {
+	return []string{
+		"cilium " + CiliumVersion + " is built from the Go module proxy through a wrapper module: " +
+			"github.com/osrg/gobgp/v4 is replaced by v4.7.0 (the pseudo-version Cilium pins is not served; " +
+			"it only matters to the BGP control plane, which is off), and sigs.k8s.io/mcs-api/controllers and " +
+			"sigs.k8s.io/mcs-api/conformance v0.5.2 (not served) are local stand-ins: controllers declares the " +
+			"one constant Cilium uses (DerivedServiceAnnotation), conformance is empty (no binary imports it).",
+		"No Envoy: cilium-envoy is C++ (Bazel) and cannot be built here, so l7Proxy=false and envoy.enabled=false: " +
+			"no L7 policy runs (no HTTP/Kafka rules, no CiliumEnvoyConfig, no DNS proxy for FQDN policy).",
+	}
+}
+
 // Build builds the named binaries (all when names is empty) and returns
 // their paths. Outputs already in the cache are returned without running the
 // compiler; the rest are built, two module builds at a time (each `go build`
@@ -138,7 +155,11 @@ func Build(ctx context.Context, o Options, names ...string) (Binaries, error) {
 	if err != nil {
 		return nil, err
 	}
-	selected, err := selectGroups(groups(commit), names)
+	ciliumCommit, err := ciliumSourceHash()
+	if err != nil {
+		return nil, err
+	}
+	selected, err := selectGroups(groups(commit, ciliumCommit), names)
 	if err != nil {
 		return nil, err
 	}

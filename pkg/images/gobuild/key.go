@@ -132,18 +132,30 @@ func binaryKey(t toolchain, g group, src groupSources, b binary) string {
 // kubernetesSourceHash is k8s.io/kubernetes's go.sum hash in the embedded
 // wrapper module; it stands in for the git commit in the version stamp.
 func kubernetesSourceHash() (string, error) {
-	sum, err := modulesFS.ReadFile("modules/kubernetes/go.sum" + embeddedSuffix)
+	return moduleSourceHash("kubernetes", "k8s.io/kubernetes", KubernetesVersion)
+}
+
+// ciliumSourceHash is github.com/cilium/cilium's go.sum hash, Cilium's
+// revision stamp.
+func ciliumSourceHash() (string, error) {
+	return moduleSourceHash("cilium", "github.com/cilium/cilium", CiliumVersion)
+}
+
+// moduleSourceHash is the h1: content hash of path@version in the go.sum of
+// the embedded wrapper module.
+func moduleSourceHash(module, path, version string) (string, error) {
+	sum, err := modulesFS.ReadFile("modules/" + module + "/go.sum" + embeddedSuffix)
 	if err != nil {
 		return "", fmt.Errorf("gobuild: %w", err)
 	}
-	prefix := "k8s.io/kubernetes " + KubernetesVersion + " h1:"
+	prefix := path + " " + version + " h1:"
 	sc := bufio.NewScanner(bytes.NewReader(sum))
 	for sc.Scan() {
 		if line := sc.Text(); strings.HasPrefix(line, prefix) {
-			return strings.TrimPrefix(line, "k8s.io/kubernetes "+KubernetesVersion+" "), nil
+			return strings.TrimPrefix(line, path+" "+version+" "), nil
 		}
 	}
-	return "", fmt.Errorf("gobuild: the kubernetes wrapper's go.sum has no %q line", prefix)
+	return "", fmt.Errorf("gobuild: the %s wrapper's go.sum has no %q line", module, prefix)
 }
 
 // mainModuleDigest hashes cnilab's sources: every .go file, go.mod and

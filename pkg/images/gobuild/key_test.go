@@ -167,7 +167,7 @@ func goModRequires(t *testing.T, gomod []byte) (requires, replaces map[string]st
 
 func TestEmbeddedModules(t *testing.T) {
 	seen := map[string]bool{}
-	for _, g := range groups("h1:test") {
+	for _, g := range groups("h1:test", "h1:test") {
 		if g.module == "" || seen[g.module] {
 			continue
 		}
@@ -239,18 +239,51 @@ func TestEmbeddedModules(t *testing.T) {
 				if got := replaces["github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc"]; got != "./tencentstub" {
 					t.Errorf("Tencent VPC SDK replaced by %q, want ./tencentstub", got)
 				}
+			case "cilium":
+				// The pseudo-version Cilium pins is not served; v4.7.0 is.
+				for old, want := range map[string]string{
+					"github.com/osrg/gobgp/v4":        "github.com/osrg/gobgp/v4 v4.7.0",
+					"sigs.k8s.io/mcs-api/controllers": "./mcsapi/controllers",
+					"sigs.k8s.io/mcs-api/conformance": "./mcsapi/conformance",
+				} {
+					if got := replaces[old]; got != want {
+						t.Errorf("replace %s => %q, want %q", old, got, want)
+					}
+				}
+				if !bytes.Contains(byPath["mcsapi/controllers/annotations.go"], []byte(`DerivedServiceAnnotation = "multicluster.kubernetes.io/derived-service"`)) {
+					t.Error("the mcs-api controllers stand-in lacks DerivedServiceAnnotation")
+				}
 			}
 		})
 	}
 }
 
-func TestKubernetesSourceHash(t *testing.T) {
-	h, err := kubernetesSourceHash()
-	if err != nil {
-		t.Fatal(err)
+func TestSourceHashes(t *testing.T) {
+	for name, f := range map[string]func() (string, error){"kubernetes": kubernetesSourceHash, "cilium": ciliumSourceHash} {
+		h, err := f()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(h, "h1:") || len(h) < 40 || strings.ContainsAny(h, " \t") {
+			t.Errorf("%s source hash = %q, want an h1: hash", name, h)
+		}
 	}
-	if !strings.HasPrefix(h, "h1:") || len(h) < 40 || strings.ContainsAny(h, " \t") {
-		t.Errorf("kubernetesSourceHash() = %q, want an h1: hash", h)
+}
+
+// TestCiliumVersionStamp checks the stamp has the three space-separated
+// fields Cilium's version.FromString needs before the Go version.
+func TestCiliumVersionStamp(t *testing.T) {
+	flags := ciliumLDFlags("h1:abc=")
+	x := flags[len(flags)-1]
+	val, ok := strings.CutPrefix(x, "github.com/cilium/cilium/pkg/version.ciliumVersion=")
+	if !ok {
+		t.Fatalf("last flag %q does not set ciliumVersion", x)
+	}
+	if f := strings.Fields(val); len(f) != 3 || f[0] != "1.20.2" || f[1] != "h1:abc=" || f[2] != ciliumBuildDate {
+		t.Errorf("ciliumVersion = %q, want \"1.20.2 h1:abc= %s\"", val, ciliumBuildDate)
+	}
+	if got := ldflagsArg(flags); !strings.Contains(got, "'github.com/cilium/cilium/pkg/version.ciliumVersion=1.20.2 h1:abc= ") {
+		t.Errorf("ldflagsArg does not quote the stamp: %s", got)
 	}
 }
 
@@ -258,14 +291,16 @@ func TestNamesAndSelection(t *testing.T) {
 	names := Names()
 	want := []string{"kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
 		"kube-proxy", "etcd", "coredns", "pause", "flanneld", "install-conf", "flannel-cni",
-		"bridge", "host-local", "loopback", "portmap", "cnilab", "kube-router", "gobgp"}
+		"bridge", "host-local", "loopback", "portmap", "cnilab", "kube-router", "gobgp",
+		"cilium-agent", "cilium-dbg", "cilium-cni", "cilium-health", "cilium-health-responder",
+		"cilium-mount", "cilium-sysctlfix", "cilium-operator-generic"}
 	got, wantSorted := slices.Clone(names), slices.Clone(want)
 	slices.Sort(got)
 	slices.Sort(wantSorted)
 	if !slices.Equal(got, wantSorted) {
 		t.Errorf("Names() = %v, want (any order) %v", names, want)
 	}
-	sel, err := selectGroups(groups("h1:x"), []string{"loopback", "kubeadm"})
+	sel, err := selectGroups(groups("h1:x", "h1:y"), []string{"loopback", "kubeadm"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +312,7 @@ func TestNamesAndSelection(t *testing.T) {
 	if !slices.Equal(selected, []string{"kubeadm", "loopback"}) {
 		t.Errorf("selected %v, want kubeadm and loopback", selected)
 	}
-	if _, err := selectGroups(groups("h1:x"), []string{"loopback", "calico-node"}); err == nil || !strings.Contains(err.Error(), "calico-node") {
+	if _, err := selectGroups(groups("h1:x", "h1:y"), []string{"loopback", "calico-node"}); err == nil || !strings.Contains(err.Error(), "calico-node") {
 		t.Errorf("unknown name: err = %v, want one naming calico-node", err)
 	}
 }
@@ -371,7 +406,7 @@ func TestBuildCachesByContent(t *testing.T) {
 		}
 	}
 	// One go build per group: the seven Kubernetes binaries share one.
-	if got, want := len(fg.builds), len(groups("h1:x")); got != want {
+	if got, want := len(fg.builds), len(groups("h1:x", "h1:y")); got != want {
 		t.Errorf("%d go build runs, want %d (one per group)", got, want)
 	}
 	for _, c := range fg.builds {

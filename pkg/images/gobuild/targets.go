@@ -73,15 +73,55 @@ func kubernetesLDFlags(gitCommit string) []string {
 	return flags
 }
 
-// groups lists every build Build knows. kubernetesCommit is passed in
-// because it is read from the embedded go.sum.
-func groups(kubernetesCommit string) []group {
+// ciliumBuildDate is the v1.20.2 tag's time as the module proxy reports it
+// (.info Time), the "git author date" field of Cilium's version stamp.
+const ciliumBuildDate = "2026-09-15T20:03:11Z"
+
+// ciliumLDFlags stamp pkg/version the way Cilium's Makefile.defs does:
+// "<version> <revision> <author date>". FromString needs all three fields
+// (and the Go version the init appends), or the agent reports an empty
+// version. The revision is the module's go.sum content hash, as for
+// Kubernetes: the zip has no git metadata.
+func ciliumLDFlags(commit string) []string {
+	return []string{"-s", "-w", "-X", "github.com/cilium/cilium/pkg/version.ciliumVersion=" +
+		strings.TrimPrefix(CiliumVersion, "v") + " " + commit + " " + ciliumBuildDate}
+}
+
+// groups lists every build Build knows. kubernetesCommit and ciliumCommit
+// are passed in because they are read from the embedded go.sums.
+func groups(kubernetesCommit, ciliumCommit string) []group {
 	stripped := []string{"-s", "-w"}
 	cni := func(name, dir string) binary {
 		return binary{name: name, pkg: "github.com/containernetworking/plugins/plugins/" + dir}
 	}
 	k8s := func(name string) binary { return binary{name: name, pkg: "k8s.io/kubernetes/cmd/" + name} }
+	cilium := func(name, dir string) binary { return binary{name: name, pkg: "github.com/cilium/cilium/" + dir} }
 	return []group{
+		{
+			// Makefile.defs builds with CGO off and tag osusergo. The agent
+			// group is the slowest cold build of all (~10 min, 2.5 GB).
+			module:   "cilium",
+			tags:     []string{"osusergo"},
+			ldflags:  ciliumLDFlags(ciliumCommit),
+			versions: []string{"github.com/cilium/cilium@" + CiliumVersion},
+			binaries: []binary{
+				cilium("cilium-agent", "daemon"), cilium("cilium-dbg", "cilium-dbg"),
+				cilium("cilium-cni", "plugins/cilium-cni"), cilium("cilium-health", "cilium-health"),
+				cilium("cilium-health-responder", "cilium-health/responder"),
+				cilium("cilium-mount", "tools/mount"), cilium("cilium-sysctlfix", "tools/sysctlfix"),
+			},
+			weight: 120,
+		},
+		{
+			// operator/Makefile: the generic flavour is ./operator with only
+			// the operator IPAM provider compiled in.
+			module:   "cilium",
+			tags:     []string{"osusergo", "ipam_provider_operator"},
+			ldflags:  ciliumLDFlags(ciliumCommit),
+			versions: []string{"github.com/cilium/cilium@" + CiliumVersion},
+			binaries: []binary{cilium("cilium-operator-generic", "operator")},
+			weight:   60,
+		},
 		{
 			module:   "kubernetes",
 			ldflags:  kubernetesLDFlags(kubernetesCommit),
@@ -143,7 +183,7 @@ func groups(kubernetesCommit string) []group {
 // Names returns the name of every binary Build knows, in build order.
 func Names() []string {
 	var names []string
-	for _, g := range groups("") {
+	for _, g := range groups("", "") {
 		for _, b := range g.binaries {
 			names = append(names, b.name)
 		}

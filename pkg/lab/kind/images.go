@@ -3,14 +3,17 @@ package kind
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/images"
 )
 
@@ -34,22 +37,36 @@ type Images struct {
 	CNIs map[string]string
 	// Bench is the bench image: iperf3 and the cnilab binary.
 	Bench string
+	// Notes are, per CNI, what a lab on these images records about how
+	// they differ from the upstream release.
+	Notes map[string][]string
 }
 
 // ImagesFrom returns the images of an image set (package images names
 // both the offline and the upstream set).
 func ImagesFrom(s images.Set) Images {
-	return Images{Source: string(s.Source), Node: s.Node, CNIs: s.CNIImages(), Bench: s.Bench}
+	return Images{Source: string(s.Source), Node: s.Node, CNIs: s.CNIImages(), Bench: s.Bench, Notes: s.Notes}
 }
 
-// loaded are the images kind must load into the nodes of a lab of CNI cni:
-// everything but the node image (the CNI's image only when offline;
-// upstream, nodes pull it).
-func (im Images) loaded(cni string) []string {
-	if ref, ok := im.CNIs[cni]; ok && im.Source == SourceOffline {
-		return []string{ref, im.Bench}
+// loaded are the images kind must load into the nodes of a lab: everything
+// but the node image. Offline, that is the CNI's image when the recipe uses
+// it (offline_image_values) and the recipe's own offline images; upstream,
+// nodes pull the CNI's images.
+func (im Images) loaded(def *config.Lab) []string {
+	if im.Source != SourceOffline {
+		return []string{im.Bench}
 	}
-	return []string{im.Bench}
+	var out []string
+	k := def.Kind
+	if ref, ok := im.CNIs[def.CNI]; ok && len(k.CNI.OfflineImageValues) > 0 {
+		out = append(out, ref)
+	}
+	for _, path := range slices.Sorted(maps.Keys(k.CNI.OfflineImages)) {
+		if ref := k.CNI.OfflineImages[path]; !slices.Contains(out, ref) {
+			out = append(out, ref)
+		}
+	}
+	return append(out, im.Bench)
 }
 
 // imageID is the local ID of a Docker image, or an error saying it is not

@@ -136,7 +136,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	if why := p.noImageSource(def); why != "" {
 		return nil, &lab.Unavailable{Reason: why}
 	}
-	want := p.Images.loaded(def.CNI)
+	want := p.Images.loaded(def)
 	if p.Images.Source == SourceOffline {
 		want = append([]string{p.Images.Node}, want...)
 	}
@@ -164,7 +164,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	}
 
 	start = time.Now()
-	if err := loadImages(ctx, p.Runner, s.Dir, name, p.Images.loaded(def.CNI), kindNodes); err != nil {
+	if err := loadImages(ctx, p.Runner, s.Dir, name, p.Images.loaded(def), kindNodes); err != nil {
 		return nil, err
 	}
 	c.timings.LoadImages = time.Since(start)
@@ -181,13 +181,29 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 
 	p.logf("kind %s: installing %s %s", def.Name, def.CNI, def.Kind.CNI.Version)
 	start = time.Now()
-	if err := p.installCNI(ctx, cs, hc, restCfg, def); err != nil {
+	if err := p.installCNI(ctx, cs, hc, restCfg, def, ValuesFor(name)); err != nil {
 		return nil, err
 	}
 	if err := Poll(ctx, "cluster", p.ReadyTimeout, time.Second, func(ctx context.Context) error {
 		return clusterReady(ctx, cs, def.Kind, len(kindNodes))
 	}); err != nil {
 		return nil, err
+	}
+	var agents []AgentStatus
+	if e := def.Kind.CNI.ReadyExec; e != nil {
+		run := podAgentExec(restCfg, cs)
+		if err := Poll(ctx, "CNI agent status", p.ReadyTimeout, 2*time.Second, func(ctx context.Context) error {
+			agents, err = AgentsReady(ctx, cs, run, def.Kind.CNI.Namespace, e)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if def.Kind.KubeProxyMode == "none" {
+		// Not a readiness wait: kube-proxy appearing here is a broken lab.
+		if err := NoKubeProxy(ctx, cs); err != nil {
+			return nil, err
+		}
 	}
 	c.timings.CNIReady = time.Since(start)
 	p.logf("kind %s: CNI ready after %s", def.Name, c.timings.CNIReady.Round(100*time.Millisecond))
@@ -226,7 +242,9 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	in.Footprinter = &footprinter{cs: cs, nodes: in.Nodes, workloads: wl}
 	in.UpSteps = &results.UpSteps{CreateSeconds: c.timings.Create.Seconds(), LoadImagesSeconds: c.timings.LoadImages.Seconds(),
 		CNIReadySeconds: c.timings.CNIReady.Seconds(), WorkloadsReadySeconds: c.timings.Workloads.Seconds()}
+	observeAgents(in, def.Kind, agents)
 	in.Notes = append(in.Notes, def.Kind.Notes...)
+	in.Notes = append(in.Notes, p.Images.Notes[def.CNI]...)
 	in.Notes = append(in.Notes, fmt.Sprintf("kind cluster %s (1 control plane, %d workers): created in %.1f s, images loaded in %.1f s, CNI ready %.1f s after install, workloads %.1f s",
 		name, len(workers), c.timings.Create.Seconds(), c.timings.LoadImages.Seconds(), c.timings.CNIReady.Seconds(), c.timings.Workloads.Seconds()))
 	return in, nil
@@ -333,11 +351,11 @@ func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string, 
 }
 
 // installCNI installs the lab's CNI: a chart (offline from the chart inside
-// the CNI's Go module, or cnilab's own chart, with the offline image and
+// the CNI's Go module, or cnilab's own chart, with the offline images and
 // pull policy Never; upstream from the chart repository, or cnilab's own
 // chart, with the chart's pinned images) or, upstream only, the CNI's
 // pinned manifests.
-func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc helm.Client, restCfg *rest.Config, def *config.Lab) error {
+func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc helm.Client, restCfg *rest.Config, def *config.Lab, d ValuesData) error {
 	c := def.Kind.CNI
 	if err := ensureNamespace(ctx, cs, c.Namespace, c.NamespaceLabels); err != nil {
 		return err
@@ -349,7 +367,10 @@ func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc h
 		}
 		return applyManifests(ctx, restCfg, c.Manifests)
 	}
-	values := c.Values
+	values, err := ChartValues(def.Kind, d, offline, p.Images.CNIs[def.CNI])
+	if err != nil {
+		return err
+	}
 	ch, err := func() (*helm.Chart, error) {
 		switch {
 		case c.LocalChart != "":
@@ -367,17 +388,6 @@ func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc h
 	}()
 	if err != nil {
 		return err
-	}
-	if offline {
-		image, ok := p.Images.CNIs[def.CNI]
-		if !ok {
-			return fmt.Errorf("no offline image for %s", def.CNI)
-		}
-		for _, path := range c.OfflineImageValues {
-			if values, err = helm.WithImage(values, path, image); err != nil {
-				return err
-			}
-		}
 	}
 	return hc.Install(ctx, ch, helm.Release{Name: c.Release, Namespace: c.Namespace, Values: values, PullNever: offline}, 2*time.Minute)
 }

@@ -19,7 +19,7 @@ import (
 // cluster is made.
 func TestUpUnavailable(t *testing.T) {
 	withKind := &config.Lab{Name: "flannel", CNI: "flannel", File: "labs/flannel.yaml",
-		Kind: &config.KindLab{CNI: config.KindCNI{Module: "github.com/flannel-io/flannel"}}}
+		Kind: &config.KindLab{CNI: config.KindCNI{Module: "github.com/flannel-io/flannel", OfflineImageValues: []string{"flannel.image"}}}}
 	cases := []struct {
 		name    string
 		def     *config.Lab
@@ -107,15 +107,28 @@ func TestNoImageSource(t *testing.T) {
 }
 
 func TestImagesLoaded(t *testing.T) {
-	off := ImagesFrom(images.Offline())
-	if got := strings.Join(off.loaded("flannel"), " "); got != "cnilab/flannel:v0.28.10 cnilab/bench:probe-v1" {
-		t.Errorf("offline flannel loads %q", got)
+	flannel := &config.Lab{CNI: "flannel", Kind: &config.KindLab{CNI: config.KindCNI{OfflineImageValues: []string{"flannel.image"}}}}
+	kubeRouter := &config.Lab{CNI: "kube-router", Kind: &config.KindLab{CNI: config.KindCNI{OfflineImageValues: []string{"image"}}}}
+	cilium := &config.Lab{CNI: "cilium", Kind: &config.KindLab{CNI: config.KindCNI{OfflineImages: map[string]string{
+		"operator.image.override": "cnilab/cilium-operator-generic:v1.20.2", "image.override": "cnilab/cilium:v1.20.2"}}}}
+	off, up := ImagesFrom(images.Offline()), ImagesFrom(images.Upstream())
+	tests := []struct {
+		name string
+		im   Images
+		def  *config.Lab
+		want string
+	}{
+		{"offline flannel", off, flannel, "cnilab/flannel:v0.28.10 cnilab/bench:probe-v1"},
+		{"offline kube-router", off, kubeRouter, "cnilab/kube-router:v2.1.0 cnilab/bench:probe-v1"},
+		// The recipe's own images, in value-path order.
+		{"offline cilium", off, cilium, "cnilab/cilium:v1.20.2 cnilab/cilium-operator-generic:v1.20.2 cnilab/bench:probe-v1"},
+		// Upstream, the nodes pull the CNI's images.
+		{"upstream flannel", up, flannel, "cnilab/bench:probe-v1"},
+		{"upstream cilium", up, cilium, "cnilab/bench:probe-v1"},
 	}
-	if got := strings.Join(off.loaded("kube-router"), " "); got != "cnilab/kube-router:v2.1.0 cnilab/bench:probe-v1" {
-		t.Errorf("offline kube-router loads %q", got)
-	}
-	up := ImagesFrom(images.Upstream())
-	if got := strings.Join(up.loaded("kube-router"), " "); got != "cnilab/bench:probe-v1" {
-		t.Errorf("upstream loads %q (the nodes pull the CNI's images)", got)
+	for _, tc := range tests {
+		if got := strings.Join(tc.im.loaded(tc.def), " "); got != tc.want {
+			t.Errorf("%s loads %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

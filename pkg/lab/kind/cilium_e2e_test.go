@@ -1,0 +1,226 @@
+package kind
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cnilab/cnilab/labs"
+	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/images"
+	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/scenario/throughput"
+	"github.com/cnilab/cnilab/scenarios"
+)
+
+// TestKindCiliumEndToEnd brings up the Cilium kube-proxy-free lab on kind
+// with the offline images: every agent must report its kube-proxy
+// replacement active and no kube-proxy may exist; a pod on one worker
+// reaches a ClusterIP Service backed by a pod on the other; one dts and
+// one sts window run; and the test finds out where the ClusterIP connect()
+// is translated, from a pod and from a node.
+func TestKindCiliumEndToEnd(t *testing.T) {
+	requireKind(t)
+	set, err := config.Load(labs.FS, "labs", scenarios.FS, "scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("KUBECONFIG", filepath.Join(home, "env-kubeconfig"))
+	runDir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	p := New(ImagesFrom(images.Offline()), command.Exec{}, nil)
+	p.Log = t.Logf
+	runID := "k" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
+	cluster, err := ClusterName(runID, "cilium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []string{"dts", "sts"}
+	start := time.Now()
+	in, err := p.Up(ctx, lab.Spec{Def: set.Labs["cilium"], RunID: runID, Workloads: throughput.Workloads(tests, []string{throughput.CrossNode}), Dir: runDir})
+	upTook := time.Since(start)
+	if err != nil {
+		if left := leftovers(t, p, cluster); len(left) > 0 {
+			t.Errorf("a failed Up left %v", left)
+		}
+		t.Fatalf("Up: %v", err)
+	}
+	defer func() {
+		if err := p.Down(context.Background(), in); err != nil {
+			t.Errorf("Down: %v", err)
+		}
+		if left := leftovers(t, p, cluster); len(left) > 0 {
+			t.Errorf("Down left %v", left)
+		}
+	}()
+	tm, _ := TimingsOf(in)
+	t.Logf("lab up in %.1f s: kind create %.1f s, image load %.1f s, CNI ready %.1f s after install, workloads %.1f s",
+		upTook.Seconds(), tm.Create.Seconds(), tm.LoadImages.Seconds(), tm.CNIReady.Seconds(), tm.Workloads.Seconds())
+	for _, n := range in.Notes {
+		t.Logf("note: %s", n)
+	}
+	t.Logf("datapath: %s; proxy: %s; software %+v", in.Datapath, in.Proxy, in.Software)
+
+	if in.Provider != "kind" || in.Fidelity != results.Real {
+		t.Errorf("provider %q fidelity %q", in.Provider, in.Fidelity)
+	}
+	if in.Proxy != "cilium ebpf (kube-proxy replacement)" {
+		t.Errorf("proxy %q", in.Proxy)
+	}
+	if in.Encap != "vxlan" || !strings.Contains(in.Datapath, "cilium_vxlan") || !strings.Contains(in.Datapath, "KubeProxyReplacement True") {
+		t.Errorf("encap %q datapath %q: want cilium_vxlan and the agents' KubeProxyReplacement True", in.Encap, in.Datapath)
+	}
+	if !strings.Contains(in.Software.CNIImage, images.CiliumImage) || in.Software.CNIVersion != "v1.20.2" {
+		t.Errorf("software %+v", in.Software)
+	}
+	agentNotes := 0
+	for _, n := range in.Notes {
+		if strings.HasPrefix(n, "cilium agent ") && strings.Contains(n, "KubeProxyReplacement True") {
+			agentNotes++
+		}
+	}
+	if agentNotes != 3 {
+		t.Errorf("%d agent notes with KubeProxyReplacement True, want one per node (3)", agentNotes)
+	}
+
+	kubeconfig, _ := KubeconfigOf(in)
+	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No kube-proxy anywhere, and none of its rules on any node.
+	if err := NoKubeProxy(ctx, cs); err != nil {
+		t.Error(err)
+	}
+	for _, n := range in.Nodes {
+		res, err := n.Exec().Run(ctx, command.Cmd{Name: "sh", Args: []string{"-c", "iptables-save | grep -c -e '^:KUBE-SVC' -e '^:KUBE-SERVICES' || true"}})
+		if err != nil || strings.TrimSpace(string(res.Stdout)) != "0" {
+			t.Errorf("node %s: kube-proxy chains in iptables-save: %q %v", n.Name(), res.Stdout, err)
+		}
+	}
+
+	client, server, err := in.Pair(lab.CrossNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if client.NodeName() == server.NodeName() {
+		t.Fatalf("cross-node pair on one node %s", client.NodeName())
+	}
+	frontend, err := in.Service(server, "tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := netip.AddrPortFrom(server.IP(), lab.ServicePort)
+	// The agent on the client's node serves the ClusterIP from its eBPF
+	// load-balancer map, with the server pod as backend.
+	agents, err := AgentsReady(ctx, cs, podAgentExec(restCfg, cs), "kube-system", set.Labs["cilium"].Kind.CNI.ReadyExec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clientAgent string
+	for _, a := range agents {
+		if a.Node == client.NodeName() {
+			clientAgent = a.Pod
+		}
+	}
+	run := podAgentExec(restCfg, cs)
+	out, _, err := run(ctx, "kube-system", clientAgent, "cilium-agent", []string{"cilium-dbg", "service", "list"})
+	if err != nil || !strings.Contains(string(out), frontend.String()) || !strings.Contains(string(out), backend.String()) {
+		t.Errorf("cilium-dbg service list on %s lacks %s → %s: %v\n%s", client.NodeName(), frontend, backend, err, out)
+	}
+	verbose, _, err := run(ctx, "kube-system", clientAgent, "cilium-agent", []string{"cilium-dbg", "status", "--verbose"})
+	if err != nil {
+		t.Errorf("cilium-dbg status --verbose: %v", err)
+	}
+	t.Logf("agent %s status --verbose, kube-proxy replacement part:\n%s", clientAgent, kprSection(string(verbose)))
+
+	// Where is the ClusterIP translated? A pod's socket and a node's socket
+	// (the node's network namespace is the agent's host namespace).
+	echo, err := server.Exec().Start(ctx, in.Probe.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", lab.ServicePort), "-duration", "60s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Stop(time.Second)
+	connectAndList := fmt.Sprintf("(sleep 4 | busybox nc %s %d >/dev/null &) ; sleep 1.5; ss -tnH", frontend.Addr(), frontend.Port())
+	res, err := client.Exec().Run(ctx, command.Cmd{Name: "sh", Args: []string{"-c", connectAndList}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromPod, err := ClassifyTranslation(string(res.Stdout), frontend, backend)
+	if err != nil {
+		t.Fatalf("pod %s: %v", client.Name(), err)
+	}
+	var clientNode lab.Node
+	for _, n := range in.Nodes {
+		if n.Name() == client.NodeName() {
+			clientNode = n
+		}
+	}
+	nodeConnect := fmt.Sprintf("(sleep 4 | socat - TCP:%s >/dev/null &) ; sleep 1.5; ss -tnH", frontend)
+	res, err = clientNode.Exec().Run(ctx, command.Cmd{Name: "sh", Args: []string{"-c", nodeConnect}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromNode, err := ClassifyTranslation(string(res.Stdout), frontend, backend)
+	if err != nil {
+		t.Fatalf("node %s: %v", clientNode.Name(), err)
+	}
+	t.Logf("ClusterIP %s → %s: from pod %s: %s; from node %s: %s", frontend, backend, client.Name(), fromPod, clientNode.Name(), fromNode)
+	// The recipe limits socket LB to the nodes' namespaces (cgroup v1
+	// host): pods are served per packet, nodes at connect().
+	if fromPod != PerPacket || fromNode != SocketLevel {
+		t.Errorf("from pod %s, from node %s: want per-packet in pods and socket-level on nodes (socketLB.hostNamespaceOnly)", fromPod, fromNode)
+	}
+	echo.Stop(time.Second)
+
+	tp := &throughput.Runner{Settings: throughput.Settings{Seconds: 2, Omit: 1, Streams: 8}}
+	for _, id := range tests {
+		m := tp.Measure(ctx, in, "throughput", id, throughput.CrossNode, 0)
+		gbps := m.Metrics[results.ThroughputBps] / 1e9
+		t.Logf("%s cross-node: %.2f Gbit/s, %v retransmits, pod MTU %v (%s)", id, gbps, m.Metrics[results.Retransmits], m.Metrics[results.PodMTU], m.Proxy)
+		if m.Error != "" || gbps <= 0 {
+			t.Errorf("%s: %.3f Gbit/s, error %q", id, gbps, m.Error)
+		}
+	}
+}
+
+// kprSection is the part of `cilium-dbg status --verbose` about the
+// kube-proxy replacement (from its heading to the next unindented line).
+func kprSection(verbose string) string {
+	var out []string
+	in := false
+	for _, l := range strings.Split(verbose, "\n") {
+		switch {
+		case strings.HasPrefix(l, "KubeProxyReplacement"):
+			in = true
+		case in && l != "" && l[0] != ' ' && l[0] != '\t':
+			in = false
+		}
+		if in {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
