@@ -50,51 +50,71 @@ func (f *footprinter) Components() []lab.Component {
 
 // findWorkloads lists the workloads whose pods count: the CNI release's
 // DaemonSets and Deployments in its namespace (Helm's release annotation),
-// the recipe's DaemonSets wherever Helm did not annotate them, and
-// kube-proxy unless the lab runs without it.
+// the recipe's DaemonSets ("name" in the release namespace or
+// "namespace/name"), every DaemonSet and Deployment of a namespace the
+// recipe names that way other than kube-system (where an operator puts the
+// CNI's workloads: calico-system), and kube-proxy unless the lab runs
+// without it.
 func findWorkloads(ctx context.Context, cs kubernetes.Interface, k *config.KindLab) ([]workload, error) {
 	c := k.CNI
 	var out []workload
 	seen := map[string]bool{}
-	add := func(w workload) {
-		key := w.Namespace + "/" + w.Kind + "/" + w.Name
+	add := func(ns, kind, name string, sel *metav1.LabelSelector, role string) {
+		key := ns + "/" + kind + "/" + name
 		if !seen[key] {
 			seen[key] = true
-			out = append(out, w)
+			out = append(out, workload{Component: lab.Component{Name: name, Kind: kind, Role: role}, Namespace: ns, Selector: metav1.FormatLabelSelector(sel)})
 		}
 	}
-	dss, err := cs.AppsV1().DaemonSets(c.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list DaemonSets in %s: %w", c.Namespace, err)
-	}
-	for _, ds := range dss.Items {
-		if ds.Annotations[helmReleaseAnnotation] == c.Release || slices.Contains(c.DaemonSets, ds.Name) {
-			add(workload{Component: lab.Component{Name: ds.Name, Kind: "DaemonSet", Role: lab.RoleCNI}, Namespace: ds.Namespace, Selector: metav1.FormatLabelSelector(ds.Spec.Selector)})
+	// Namespaces to scan, and whether everything in them is the CNI's.
+	whole := map[string]bool{c.Namespace: false}
+	order := []string{c.Namespace}
+	for _, entry := range c.DaemonSets {
+		ns, _ := daemonSetRef(c.Namespace, entry)
+		if _, ok := whole[ns]; !ok {
+			whole[ns] = ns != "kube-system"
+			order = append(order, ns)
 		}
 	}
-	for _, name := range c.DaemonSets {
-		if !seen[c.Namespace+"/DaemonSet/"+name] {
-			return nil, fmt.Errorf("DaemonSet %s/%s of the recipe not found", c.Namespace, name)
+	for _, ns := range order {
+		dss, err := cs.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("list DaemonSets in %s: %w", ns, err)
+		}
+		for _, ds := range dss.Items {
+			named := slices.ContainsFunc(c.DaemonSets, func(e string) bool {
+				n, name := daemonSetRef(c.Namespace, e)
+				return n == ns && name == ds.Name
+			})
+			if whole[ns] || named || (ns == c.Namespace && ds.Annotations[helmReleaseAnnotation] == c.Release) {
+				add(ns, "DaemonSet", ds.Name, ds.Spec.Selector, lab.RoleCNI)
+			}
+		}
+		deps, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("list Deployments in %s: %w", ns, err)
+		}
+		for _, d := range deps.Items {
+			if whole[ns] || (ns == c.Namespace && d.Annotations[helmReleaseAnnotation] == c.Release) {
+				add(ns, "Deployment", d.Name, d.Spec.Selector, lab.RoleCNI)
+			}
 		}
 	}
-	deps, err := cs.AppsV1().Deployments(c.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list Deployments in %s: %w", c.Namespace, err)
-	}
-	for _, d := range deps.Items {
-		if d.Annotations[helmReleaseAnnotation] == c.Release {
-			add(workload{Component: lab.Component{Name: d.Name, Kind: "Deployment", Role: lab.RoleCNI}, Namespace: d.Namespace, Selector: metav1.FormatLabelSelector(d.Spec.Selector)})
+	for _, entry := range c.DaemonSets {
+		ns, name := daemonSetRef(c.Namespace, entry)
+		if !seen[ns+"/DaemonSet/"+name] {
+			return nil, fmt.Errorf("DaemonSet %s/%s of the recipe not found", ns, name)
 		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no workload of release %s in %s", c.Release, c.Namespace)
 	}
 	if k.KubeProxyMode != "none" {
 		ds, err := cs.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("kube-proxy DaemonSet: %w", err)
 		}
-		add(workload{Component: lab.Component{Name: ds.Name, Kind: "DaemonSet", Role: lab.RoleServiceProxy}, Namespace: ds.Namespace, Selector: metav1.FormatLabelSelector(ds.Spec.Selector)})
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no workload of release %s in %s", c.Release, c.Namespace)
+		add(ds.Namespace, "DaemonSet", ds.Name, ds.Spec.Selector, lab.RoleServiceProxy)
 	}
 	return out, nil
 }

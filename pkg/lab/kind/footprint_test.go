@@ -289,6 +289,28 @@ func TestFindWorkloads(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Errorf("workloads %v, want %s", got, want)
 	}
+	// Calico-style: the operator's release in tigera-operator, the agents
+	// and their controllers in calico-system, which the operator owns.
+	calico := []runtime.Object{
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "tigera-operator", Namespace: "tigera-operator", Annotations: map[string]string{helmReleaseAnnotation: "calico"}}, Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"name": "tigera-operator"}}}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "calico-node", Namespace: "calico-system"}, Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "calico-node"}}}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "calico-kube-controllers", Namespace: "calico-system"}, Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "calico-kube-controllers"}}}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"}, Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-proxy"}}}},
+	}
+	ck := &config.KindLab{KubeProxyMode: "iptables", CNI: config.KindCNI{Release: "calico", Namespace: "tigera-operator", DaemonSets: []string{"calico-system/calico-node"}}}
+	cwl, err := findWorkloads(ctx, fake.NewClientset(calico...), ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, w := range cwl {
+		got = append(got, w.Namespace+"/"+w.Kind+"/"+w.Name+"/"+w.Role)
+	}
+	want = "tigera-operator/Deployment/tigera-operator/cni calico-system/DaemonSet/calico-node/cni calico-system/Deployment/calico-kube-controllers/cni kube-system/DaemonSet/kube-proxy/service-proxy"
+	if strings.Join(got, " ") != want {
+		t.Errorf("calico workloads %v, want %s", got, want)
+	}
+
 	k.CNI.DaemonSets = []string{"cilium", "cilium-envoy"}
 	if _, err := findWorkloads(ctx, fake.NewClientset(objs...), k); err == nil || !strings.Contains(err.Error(), "cilium-envoy") {
 		t.Errorf("missing recipe DaemonSet: %v", err)
