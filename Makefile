@@ -23,22 +23,28 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/cnilab
 
-# deps installs the Debian packages when root and something is missing;
-# otherwise it says what to install.
+# ensure_debs takes "tool:package" pairs (a tool starting with / is a file
+# to check) and installs the missing packages when root, else says what to
+# install and exits 3.
+define ensure_debs
+missing=""; \
+for t in $(1); do \
+	case $${t%%:*} in /*) [ -e $${t%%:*} ] ;; *) command -v $${t%%:*} >/dev/null 2>&1 ;; esac || missing="$$missing $${t##*:}"; \
+done; \
+if [ -n "$$missing" ]; then \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing:$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "missing:$$missing — install them (apt-get install -y$$missing) and run as root"; exit 3; \
+	fi; \
+fi
+endef
+
+# deps installs the Debian packages the netns labs run.
 deps:
-	@missing=""; \
-	for t in iperf3:iperf3 iptables-restore:iptables nft:nftables ipset:ipset ip:iproute2; do \
-		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing:$$missing"; \
-			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-		else \
-			echo "missing:$$missing — install them (apt-get install -y$$missing) and run as root"; exit 3; \
-		fi; \
-	fi
+	@$(call ensure_debs,iperf3:iperf3 iptables-restore:iptables nft:nftables ipset:ipset ip:iproute2)
 
 # kind-host prepares this machine for kind labs (pkg/kindhost): installs
 # docker.io when root and Docker is absent, starts dockerd when no engine
@@ -60,19 +66,7 @@ lab-compare: deps build
 # mmdebstrap makes the Debian root filesystems; gcc and a static libc build
 # flanneld (its UDP backend needs cgo).
 images: build
-	@missing=""; \
-	for t in mmdebstrap:mmdebstrap gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev; do \
-		case $${t%%:*} in /*) [ -e $${t%%:*} ] ;; *) command -v $${t%%:*} >/dev/null 2>&1 ;; esac || missing="$$missing $${t##*:}"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing:$$missing"; \
-			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-		else \
-			echo "missing:$$missing — install them (apt-get install -y$$missing)"; exit 3; \
-		fi; \
-	fi
+	@$(call ensure_debs,mmdebstrap:mmdebstrap gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev)
 	./$(BIN) images build
 
 # Unit tests and, as root, the real-kernel tests (throwaway namespaces) and

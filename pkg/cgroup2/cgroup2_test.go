@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/cnilab/cnilab/pkg/internal/testenv"
 )
 
 func TestParseMountinfo(t *testing.T) {
@@ -28,9 +30,7 @@ func TestParseMountinfo(t *testing.T) {
 }
 
 func TestCreateRemove(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
+	testenv.Kernel(t, "create cgroups")
 	root, mounted, err := Root()
 	if err != nil {
 		t.Skipf("no cgroup2: %v", err)

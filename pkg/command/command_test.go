@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cnilab/cnilab/pkg/internal/testenv"
 	"github.com/cnilab/cnilab/pkg/netplan"
 )
 
@@ -51,9 +51,7 @@ func TestStopEndsALongProgram(t *testing.T) {
 // namespace for its whole life (it is not killed when the starting thread
 // would otherwise exit) and the caller's namespace is untouched.
 func TestRunInNetns(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a network namespace")
-	}
+	testenv.Kernel(t, "creates a network namespace")
 	const name = "cnl-test-command"
 	if err := netplan.CreateNamespace(name); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ package compare
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/iperf"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/probe"
@@ -38,6 +40,9 @@ type Options struct {
 	Labs      []string
 	Scenarios []string
 	Profile   string
+	// OrderSeed shuffles the labs' order per repeat; 0 draws one (the run
+	// records it either way).
+	OrderSeed uint64
 	// Seconds and Repeats override the profile when > 0.
 	Seconds     int
 	Repeats     int
@@ -52,8 +57,12 @@ type Options struct {
 	ProbeLauncher probe.Launcher
 	// RunID, when set, measures the labs `cnilab up` left running for that
 	// run instead of building new ones; they are left running afterwards.
-	RunID    string
-	Progress io.Writer
+	RunID string
+	// SoloBaseline names a lab to bring up alone (and remove) before all
+	// labs are brought up together, so the run records what parallel
+	// provisioning costs against one lab alone (Run.Provisioning).
+	SoloBaseline string
+	Progress     io.Writer
 }
 
 // ErrPrerequisite marks a missing prerequisite (exit code 3).
@@ -86,6 +95,12 @@ func (o *Options) Validate() error {
 			es = append(es, config.Error{File: "--placement", Msg: fmt.Sprintf("unknown placement %q", p)})
 		}
 	}
+	if o.SoloBaseline != "" && !slices.Contains(o.Labs, o.SoloBaseline) {
+		es = append(es, config.Error{File: "--solo-baseline", Msg: fmt.Sprintf("lab %q is not one of the compared labs (%s)", o.SoloBaseline, strings.Join(o.Labs, ", "))})
+	}
+	if o.SoloBaseline != "" && o.RunID != "" {
+		es = append(es, config.Error{File: "--solo-baseline", Msg: "labs of a `cnilab up` run are already up: nothing to provision alone"})
+	}
 	if o.UnderlayMTU != 0 && (o.UnderlayMTU < 1280 || o.UnderlayMTU > 9000) {
 		es = append(es, config.Error{File: "--underlay-mtu", Msg: fmt.Sprintf("%d: must be 1280..9000", o.UnderlayMTU)})
 	}
@@ -103,21 +118,67 @@ func NewRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Prerequisites checks what a netns comparison needs.
-func Prerequisites() error {
+// Prerequisites checks what a netns comparison needs: root, and an iperf3
+// recent enough for the run's UDP tests.
+func (o *Options) Prerequisites() error {
 	var miss []string
 	if os.Geteuid() != 0 {
 		miss = append(miss, "root (the netns provider creates network namespaces): run as root or with sudo")
 	}
-	for _, tool := range []string{"iperf3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			miss = append(miss, tool+" (apt-get install -y iperf3)")
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		miss = append(miss, "iperf3 (apt-get install -y iperf3)")
+	} else if o.hasUDPTests() {
+		out, err := exec.Command("iperf3", "--version").Output()
+		v, perr := iperf.ParseVersion(out)
+		switch {
+		case err != nil && perr != nil:
+			miss = append(miss, fmt.Sprintf("a working iperf3 (iperf3 --version: %v)", err))
+		case perr != nil:
+			miss = append(miss, perr.Error())
+		case !v.AtLeast(iperf.MinUDP.Major, iperf.MinUDP.Minor):
+			miss = append(miss, fmt.Sprintf("iperf3 ≥ %s for UDP tests (this one is %s, whose UDP figures are unreliable): upgrade it, or leave the u-tests out", iperf.MinUDP, v))
 		}
 	}
 	if len(miss) > 0 {
 		return fmt.Errorf("%w: %s", ErrPrerequisite, strings.Join(miss, "; "))
 	}
 	return nil
+}
+
+// hasUDPTests reports whether a throughput scenario of the run has a UDP
+// test.
+func (o *Options) hasUDPTests() bool {
+	for _, name := range o.Scenarios {
+		sc := o.Set.Scenarios[name]
+		if sc == nil || sc.Kind != "throughput" {
+			continue
+		}
+		for _, id := range sc.Tests {
+			if t, err := throughput.ParseTest(id, 1); err == nil && !t.Idle && t.Protocol == iperf.UDP {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// iperf3Version asks the lab's client pod which iperf3 it runs.
+func iperf3Version(ctx context.Context, in *lab.Instance) (iperf.Version, error) {
+	var client lab.Pod
+	for _, pp := range in.Pairs {
+		client = pp.Client
+		break
+	}
+	if client == nil {
+		return iperf.Version{}, errors.New("lab has no client pod")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	res, err := client.Exec().Run(cctx, command.Cmd{Name: "iperf3", Args: []string{"--version"}})
+	if err != nil {
+		return iperf.Version{}, err
+	}
+	return iperf.ParseVersion(res.Stdout)
 }
 
 // Run does the whole comparison with provider p. The document is returned
@@ -156,6 +217,12 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 	for _, name := range o.Labs {
 		specs = append(specs, lab.Spec{Def: o.Set.Labs[name], RunID: id, Workloads: w, Nodes: 2, PodsPerNode: 2, UnderlayMTU: o.UnderlayMTU, Dir: dir})
 	}
+	var solo *results.SoloUp
+	if o.SoloBaseline != "" && !attach {
+		if solo, err = provisionAlone(ctx, p, specs, o.SoloBaseline, progress); err != nil {
+			return nil, err
+		}
+	}
 	t0 := time.Now()
 	var outcomes []schedule.Outcome
 	if attach {
@@ -170,6 +237,13 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		}
 	} else {
 		outcomes = schedule.Provision(ctx, p, specs)
+	}
+	wall := time.Since(t0)
+	if !attach {
+		run.Provisioning = &results.Provisioning{Labs: len(specs), WallSeconds: wall.Seconds(), Solo: solo}
+		if err := store.SetRun(run); err != nil {
+			return nil, err
+		}
 	}
 	var up []*lab.Instance
 	defer func() {
@@ -196,6 +270,17 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			l.Status, l.Fidelity, l.Datapath, l.PodMTU, l.Services = results.StatusOK, in.Fidelity, in.Datapath, in.PodMTU, in.Proxy
 			l.Notes = append(l.Notes, in.Notes...)
 			l.NoFootprint = in.NoFootprint
+			if v, err := iperf3Version(ctx, in); err == nil {
+				l.IPerf3 = v.String()
+			} else {
+				l.Notes = append(l.Notes, "iperf3 version unknown: "+err.Error())
+			}
+			l.UpSteps = in.UpSteps
+			if in.Footprinter != nil {
+				for _, c := range in.Footprinter.Components() {
+					l.Footprint = append(l.Footprint, results.Component{Name: c.Name, Kind: c.Kind, Role: c.Role})
+				}
+			}
 			if in.Software != (results.Software{}) {
 				sw := in.Software
 				l.Software = &sw
@@ -215,7 +300,10 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			return nil, err
 		}
 	}
-	fmt.Fprintf(progress, "%d labs up in %.2fs\n", len(up), time.Since(t0).Seconds())
+	fmt.Fprintf(progress, "%d labs up in %.2fs\n", len(up), wall.Seconds())
+	if pr := run.Provisioning; pr != nil && pr.Ratio() > 0 {
+		fmt.Fprintf(progress, "provisioning: all %d labs together %.1f s, %s alone %.1f s: ratio %.2f\n", pr.Labs, pr.WallSeconds, pr.Solo.Lab, pr.Solo.UpSeconds, pr.Ratio())
+	}
 
 	for _, name := range o.Scenarios {
 		sc := o.Set.Scenarios[name]
@@ -233,7 +321,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 				r.Settings.Seconds = o.Seconds
 			}
 			fmt.Fprintf(progress, "scenario %s: windows of %ds (+%ds omitted)\n", name, r.Settings.Seconds, r.Settings.Omit)
-			measureWindows(ctx, &r, "dts", up, sc, placements, repeats, store, progress)
+			measureWindows(ctx, &r, "dts", up, sc, placements, repeats, settings.OrderSeed, store, progress)
 		case "latency":
 			launcher, err := o.launcher()
 			if err != nil {
@@ -248,7 +336,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 				lr.Settings.Window = time.Duration(o.Seconds) * time.Second
 			}
 			fmt.Fprintf(progress, "scenario %s: windows of ≤%v / ≤%d transactions\n", name, lr.Settings.Window, n)
-			measureWindows(ctx, lr, "drr", up, sc, placements, repeats, store, progress)
+			measureWindows(ctx, lr, "drr", up, sc, placements, repeats, settings.OrderSeed, store, progress)
 		case "services-scale":
 			if err := runServicesScale(ctx, o, sc, id, store, progress); err != nil {
 				fmt.Fprintf(progress, "scenario %s: %v\n", name, err)
@@ -276,6 +364,31 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		return &doc, fmt.Errorf("interrupted: %w (partial results kept in %s)", ctx.Err(), dir)
 	}
 	return &doc, nil
+}
+
+// provisionAlone brings one lab up with nothing else of the run's
+// provisioning, records how long it took and removes it again (even when
+// ctx was cancelled meanwhile). Its failure is recorded, not fatal: the
+// comparison goes on without a ratio.
+func provisionAlone(ctx context.Context, p lab.Provider, specs []lab.Spec, name string, progress io.Writer) (*results.SoloUp, error) {
+	i := slices.IndexFunc(specs, func(s lab.Spec) bool { return s.Def.Name == name })
+	if i < 0 {
+		return nil, fmt.Errorf("solo baseline %s is not a lab of the run", name)
+	}
+	fmt.Fprintf(progress, "provisioning %s alone first (the yardstick for all labs together)\n", name)
+	oc := schedule.Provision(ctx, p, specs[i:i+1])[0]
+	solo := &results.SoloUp{Lab: name, UpSeconds: oc.Took.Seconds()}
+	if oc.Err != nil {
+		solo.Error = oc.Err.Error()
+		fmt.Fprintf(progress, "  solo %s failed after %.1f s: %v\n", name, oc.Took.Seconds(), oc.Err)
+		return solo, nil
+	}
+	solo.UpSteps = oc.Instance.UpSteps
+	fmt.Fprintf(progress, "  solo %s up in %.1f s; removing it\n", name, oc.Took.Seconds())
+	if err := p.Down(context.Background(), oc.Instance); err != nil {
+		return nil, fmt.Errorf("remove the solo %s lab: %w", name, err)
+	}
+	return solo, nil
 }
 
 // placements are the scenario's placements under the run's profile and
@@ -328,13 +441,13 @@ type windowMeasurer interface {
 // pays for neighbour resolution and cold caches, which would otherwise land
 // in repeat 1), then every window strictly one at a time, repeats
 // interleaved across labs, each stored as soon as it ends.
-func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*lab.Instance, sc *config.Scenario, placements []string, repeats int, store *results.Store, progress io.Writer) {
+func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*lab.Instance, sc *config.Scenario, placements []string, repeats int, seed uint64, store *results.Store, progress io.Writer) {
 	for _, l := range up {
 		if ctx.Err() == nil && len(l.Pairs) > 0 {
 			m.Measure(ctx, l, sc.Name, warmup, placements[0], 0)
 		}
 	}
-	ws := schedule.Order(up, sc.Name, sc.Tests, placements, repeats)
+	ws := schedule.Order(up, sc.Name, sc.Tests, placements, repeats, seed)
 	fmt.Fprintf(progress, "  %d windows, one at a time\n", len(ws))
 	i := 0
 	schedule.Serial(ctx, ws, func(ctx context.Context, w schedule.Window) {
@@ -464,7 +577,14 @@ func hasScenario(doc *results.Document, name string) bool {
 }
 
 func (o *Options) settings() (results.Settings, error) {
-	s := results.Settings{UnderlayMTU: o.UnderlayMTU, Statistic: "median over repeats; 95% CI of the mean (Student's t); CoV = sd/mean"}
+	s := results.Settings{UnderlayMTU: o.UnderlayMTU, Statistic: "median over repeats; 95% CI of the mean (Student's t); CoV = sd/mean", OrderSeed: o.OrderSeed}
+	for s.OrderSeed == 0 {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return s, err
+		}
+		s.OrderSeed = binary.LittleEndian.Uint64(b[:])
+	}
 	if s.UnderlayMTU == 0 {
 		s.UnderlayMTU = 1500
 	}

@@ -115,7 +115,9 @@ func TestKindSection(t *testing.T) {
 	}
 
 	const head = "name: x\ncni: flannel\nnetns:\n  model: flannel\nkind:\n"
-	const cni = "  cni:\n    chart: c\n    version: v1\n    repo: https://example.org/charts\n    daemonsets: [agent]\n"
+	const cni = "  cni:\n    chart: c\n    version: v1\n    repo: https://example.org/charts\n    daemonsets: [agent]\n    no_offline_source: sources not served\n"
+	const local = "  cni:\n    local_chart: kube-router\n    version: v2.1.0\n    daemonsets: [kube-router]\n"
+	const manifests = "  cni:\n    manifests: [https://example.org/v1/m.yaml]\n    version: v1\n    daemonsets: [agent]\n    no_offline_source: sources not served\n"
 	good, err := ParseLab("labs/x.yaml", []byte(head+cni))
 	if err != nil {
 		t.Fatalf("minimal kind section: %v", err)
@@ -123,7 +125,31 @@ func TestKindSection(t *testing.T) {
 	if g := good.Kind; g.ServiceSubnet != "10.96.0.0/16" || g.CNI.Release != "c" || g.CNI.Namespace != "kube-system" {
 		t.Errorf("defaults not applied: %+v", g)
 	}
+	lc, err := ParseLab("labs/x.yaml", []byte(head+"  bridge_device: kube-bridge\n  node_routes: true\n  notes: [service proxy off]\n"+local))
+	if err != nil {
+		t.Fatalf("local chart recipe: %v", err)
+	}
+	if c := lc.Kind.CNI; c.Chart != "kube-router" || c.Release != "kube-router" || c.Namespace != "kube-system" {
+		t.Errorf("local chart defaults: %+v", c)
+	}
+	mf, err := ParseLab("labs/x.yaml", []byte(head+manifests))
+	if err != nil {
+		t.Fatalf("manifests recipe: %v", err)
+	}
+	if c := mf.Kind.CNI; c.Chart != "" || len(c.Manifests) != 1 {
+		t.Errorf("manifests recipe: %+v", c)
+	}
 	cases := []struct{ name, yaml, want string }{
+		{"local chart with repo", head + local + "    repo: https://e.org\n", "labs/x.yaml:10: kind.cni.repo: a local_chart install takes no repo"},
+		{"local chart with another chart", head + local + "    chart: other\n", "labs/x.yaml:10: kind.cni.chart: chart \"other\" differs"},
+		{"local chart and no_offline_source", head + local + "    no_offline_source: x\n", "labs/x.yaml:10: kind.cni.no_offline_source: no_offline_source goes only"},
+		{"no offline source", head + "  cni:\n    chart: c\n    version: v1\n    repo: https://e.org\n    daemonsets: [a]\n", "labs/x.yaml:6: kind.cni.no_offline_source: a recipe with no offline chart"},
+		{"http manifest", head + "  cni:\n    manifests: [http://e.org/m.yaml]\n    version: v1\n    daemonsets: [a]\n    no_offline_source: x\n", "labs/x.yaml:7: kind.cni.manifests.0: \"http://e.org/m.yaml\" is not an https URL"},
+		{"manifests with chart", head + manifests + "    chart: c\n", "labs/x.yaml:11: kind.cni.chart: a manifests install takes no chart"},
+		{"manifests with values", head + manifests + "    values: {a: 1}\n", "labs/x.yaml:11: kind.cni.values: manifests take no chart values"},
+		{"bad bridge", head + "  bridge_device: kube/bridge\n" + local, "labs/x.yaml:6: kind.bridge_device: \"kube/bridge\" is not a network device name"},
+		{"routes and tunnel", head + "  tunnel_device: flannel.1\n  node_routes: true\n" + local, "labs/x.yaml:7: kind.node_routes: routes via node addresses"},
+		{"empty note", head + "  notes: [\" \"]\n" + local, "labs/x.yaml:6: kind.notes.0: empty note"},
 		{"bad pod subnet", head + "  pod_subnet: 10.244.0.0/33\n" + cni, "labs/x.yaml:6: kind.pod_subnet: \"10.244.0.0/33\" is not a CIDR"},
 		{"service overlaps pods", head + "  pod_subnet: 10.0.0.0/8\n" + cni, "labs/x.yaml:5: kind.service_subnet: 10.96.0.0/16 overlaps pod_subnet"},
 		{"overlaps node network", head + "  pod_subnet: 172.18.0.0/20\n" + cni, "labs/x.yaml:6: kind.pod_subnet: 172.18.0.0/20 overlaps the node network"},
@@ -132,9 +158,9 @@ func TestKindSection(t *testing.T) {
 		{"proxy with kube-proxy", head + "  proxy: cilium ebpf\n" + cni, "labs/x.yaml:6: kind.proxy: kube-proxy is the service proxy"},
 		{"no chart", head + "  cni:\n    version: v1\n    repo: https://e.org\n    daemonsets: [a]\n", "labs/x.yaml:6: kind.cni.chart: required"},
 		{"http repo", head + "  cni:\n    chart: c\n    version: v1\n    repo: http://e.org\n    daemonsets: [a]\n", "labs/x.yaml:9: kind.cni.repo: \"http://e.org\" is not an https"},
-		{"module without dir", head + cni + "    module: example.org/m\n", "labs/x.yaml:11: kind.cni.module: module and module_dir go together"},
-		{"no daemonsets", head + "  cni:\n    chart: c\n    version: v1\n    repo: https://e.org\n", "labs/x.yaml:6: kind.cni.daemonsets: name the CNI's agent DaemonSets"},
-		{"bad values path", head + cni + "    offline_image_values: [flannel..image]\n", "labs/x.yaml:11: kind.cni.offline_image_values.0: \"flannel..image\" is not a values path"},
+		{"module without dir", head + "  cni:\n    chart: c\n    version: v1\n    repo: https://e.org\n    daemonsets: [a]\n    module: example.org/m\n", "labs/x.yaml:11: kind.cni.module: module and module_dir go together"},
+		{"no daemonsets", head + "  cni:\n    chart: c\n    version: v1\n    repo: https://e.org\n    no_offline_source: x\n", "labs/x.yaml:6: kind.cni.daemonsets: name the CNI's agent DaemonSets"},
+		{"bad values path", head + cni + "    offline_image_values: [flannel..image]\n", "labs/x.yaml:12: kind.cni.offline_image_values.0: \"flannel..image\" is not a values path"},
 		{"unknown field", head + "  nodes: 3\n" + cni, "labs/x.yaml:6: nodes: unknown field"},
 	}
 	for _, tc := range cases {

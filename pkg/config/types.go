@@ -77,13 +77,22 @@ type KindLab struct {
 	TunnelDevice string `yaml:"tunnel_device,omitempty"`
 	// Datapath describes the forwarding mode for the labs table.
 	Datapath string `yaml:"datapath,omitempty"`
-	// Notes are what every run of the lab records about its recipe (a
-	// feature turned off here and why).
+	// BridgeDevice is the Linux bridge the CNI puts pods on (kube-bridge);
+	// when set, the provider checks it exists on every worker and records it.
+	BridgeDevice string `yaml:"bridge_device,omitempty"`
+	// NodeRoutes says the CNI routes each node's podCIDR via that node's
+	// address, with no overlay (kube-router's iBGP routes); the provider
+	// checks every such route on every node and records the routes' proto.
+	NodeRoutes bool `yaml:"node_routes,omitempty"`
+	// Notes are recorded with the lab's results as they are (what this lab
+	// leaves off here and why, advisories of the pinned version).
 	Notes []string `yaml:"notes,omitempty"`
 	CNI   KindCNI  `yaml:"cni"`
 }
 
-// KindCNI is the CNI's upstream Helm chart, pinned.
+// KindCNI is how the CNI is installed, pinned: its upstream Helm chart
+// (Chart, Repo, Version), a chart of cnilab's own (LocalChart) or upstream
+// manifests (Manifests).
 type KindCNI struct {
 	// Chart is the chart's name in Repo.
 	Chart   string `yaml:"chart"`
@@ -94,6 +103,17 @@ type KindCNI struct {
 	// (module@Version, from the Go module proxy) for offline installs.
 	Module    string `yaml:"module,omitempty"`
 	ModuleDir string `yaml:"module_dir,omitempty"`
+	// LocalChart names a chart embedded in cnilab (charts/<name>), used
+	// with both image sources: for CNIs that publish no chart. Its values
+	// carry the pinned upstream image; offline labs override it.
+	LocalChart string `yaml:"local_chart,omitempty"`
+	// Manifests are upstream manifest URLs (https, pinned by version in the
+	// path), server-side applied in order, for CNIs installed that way.
+	Manifests []string `yaml:"manifests,omitempty"`
+	// NoOfflineSource says why the CNI has neither an offline chart nor an
+	// offline image here ("sources not served"); required when the recipe
+	// has no offline source (no module, no local_chart).
+	NoOfflineSource string `yaml:"no_offline_source,omitempty"`
 	// Release and Namespace of the Helm release; NamespaceLabels are set
 	// when the namespace is created (pod-security for privileged agents).
 	Release         string            `yaml:"release"`
@@ -119,7 +139,8 @@ type KindCNI struct {
 	// before the CNI counts as ready: the agent's own status, not just its
 	// readiness probe.
 	ReadyExec *ReadyExec `yaml:"ready_exec,omitempty"`
-	// DaemonSets are the CNI's agents, in Namespace; each must be fully
+	// DaemonSets are the CNI's agents, "name" in Namespace or
+	// "namespace/name"; the first is the main agent; each must be fully
 	// ready on every node before the lab counts as up.
 	DaemonSets []string `yaml:"daemonsets"`
 }

@@ -139,6 +139,67 @@ const (
 // k8sNameRE is a Kubernetes object name (DNS-1123 label).
 var k8sNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
+// deviceNameRE is what Linux accepts as an interface name (IFNAMSIZ 16,
+// no '/', no whitespace), narrowed to the usual characters.
+var deviceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$`)
+
+// validateKindSource checks that the CNI comes from exactly one place (an
+// upstream chart, a chart of cnilab's own, or upstream manifests) and that
+// a recipe with no offline source says why.
+func validateKindSource(c *KindCNI, bad func(string, ...string)) {
+	if c.Version == "" {
+		bad("required", "kind", "cni", "version")
+	}
+	switch {
+	case c.LocalChart != "":
+		for _, f := range []struct{ val, key string }{{c.Repo, "repo"}, {c.Module, "module"}, {strings.Join(c.Manifests, ""), "manifests"}} {
+			if f.val != "" {
+				bad("a local_chart install takes no "+f.key, "kind", "cni", f.key)
+			}
+		}
+		if c.Chart != "" && c.Chart != c.LocalChart {
+			bad(fmt.Sprintf("chart %q differs from local_chart %q", c.Chart, c.LocalChart), "kind", "cni", "chart")
+		}
+		if !k8sNameRE.MatchString(c.LocalChart) {
+			bad(fmt.Sprintf("%q is not a chart name", c.LocalChart), "kind", "cni", "local_chart")
+		}
+		c.Chart = c.LocalChart
+	case len(c.Manifests) > 0:
+		for _, f := range []struct{ val, key string }{{c.Chart, "chart"}, {c.Repo, "repo"}, {c.Module, "module"}} {
+			if f.val != "" {
+				bad("a manifests install takes no "+f.key, "kind", "cni", f.key)
+			}
+		}
+		for i, m := range c.Manifests {
+			if !strings.HasPrefix(m, "https://") {
+				bad(fmt.Sprintf("%q is not an https URL", m), "kind", "cni", "manifests", fmt.Sprint(i))
+			}
+		}
+		if len(c.Values) > 0 || len(c.OfflineImageValues) > 0 {
+			bad("manifests take no chart values", "kind", "cni", "values")
+		}
+	default:
+		for _, f := range []struct{ val, key string }{{c.Chart, "chart"}, {c.Repo, "repo"}} {
+			if f.val == "" {
+				bad("required", "kind", "cni", f.key)
+			}
+		}
+		if c.Repo != "" && !strings.HasPrefix(c.Repo, "https://") {
+			bad(fmt.Sprintf("%q is not an https chart repository", c.Repo), "kind", "cni", "repo")
+		}
+		if (c.Module == "") != (c.ModuleDir == "") {
+			bad("module and module_dir go together (the chart's directory inside the module)", "kind", "cni", "module")
+		}
+	}
+	offline := c.Module != "" || c.LocalChart != ""
+	if !offline && strings.TrimSpace(c.NoOfflineSource) == "" {
+		bad("a recipe with no offline chart (module or local_chart) says why in no_offline_source", "kind", "cni", "no_offline_source")
+	}
+	if offline && c.NoOfflineSource != "" {
+		bad("no_offline_source goes only with recipes that have no offline chart", "kind", "cni", "no_offline_source")
+	}
+}
+
 // validateKind checks the kind section and applies its defaults.
 func validateKind(l *Lab, bad func(string, ...string)) {
 	k := l.Kind
@@ -178,21 +239,11 @@ func validateKind(l *Lab, bad func(string, ...string)) {
 		bad("kube-proxy is the service proxy unless kube_proxy_mode is none", "kind", "proxy")
 	}
 	c := &k.CNI
-	for _, f := range []struct{ val, key string }{{c.Chart, "chart"}, {c.Version, "version"}, {c.Repo, "repo"}} {
-		if f.val == "" {
-			bad("required", "kind", "cni", f.key)
-		}
-	}
-	if c.Repo != "" && !strings.HasPrefix(c.Repo, "https://") {
-		bad(fmt.Sprintf("%q is not an https chart repository", c.Repo), "kind", "cni", "repo")
-	}
-	if (c.Module == "") != (c.ModuleDir == "") {
-		bad("module and module_dir go together (the chart's directory inside the module)", "kind", "cni", "module")
-	}
+	validateKindSource(c, bad)
 	if c.Release == "" {
 		c.Release = c.Chart
 	}
-	if !k8sNameRE.MatchString(c.Release) {
+	if len(c.Manifests) == 0 && !k8sNameRE.MatchString(c.Release) {
 		bad(fmt.Sprintf("%q is not a release name", c.Release), "kind", "cni", "release")
 	}
 	if c.Namespace == "" {
@@ -204,11 +255,29 @@ func validateKind(l *Lab, bad func(string, ...string)) {
 	if len(c.DaemonSets) == 0 {
 		bad("name the CNI's agent DaemonSets: readiness waits for them on every node", "kind", "cni", "daemonsets")
 	}
-	for i, d := range c.DaemonSets {
-		if !k8sNameRE.MatchString(d) {
-			bad(fmt.Sprintf("%q is not a DaemonSet name", d), "kind", "cni", "daemonsets", fmt.Sprint(i))
+	for i, n := range k.Notes {
+		if strings.TrimSpace(n) == "" {
+			bad("empty note", "kind", "notes", fmt.Sprint(i))
 		}
 	}
+	if k.BridgeDevice != "" && !deviceNameRE.MatchString(k.BridgeDevice) {
+		bad(fmt.Sprintf("%q is not a network device name", k.BridgeDevice), "kind", "bridge_device")
+	}
+	if k.NodeRoutes && k.TunnelDevice != "" {
+		bad("routes via node addresses and a tunnel device exclude each other", "kind", "node_routes")
+	}
+	for i, d := range c.DaemonSets {
+		// "name" (in Namespace) or "namespace/name", for agents an operator
+		// creates elsewhere (Calico's calico-system/calico-node).
+		ns, name, scoped := strings.Cut(d, "/")
+		if !scoped {
+			ns, name = c.Namespace, d
+		}
+		if !k8sNameRE.MatchString(ns) || !k8sNameRE.MatchString(name) {
+			bad(fmt.Sprintf("%q is not a DaemonSet name (name or namespace/name)", d), "kind", "cni", "daemonsets", fmt.Sprint(i))
+		}
+	}
+
 	for i, p := range c.OfflineImageValues {
 		if !valuePathRE.MatchString(p) {
 			bad(fmt.Sprintf("%q is not a values path (a.b.c)", p), "kind", "cni", "offline_image_values", fmt.Sprint(i))

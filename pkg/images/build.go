@@ -116,10 +116,10 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	// Binaries and the two root filesystems are independent; run them side
 	// by side (mmdebstrap is mostly network and dpkg, go build is CPU).
 	var (
-		wg                         sync.WaitGroup
-		bin                        Binaries
-		nodeTar, toolsTar, cilTar  string
-		binErr, nErr, tErr, cilErr error
+		wg                                sync.WaitGroup
+		bin                               Binaries
+		nodeTar, toolsTar, krTar, cilTar  string
+		binErr, nErr, tErr, krErr, cilErr error
 	)
 	wg.Add(3)
 	go func() {
@@ -145,6 +145,11 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	go func() {
 		defer wg.Done()
 		toolsTar, tErr = buildRootfs(ctx, o.Runner, filepath.Join(b.dir, "rootfs"), toolsRootfs)
+		if full && tErr == nil {
+			// After tools, not beside it: two mmdebstraps at once only
+			// compete for the same two cores and the same mirror.
+			krTar, krErr = buildRootfs(ctx, o.Runner, filepath.Join(b.dir, "rootfs"), kubeRouterRootfs)
+		}
 	}()
 	if full {
 		wg.Add(1)
@@ -155,7 +160,7 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	}
 	wg.Wait()
 	rep.Rootfs = time.Since(rootBegin)
-	if err := errors.Join(binErr, nErr, tErr, cilErr); err != nil {
+	if err := errors.Join(binErr, nErr, tErr, krErr, cilErr); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(b.log, "binaries ready in %s, root filesystems in %s\n", rep.Binaries.Round(time.Second), rep.Rootfs.Round(time.Second))
@@ -183,6 +188,10 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	kubeRouter, err := kubeRouterSpec(bin, LayerSource{Name: "kube-router-rootfs", Tar: krTar, Key: kubeRouterRootfs.Key()})
+	if err != nil {
+		return rep, err
+	}
 	nt, err := nodeTree(bin)
 	if err != nil {
 		return rep, err
@@ -203,7 +212,7 @@ func build(ctx context.Context, o Options, full bool) (Report, error) {
 		return rep, err
 	}
 
-	for _, s := range []Spec{flannel, bench, cilium, operator} {
+	for _, s := range []Spec{flannel, kubeRouter, bench, cilium, operator} {
 		r, err := b.ensure(ctx, s, nil)
 		if err != nil {
 			return rep, err

@@ -173,8 +173,8 @@ func firstLines(s string, prefixes ...string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestFlannelAndBenchImages runs what the flannel chart's containers and the
-// bench workloads run first.
+// TestFlannelAndBenchImages runs what the flannel chart's and the
+// kube-router chart's containers and the bench workloads run first.
 func TestFlannelAndBenchImages(t *testing.T) {
 	r := needNodeImage(t)
 	tests := []struct {
@@ -182,6 +182,9 @@ func TestFlannelAndBenchImages(t *testing.T) {
 	}{
 		{FlannelImage, "cp -f /flannel /tmp/flannel && test -x /tmp/flannel && test -x /opt/bin/install-conf && /opt/bin/flanneld --version 2>&1", FlannelVersion},
 		{FlannelImage, "iptables --version && nft --version", "nf_tables"},
+		// charts/kube-router's install-cni init container and agent.
+		{KubeRouterImage, "for p in bridge host-local loopback portmap; do test -x /usr/libexec/cni/$p || exit 1; done && command -v install mv cp >/dev/null && /usr/local/bin/kube-router --version 2>&1", KubeRouterVersion},
+		{KubeRouterImage, "iptables --version && command -v ipset && ip -V && conntrack --version && gobgp --version", "nf_tables"},
 		{BenchImage, "iperf3 --version | head -n1 && busybox ping -c1 -W1 127.0.0.1 >/dev/null && test -x /usr/local/bin/cnilab && echo ok", "ok"},
 	}
 	for _, tc := range tests {

@@ -35,6 +35,10 @@ func TestSetNames(t *testing.T) {
 	tests := []struct{ name, got, want string }{
 		{"node", off.Node, "cnilab/kind-node:v1.34.4"},
 		{"flannel", off.Flannel, "cnilab/flannel:v0.28.10"},
+		{"kube-router", off.KubeRouter, "cnilab/kube-router:v2.1.0"},
+		{"kube-router by CNI", off.CNIImages()["kube-router"], "cnilab/kube-router:v2.1.0"},
+		{"no calico image", off.CNIImages()["calico"], ""},
+		{"no upstream kube-router image (the chart's default applies)", Upstream().KubeRouter, ""},
 		{"bench", off.Bench, "cnilab/bench:" + BenchTag},
 		{"chart repo", off.FlannelChartRepo, "https://flannel-io.github.io/flannel/"},
 		{"chart version", off.FlannelChartVersion, "v0.28.10"},
@@ -399,7 +403,7 @@ func TestPresent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(missing, []string{FlannelImage, BenchImage, CiliumImage, CiliumOperatorImage}) {
+	if !reflect.DeepEqual(missing, []string{FlannelImage, KubeRouterImage, BenchImage, CiliumImage, CiliumOperatorImage}) {
 		t.Fatalf("missing %v", missing)
 	}
 	if err := MissingError(missing); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "run `cnilab images build`") {

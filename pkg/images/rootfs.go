@@ -129,3 +129,17 @@ var toolsRootfs = Rootfs{
 		`rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*.log`,
 	},
 }
+
+// kubeRouterRootfs is kube-router's Debian base: what it runs besides
+// netlink — iptables, iptables-save/-restore (Debian's default alternative
+// is nft, the kind nodes' backend here), ipset, ip (iproute2: routes, rules,
+// tunnels), modprobe (kmod; a failure is only logged), conntrack (used by
+// its service proxy), CA certificates, and the shell tools of the chart's
+// init container (bash, coreutils are essential in minbase).
+var kubeRouterRootfs = Rootfs{
+	Name:     "kube-router",
+	Packages: []string{"iptables", "ipset", "iproute2", "conntrack", "kmod", "ca-certificates"},
+	Hooks: []string{
+		`rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*.log`,
+	},
+}

@@ -26,6 +26,7 @@ const (
 	CoreDNSVersion    = gobuild.CoreDNSVersion
 	PauseTag          = gobuild.PauseTag
 	FlannelVersion    = gobuild.FlannelVersion
+	KubeRouterVersion = gobuild.KubeRouterVersion
 	// BenchTag names the bench image by the probe protocol its cnilab
 	// binary speaks, so the kind provider can name it without building it;
 	// the content label tells a stale image from a current one.
@@ -37,6 +38,8 @@ const (
 	NodeImage    = "cnilab/kind-node:" + KubernetesVersion
 	FlannelImage = "cnilab/flannel:" + FlannelVersion
 	BenchImage   = "cnilab/bench:" + BenchTag
+	// KubeRouterImage is kube-router for cnilab's charts/kube-router.
+	KubeRouterImage = "cnilab/kube-router:" + KubeRouterVersion
 	// nodeBaseImage is the node image without the preloaded component
 	// images; the preload step runs it once to fill containerd's store.
 	nodeBaseImage = "cnilab/kind-node-base:" + KubernetesVersion
@@ -77,6 +80,10 @@ type Set struct {
 	// install-cni-plugin init container (it holds /flannel and cp). Empty
 	// in the upstream set: the chart's own defaults apply there.
 	Flannel string
+	// KubeRouter is the image of kube-router's agent and install-cni init
+	// container. Empty in the upstream set: charts/kube-router's default
+	// (the pinned upstream release image) applies there.
+	KubeRouter string
 	// Bench is the workload image: iperf3, busybox and cnilab (probe).
 	Bench string
 	// Cilium and CiliumOperator are the Cilium agent image (with clang-19
@@ -102,6 +109,7 @@ func Offline() Set {
 		Source:              SourceOffline,
 		Node:                NodeImage,
 		Flannel:             FlannelImage,
+		KubeRouter:          KubeRouterImage,
 		Bench:               BenchImage,
 		Cilium:              CiliumImage,
 		CiliumOperator:      CiliumOperatorImage,
@@ -114,6 +122,18 @@ func Offline() Set {
 
 func componentRefs() []string {
 	return []string{APIServerImage, ControllerManagerImage, SchedulerImage, ProxyImage, CoreDNSImage, PauseImage, EtcdImage}
+}
+
+// CNIImages maps a lab's CNI name (config.Lab.CNI) to the set's image for
+// it; a CNI that is not here has no image in this set.
+func (s Set) CNIImages() map[string]string {
+	out := map[string]string{}
+	for cni, ref := range map[string]string{"flannel": s.Flannel, "kube-router": s.KubeRouter, "cilium": s.Cilium} {
+		if ref != "" {
+			out[cni] = ref
+		}
+	}
+	return out
 }
 
 // Upstream pins.
@@ -151,7 +171,7 @@ func Upstream() Set {
 // for a lab to start (components live inside the node image).
 func (s Set) DockerImages() []string {
 	var out []string
-	for _, ref := range []string{s.Node, s.Flannel, s.Bench, s.Cilium, s.CiliumOperator} {
+	for _, ref := range []string{s.Node, s.Flannel, s.KubeRouter, s.Bench, s.Cilium, s.CiliumOperator} {
 		if ref != "" {
 			out = append(out, ref)
 		}

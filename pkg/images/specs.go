@@ -21,17 +21,18 @@ func file(name string) []byte {
 
 // Binary names (package gobuild's names) each image needs.
 var (
-	nodeBinaries      = []string{"kubeadm", "kubelet", "kubectl", "bridge", "host-local", "loopback", "portmap"}
-	componentBinaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd", "coredns", "pause"}
-	flannelBinaries   = []string{"flanneld", "install-conf", "flannel-cni", "bridge", "host-local", "loopback", "portmap"}
-	benchBinaries     = []string{"cnilab"}
+	nodeBinaries       = []string{"kubeadm", "kubelet", "kubectl", "bridge", "host-local", "loopback", "portmap"}
+	componentBinaries  = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd", "coredns", "pause"}
+	flannelBinaries    = []string{"flanneld", "install-conf", "flannel-cni", "bridge", "host-local", "loopback", "portmap"}
+	benchBinaries      = []string{"cnilab"}
+	kubeRouterBinaries = []string{"kube-router", "gobgp", "bridge", "host-local", "loopback", "portmap"}
 )
 
 // AllBinaries is every binary the offline set is made from.
 func AllBinaries() []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, l := range [][]string{nodeBinaries, componentBinaries, flannelBinaries, benchBinaries, ciliumAgentBinaries, ciliumOperatorBinaries} {
+	for _, l := range [][]string{nodeBinaries, componentBinaries, flannelBinaries, kubeRouterBinaries, benchBinaries, ciliumAgentBinaries, ciliumOperatorBinaries} {
 		for _, n := range l {
 			if !seen[n] {
 				seen[n] = true
@@ -123,6 +124,29 @@ func flannelSpec(bin Binaries, tools LayerSource) (Spec, error) {
 	}
 	return Spec{Ref: FlannelImage, Layers: []LayerSource{tools, {Name: "flannel", Tree: t}},
 		Config: v1.Config{Env: []string{defaultPath}, Entrypoint: []string{"/opt/bin/flanneld"}}}, nil
+}
+
+// kubeRouterSpec is one image for kube-router's DaemonSet (cnilab's
+// charts/kube-router): the agent at /usr/local/bin/kube-router with the
+// gobgp CLI beside it, and the CNI plugins its conflist names under
+// /usr/libexec/cni, where the chart's install-cni init container copies
+// them from (sh, cp, mv and install from the Debian base) — the same paths
+// as upstream's image, so the chart works with either.
+func kubeRouterSpec(bin Binaries, base LayerSource) (Spec, error) {
+	t := NewTree()
+	for _, b := range []struct{ name, dst string }{
+		{"kube-router", "usr/local/bin/kube-router"}, {"gobgp", "usr/local/bin/gobgp"},
+		{"bridge", "usr/libexec/cni/bridge"}, {"host-local", "usr/libexec/cni/host-local"},
+		{"loopback", "usr/libexec/cni/loopback"}, {"portmap", "usr/libexec/cni/portmap"},
+	} {
+		if err := bin.add(t, b.name, b.dst); err != nil {
+			return Spec{}, err
+		}
+	}
+	// gobgp's default state directory in upstream's image.
+	t.Dir("var/lib/gobgp", 0o755)
+	return Spec{Ref: KubeRouterImage, Layers: []LayerSource{base, {Name: "kube-router", Tree: t}},
+		Config: v1.Config{Env: []string{defaultPath}, Entrypoint: []string{"/usr/local/bin/kube-router"}}}, nil
 }
 
 // benchSpec is the workload image: iperf3 and busybox from the tools base,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // BitsPerSecond is a data rate.
@@ -166,6 +167,12 @@ func Parse(data []byte) (Result, error) {
 		if r.JitterMs, err = need("end.sum.jitter_ms", u.JitterMs); err != nil {
 			return Result{}, err
 		}
+		// iperf3 3.12 can count datagrams sent during --omit against the
+		// measured ones and report more than 100 % lost: such a figure is
+		// not a loss rate.
+		if r.LostPercent < 0 || r.LostPercent > 100 {
+			return Result{}, fmt.Errorf("iperf3 reported UDP loss %.1f %%, outside 0–100 (an iperf3 accounting error, not a measurement)", r.LostPercent)
+		}
 	default:
 		return Result{}, fmt.Errorf("iperf3 protocol %q not understood", ts.Protocol)
 	}
@@ -186,4 +193,41 @@ func lower(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// Version is an iperf3 release, e.g. 3.12.
+type Version struct{ Major, Minor int }
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// AtLeast reports whether v is major.minor or later.
+func (v Version) AtLeast(major, minor int) bool {
+	return v.Major > major || (v.Major == major && v.Minor >= minor)
+}
+
+// MinUDP is the oldest iperf3 whose UDP results cnilab trusts: before
+// 3.11 its UDP tests misreport the receiver's figures.
+var MinUDP = Version{3, 11}
+
+// ParseVersion reads `iperf3 --version` output ("iperf 3.12 (cJSON 1.7.15)").
+func ParseVersion(out []byte) (Version, error) {
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "iperf" {
+			continue
+		}
+		var v Version
+		num := strings.SplitN(strings.TrimSuffix(f[1], "+"), ".", 3)
+		if len(num) < 2 {
+			break
+		}
+		var err1, err2 error
+		v.Major, err1 = strconv.Atoi(num[0])
+		v.Minor, err2 = strconv.Atoi(num[1])
+		if err1 != nil || err2 != nil {
+			break
+		}
+		return v, nil
+	}
+	return Version{}, fmt.Errorf("iperf3 --version printed no version: %q", strings.TrimSpace(string(out)))
 }

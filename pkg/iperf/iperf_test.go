@@ -1,6 +1,7 @@
 package iperf
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -97,5 +98,51 @@ func TestClientArgs(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(ClientArgs{Server: "x", Protocol: TCP, Streams: 1, Seconds: 1}.Args(), " "), "-P") {
 		t.Error("single stream passes -P")
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	cases := []struct {
+		out  string
+		want Version
+		bad  bool
+	}{
+		// Debian bookworm's iperf3, as it prints itself.
+		{out: "iperf 3.12 (cJSON 1.7.15)\nLinux host 6.18.44 #1 SMP x86_64\nOptional features available: CPU affinity setting\n", want: Version{3, 12}},
+		{out: "iperf 3.9 (cJSON 1.7.13)\n", want: Version{3, 9}},
+		{out: "iperf 3.17.1 (cJSON 1.7.15)\n", want: Version{3, 17}},
+		{out: "iperf3: unknown option\n", bad: true},
+		{out: "", bad: true},
+	}
+	for _, tc := range cases {
+		v, err := ParseVersion([]byte(tc.out))
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%q parsed as %v", tc.out, v)
+			}
+			continue
+		}
+		if err != nil || v != tc.want {
+			t.Errorf("%q → %v, %v; want %v", tc.out, v, err, tc.want)
+		}
+	}
+	if (Version{3, 9}).AtLeast(MinUDP.Major, MinUDP.Minor) || !(Version{3, 12}).AtLeast(MinUDP.Major, MinUDP.Minor) {
+		t.Error("AtLeast disagrees with the UDP floor 3.11")
+	}
+}
+
+func TestParseRejectsLossOutsideRange(t *testing.T) {
+	data, err := os.ReadFile("testdata/udp-1stream.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["end"].(map[string]any)["sum"].(map[string]any)["lost_percent"] = 104.2
+	bad, _ := json.Marshal(doc)
+	if _, err := Parse(bad); err == nil || !strings.Contains(err.Error(), "outside 0–100") {
+		t.Errorf("loss 104.2 %%: %v", err)
 	}
 }

@@ -2,17 +2,15 @@ package kernelcap
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/cnilab/cnilab/pkg/internal/testenv"
 	"github.com/cnilab/cnilab/pkg/netplan"
 )
 
 func TestDetect(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: capability detection creates a network namespace")
-	}
+	testenv.Kernel(t, "capability detection creates a network namespace")
 	if _, err := Detect(context.Background()); err != nil {
 		t.Fatal(err)
 	}

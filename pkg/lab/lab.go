@@ -136,6 +136,11 @@ type Instance struct {
 	Probe *probe.Launcher
 	// Software is what ran, where the CNI itself runs.
 	Software results.Software
+	// Footprinter reads the CNI's own pods' cgroups where they run (kind);
+	// nil where none run (then NoFootprint says why).
+	Footprinter Footprinter
+	// UpSteps times the steps of Up where the provider does (kind).
+	UpSteps *results.UpSteps
 	// Owned are the provider's handles to tear the lab down.
 	Owned any
 }

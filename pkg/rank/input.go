@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/cnilab/cnilab/pkg/dataset"
 	"github.com/cnilab/cnilab/pkg/facts"
@@ -158,11 +159,19 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 	}
 	hostMem := map[string]float64{}
 	idleNoted := false
+	measured := agentFootprints(doc)
+	var measuredLabs []string
 	for _, s := range doc.Summaries {
 		src := fmt.Sprintf("%s, %s, median of %d", s.Provider, s.Fidelity, s.N)
 		v := Value{V: s.Median, Unit: s.Unit, Source: src, Lo: s.CI95Low, Hi: s.CI95High}
 		if v.Unit == "" {
 			v.Unit = results.Unit(s.Metric)
+		}
+		if fp, ok := measured[s.Lab]; ok && s.Test == "idle" && (s.Metric == results.CPUCores || s.Metric == results.MemUsedBytes) && s.Placement == fp.placement {
+			// Where the CNI's own pods were measured, idle CPU and memory
+			// are theirs: the machine's figures hold every lab of the run
+			// (and whatever else the host runs).
+			continue
 		}
 		if n, ok := s.Params["services"]; ok {
 			services, err := strconv.Atoi(n)
@@ -195,6 +204,19 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 		if c, ok := byLab[s.Lab]; ok {
 			c.SetMetric(s.Test, s.Metric, v)
 		}
+	}
+	for _, l := range doc.Labs {
+		fp, ok := measured[l.Name]
+		c, ranked := byLab[l.Name]
+		if !ok || !ranked {
+			continue
+		}
+		measuredLabs = append(measuredLabs, l.Name)
+		c.SetMetric("idle", results.CPUCores, fp.cpu)
+		c.SetMetric("idle", results.MemUsedBytes, fp.mem)
+	}
+	if len(measuredLabs) > 0 {
+		in.Notes = append(in.Notes, fmt.Sprintf("idle CPU and memory of %s are the CNI's own pods (agent_cpu_cores, agent_mem_bytes: their kubepods cgroups, working set as the kubelet counts it), not the machine's", strings.Join(measuredLabs, ", ")))
 	}
 	// Memory overhead against the host baseline of the same run, as the
 	// 2024 benchmark computed it against bare metal.
@@ -231,6 +253,65 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 		return a.Services < b.Services
 	})
 	return in
+}
+
+// agentFootprint is a lab's measured idle footprint, as rank inputs.
+type agentFootprint struct {
+	placement string
+	cpu, mem  Value
+}
+
+// agentFootprints finds the labs whose idle windows measured the CNI's own
+// pods (agent_cpu_cores and agent_mem_bytes on idle), preferring the
+// cross-node windows. A lab that says it has no footprint has none.
+func agentFootprints(doc *results.Document) map[string]agentFootprint {
+	type key struct{ lab, placement string }
+	found := map[key]*agentFootprint{}
+	for _, s := range doc.Summaries {
+		if s.Test != "idle" || (s.Metric != results.AgentCPUCores && s.Metric != results.AgentMemBytes) {
+			continue
+		}
+		if l, ok := doc.LabByName(s.Lab); !ok || l.NoFootprint != "" {
+			continue
+		}
+		k := key{s.Lab, s.Placement}
+		if found[k] == nil {
+			found[k] = &agentFootprint{placement: s.Placement}
+		}
+		v := Value{V: s.Median, Unit: results.Unit(s.Metric), Lo: s.CI95Low, Hi: s.CI95High,
+			Source: fmt.Sprintf("%s, %s, median of %d; %s", s.Provider, s.Fidelity, s.N, componentsOf(doc, s.Lab))}
+		if s.Metric == results.AgentCPUCores {
+			found[k].cpu = v
+		} else {
+			found[k].mem = v
+		}
+	}
+	out := map[string]agentFootprint{}
+	for k, fp := range found {
+		if fp.cpu.Unit == "" || fp.mem.Unit == "" {
+			continue // half a footprint is none
+		}
+		if prev, ok := out[k.lab]; ok && prev.placement == "cross-node" {
+			continue
+		}
+		out[k.lab] = *fp
+	}
+	return out
+}
+
+// componentsOf names the workloads a lab's agent figures sum.
+func componentsOf(doc *results.Document, lab string) string {
+	l, _ := doc.LabByName(lab)
+	var names []string
+	for _, c := range l.Footprint {
+		if c.Role == "cni" {
+			names = append(names, c.Kind+" "+c.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "the CNI's own pods"
+	}
+	return "the CNI's own pods: " + strings.Join(names, ", ")
 }
 
 // scaleMetric returns the candidate's services-scale figure for a metric

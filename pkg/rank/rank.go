@@ -398,6 +398,20 @@ func gather(cr Criterion, c *Candidate) raw {
 			ev.Detail = fmt.Sprintf("%s over the bare-metal/host baseline", Format(dataset.MemOverheadBytes, o.V))
 		}
 	}
+	// A measured agent footprint shows the lab's nodes as a whole beside it.
+	agent, node := "", ""
+	switch cr.Metric {
+	case results.MemUsedBytes:
+		agent, node = results.AgentMemBytes, results.NodeMemBytes
+	case results.CPUCores:
+		agent, node = results.AgentCPUCores, results.NodeCPUCores
+	}
+	if a, ok := c.Metric(cr.Test, agent); ok && agent != "" && a.V == v.V {
+		ev.Detail = "the CNI's own pods"
+		if n, ok := c.Metric(cr.Test, node); ok {
+			ev.Detail += "; the lab's nodes as a whole: " + Format(node, n.V)
+		}
+	}
 	return raw{ok: true, num: v.V, ev: ev}
 }
 
@@ -450,7 +464,9 @@ func Format(metric string, v float64) string {
 		return fmt.Sprintf("%.2f Gbit/s", v/1e9)
 	case results.MemUsedBytes, dataset.MemOverheadBytes:
 		return fmt.Sprintf("%.0f MB", v/1e6)
-	case results.CPUCores:
+	case results.AgentMemBytes, results.NodeMemBytes, results.PodsMemBytes:
+		return fmt.Sprintf("%.1f MB", v/1e6)
+	case results.CPUCores, results.AgentCPUCores, results.NodeCPUCores, results.PodsCPUCores:
 		return fmt.Sprintf("%.3f cores", v)
 	case results.MCPUPerGbit:
 		return fmt.Sprintf("%.1f mCPU per Gbit/s", v)

@@ -131,6 +131,9 @@ func Markdown(w io.Writer, doc *results.Document) error {
 	fmt.Fprintf(b, "- provider: **%s**, profile %s, started %s\n", r.Provider, r.Profile, r.Started.Format("2006-01-02 15:04:05 MST"))
 	fmt.Fprintf(b, "- host: kernel %s, %d CPUs\n", r.Host.Kernel, r.Host.CPUs)
 	fmt.Fprintf(b, "- settings: %g s per window after %g s omitted, %d repeats interleaved across labs, statistic: %s\n", r.Settings.DurationSeconds, r.Settings.OmitSeconds, r.Settings.Repeats, r.Settings.Statistic)
+	if r.Settings.OrderSeed != 0 {
+		fmt.Fprintf(b, "- lab order shuffled per repeat, seed %d\n", r.Settings.OrderSeed)
+	}
 	if r.Provider == "netns" {
 		b.WriteString("\nThese figures come from **datapath models**: each CNI's forwarding design rebuilt with the same kernel mechanisms in network namespaces, measured with real iperf3. They are not the CNI's own agent; no control plane runs. `faithful` means the same devices, routes and rules as the CNI builds; `approximate` means the mechanism is modelled (see the notes per lab). CPU is machine-wide, all non-idle modes including softirq, over the steady part of each window; windows run one at a time.\n")
 	}
@@ -151,6 +154,8 @@ func Markdown(w io.Writer, doc *results.Document) error {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s |\n", l.Name, l.CNI, l.Provider, l.Fidelity, l.Status, dash(l.Datapath), dash(l.Services), mtu, l.UpSeconds, escape(notes))
 	}
 	b.WriteString(softwareTable(doc.Labs))
+	b.WriteString(upTable(doc))
+	b.WriteString(footprintTable(doc))
 	for _, k := range tests(doc) {
 		title := testTitles[k.test]
 		fmt.Fprintf(b, "\n## %s — %s (%s, %s)\n\n", k.test, title, k.placement, k.scenario)
@@ -233,6 +238,99 @@ func softwareTable(labs []results.Lab) string {
 			b.WriteString("\n### Software\n\n| lab | Kubernetes | node image | CNI version | CNI image | images |\n|---|---|---|---|---|---|\n")
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", l.Name, dash(sw.Kubernetes), escape(dash(sw.NodeImage)), dash(sw.CNIVersion), escape(dash(sw.CNIImage)), dash(sw.ImageSource))
+	}
+	return b.String()
+}
+
+// upTable times each lab's steps and the provisioning of all labs
+// together against one alone; "" when no lab timed its steps.
+func upTable(doc *results.Document) string {
+	b := &strings.Builder{}
+	for _, l := range doc.Labs {
+		st := l.UpSteps
+		if st == nil {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("\n### Bringing the labs up\n\nSteps run one after another inside each lab (create: nodes up and joined; CNI ready: from the CNI install until every node is Ready, the agents run everywhere and CoreDNS is available; workloads ready: bench pods running and reaching each other across nodes); the labs themselves come up in parallel.\n\n| lab | create (s) | load images (s) | CNI ready (s) | workloads ready (s) | up (s) |\n|---|---|---|---|---|---|\n")
+		}
+		fmt.Fprintf(b, "| %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", l.Name, st.CreateSeconds, st.LoadImagesSeconds, st.CNIReadySeconds, st.WorkloadsReadySeconds, l.UpSeconds)
+	}
+	p := doc.Run.Provisioning
+	if p == nil || (b.Len() == 0 && p.Solo == nil) {
+		return b.String()
+	}
+	fmt.Fprintf(b, "\nAll %d labs together: **%.1f s** wall time until the last was up.", p.Labs, p.WallSeconds)
+	switch {
+	case p.Solo == nil:
+		b.WriteString(" No lab was brought up alone in this run (`--solo-baseline LAB` does), so there is no parallel-vs-one ratio.\n")
+	case p.Solo.Error != "":
+		fmt.Fprintf(b, " %s alone failed (%s): no ratio.\n", p.Solo.Lab, escape(p.Solo.Error))
+	default:
+		fmt.Fprintf(b, " %s alone, earlier in the same run: **%.1f s**. Parallel-vs-one ratio = wall time of all together / up time of %s alone = **%.2f×**", p.Solo.Lab, p.Solo.UpSeconds, p.Solo.Lab, p.Ratio())
+		if st := p.Solo.UpSteps; st != nil {
+			fmt.Fprintf(b, " (alone: create %.1f s, images %.1f s, CNI ready %.1f s, workloads %.1f s)", st.CreateSeconds, st.LoadImagesSeconds, st.CNIReadySeconds, st.WorkloadsReadySeconds)
+		}
+		b.WriteString(". 1× would mean parallel provisioning costs nothing; the ratio overstates the cost when the solo lab is not the slowest to come up.\n")
+	}
+	return b.String()
+}
+
+// footprintTable shows what the CNI's own pods used, per lab and
+// component, idle and under the heaviest load test measured, with the
+// lab's nodes as a whole beside them; "" when no lab measured it.
+func footprintTable(doc *results.Document) string {
+	// Summaries per lab, test and metric at one placement (cross-node
+	// first).
+	type key struct{ lab, test, metric string }
+	sums := map[key]results.Summary{}
+	for _, s := range doc.Summaries {
+		if s.Scenario != "throughput" || len(s.Params) > 0 {
+			continue
+		}
+		k := key{s.Lab, s.Test, s.Metric}
+		if prev, ok := sums[k]; ok && (prev.Placement == "cross-node" || s.Placement != "cross-node") {
+			continue
+		}
+		sums[k] = s
+	}
+	load := ""
+	for _, t := range []string{"dtm", "stm", "dts", "sts", "dum", "dus", "sum", "sus"} {
+		for _, l := range doc.Labs {
+			if _, ok := sums[key{l.Name, t, results.AgentCPUCores}]; ok && load == "" {
+				load = t
+			}
+		}
+	}
+	b := &strings.Builder{}
+	cell := func(lab, test, metric string, scale float64, format string) string {
+		s, ok := sums[key{lab, test, metric}]
+		if !ok {
+			return "–"
+		}
+		return fmt.Sprintf(format, s.Median/scale)
+	}
+	for _, l := range doc.Labs {
+		if _, ok := sums[key{l.Name, "idle", results.AgentCPUCores}]; !ok || len(l.Footprint) == 0 {
+			continue
+		}
+		if b.Len() == 0 {
+			loadHead := "under load"
+			if load != "" {
+				loadHead = "under " + load + " (" + testTitles[load] + ")"
+			}
+			fmt.Fprintf(b, "\n## Agent footprint (the CNI's own pods)\n\nRead from each pod's kubepods cgroup inside the node containers at the start and end of a window: CPU is cumulative CPU time (all modes) over elapsed time, in cores; memory is the working set (usage minus inactive file pages, as the kubelet counts it), mean of the two readings, in MiB. Each figure is the sum over the component's pods on all nodes, median over repeats. *CNI total* sums the CNI's own workloads; kube-proxy, where it runs, is shown beside and not in the total. *All nodes* is the lab's node containers as a whole (kubelet, containerd, control plane, every pod).\n\n| lab | component | role | idle CPU (cores) | idle memory (MiB) | %s CPU (cores) | %s memory (MiB) |\n|---|---|---|---|---|---|---|\n", loadHead, loadHead)
+		}
+		const mib = 1 << 20
+		for _, c := range l.Footprint {
+			cpu, mem := results.ComponentMetric(results.PodsCPUCores, c.Name), results.ComponentMetric(results.PodsMemBytes, c.Name)
+			fmt.Fprintf(b, "| %s | %s %s | %s | %s | %s | %s | %s |\n", l.Name, c.Kind, c.Name, c.Role,
+				cell(l.Name, "idle", cpu, 1, "%.4f"), cell(l.Name, "idle", mem, mib, "%.1f"), cell(l.Name, load, cpu, 1, "%.4f"), cell(l.Name, load, mem, mib, "%.1f"))
+		}
+		fmt.Fprintf(b, "| %s | **CNI total** | cni | **%s** | **%s** | **%s** | **%s** |\n", l.Name,
+			cell(l.Name, "idle", results.AgentCPUCores, 1, "%.4f"), cell(l.Name, "idle", results.AgentMemBytes, mib, "%.1f"), cell(l.Name, load, results.AgentCPUCores, 1, "%.4f"), cell(l.Name, load, results.AgentMemBytes, mib, "%.1f"))
+		fmt.Fprintf(b, "| %s | all nodes | node total | %s | %s | %s | %s |\n", l.Name,
+			cell(l.Name, "idle", results.NodeCPUCores, 1, "%.3f"), cell(l.Name, "idle", results.NodeMemBytes, mib, "%.0f"), cell(l.Name, load, results.NodeCPUCores, 1, "%.3f"), cell(l.Name, load, results.NodeMemBytes, mib, "%.0f"))
 	}
 	return b.String()
 }

@@ -1,9 +1,12 @@
 package results
 
+import "strings"
+
 // Metric names used in measurements and summaries, with their units. Every
 // figure cnilab writes uses one of these names; rank and report read them.
 const (
 	ThroughputBps  = "throughput_bps"     // received bits per second
+	SentBps        = "sent_bps"           // sender's bits per second
 	Retransmits    = "retransmits"        // TCP sender retransmits in the window
 	UDPLossPct     = "udp_loss_pct"       // datagrams lost, percent
 	UDPJitterMs    = "udp_jitter_ms"      // receiver jitter, milliseconds
@@ -34,7 +37,32 @@ const (
 	MapEntryCount        = "map_entry_count"   // nft set/map elements or BPF map entries
 	ConnectFailed        = "connect_failed"    // connects that did not complete in a probe window
 	ConnectSamples       = "connect_samples"   // successful connects behind a percentile
+
+	// Footprint of a lab where the CNI's own pods run (kind): read from the
+	// pods' cgroups over the window, CPU as cores (all modes), memory as
+	// the working set (usage minus inactive file pages, as the kubelet
+	// counts it), mean of the window's two readings.
+	AgentCPUCores = "agent_cpu_cores" // the CNI's own pods (agents, operators), summed over all nodes
+	AgentMemBytes = "agent_mem_bytes" // their working set, summed
+	NodeCPUCores  = "node_cpu_cores"  // the lab's node containers as a whole (kubelet, runtime, every pod), summed
+	NodeMemBytes  = "node_mem_bytes"  // their working set, summed
+	// Per component (one workload's pods), named ComponentMetric(base,
+	// workload): pods_cpu_cores:kube-flannel-ds, pods_mem_bytes:kube-proxy.
+	PodsCPUCores = "pods_cpu_cores"
+	PodsMemBytes = "pods_mem_bytes"
 )
+
+// ComponentMetric names a per-component figure: base:component.
+func ComponentMetric(base, component string) string { return base + ":" + component }
+
+// SplitComponent splits a per-component metric name; component is "" for
+// a plain metric.
+func SplitComponent(metric string) (base, component string) {
+	if i := strings.IndexByte(metric, ':'); i >= 0 {
+		return metric[:i], metric[i+1:]
+	}
+	return metric, ""
+}
 
 // Units maps metric names to their units.
 var units = map[string]string{
@@ -66,10 +94,21 @@ var units = map[string]string{
 	MapEntryCount:        "count",
 	ConnectFailed:        "count",
 	ConnectSamples:       "count",
+
+	AgentCPUCores: "cores",
+	AgentMemBytes: "bytes",
+	NodeCPUCores:  "cores",
+	NodeMemBytes:  "bytes",
+	PodsCPUCores:  "cores",
+	PodsMemBytes:  "bytes",
 }
 
-// Unit returns the unit of a metric, or "" when it is not a known metric.
-func Unit(metric string) string { return units[metric] }
+// Unit returns the unit of a metric (per-component ones included), or ""
+// when it is not a known metric.
+func Unit(metric string) string {
+	base, _ := SplitComponent(metric)
+	return units[base]
+}
 
 // LowerIsBetter says which direction is good for a metric.
 func LowerIsBetter(metric string) bool {

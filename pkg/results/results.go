@@ -56,6 +56,8 @@ type Run struct {
 	Host      Host       `json:"host"`
 	// Settings records the measurement settings that apply to every figure.
 	Settings Settings `json:"settings"`
+	// Provisioning times bringing the labs up.
+	Provisioning *Provisioning `json:"provisioning,omitempty"`
 }
 
 // Settings are the knobs a reader needs to interpret the figures.
@@ -65,6 +67,9 @@ type Settings struct {
 	Repeats         int     `json:"repeats"`
 	UnderlayMTU     int     `json:"underlay_mtu,omitempty"`
 	Statistic       string  `json:"statistic"`
+	// OrderSeed shuffles the labs' order per repeat (schedule.Order); the
+	// same seed replays the same order.
+	OrderSeed uint64 `json:"order_seed,omitempty"`
 }
 
 // Host describes the machine the run happened on.
@@ -105,8 +110,70 @@ type Lab struct {
 	NoFootprint string `json:"no_footprint,omitempty"`
 	// UpSeconds is how long provisioning took.
 	UpSeconds float64 `json:"up_s,omitempty"`
+	// UpSteps splits UpSeconds where the provider times its steps (kind).
+	UpSteps *UpSteps `json:"up_steps,omitempty"`
+	// Footprint lists the workloads whose pods the footprint figures
+	// (agent_*, pods_*) count, where the CNI's own pods run.
+	Footprint []Component `json:"footprint_components,omitempty"`
 	// Software is what ran, where the CNI itself runs (kind, cluster).
 	Software *Software `json:"software,omitempty"`
+	// IPerf3 is the iperf3 version the lab's pods run ("3.12").
+	IPerf3 string `json:"iperf3,omitempty"`
+}
+
+// UpSteps are the timed steps of bringing a lab up, in order; each runs
+// from the end of the one before.
+type UpSteps struct {
+	// CreateSeconds: the cluster's nodes up and joined (kind create).
+	CreateSeconds float64 `json:"create_s"`
+	// LoadImagesSeconds: images loaded into the nodes.
+	LoadImagesSeconds float64 `json:"load_images_s,omitempty"`
+	// CNIReadySeconds: from the CNI install until every node is Ready, the
+	// CNI's agents run everywhere and CoreDNS is available.
+	CNIReadySeconds float64 `json:"cni_ready_s"`
+	// WorkloadsReadySeconds: the bench pods running and one reaching
+	// another across nodes.
+	WorkloadsReadySeconds float64 `json:"workloads_ready_s"`
+}
+
+// Component is a workload whose pods a footprint counts.
+type Component struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"` // DaemonSet, Deployment
+	// Role is "cni" (summed into agent_*) or "service-proxy" (kube-proxy,
+	// shown beside).
+	Role string `json:"role"`
+}
+
+// Provisioning is how long bringing the run's labs up took, and the same
+// against one lab alone when the run measured that.
+type Provisioning struct {
+	// Labs is how many labs were provisioned together.
+	Labs int `json:"labs"`
+	// WallSeconds runs from the start of provisioning until the last lab
+	// was up (or failed), all labs together.
+	WallSeconds float64 `json:"wall_s"`
+	// Solo is one lab brought up alone, before the others, in this run.
+	Solo *SoloUp `json:"solo,omitempty"`
+}
+
+// SoloUp is one lab provisioned alone (then removed) as the yardstick for
+// the parallel provisioning.
+type SoloUp struct {
+	Lab       string   `json:"lab"`
+	UpSeconds float64  `json:"up_s"`
+	UpSteps   *UpSteps `json:"up_steps,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
+// Ratio is WallSeconds over the solo lab's up time: how much longer all
+// labs together took than the one alone (1 = no cost of parallelism). 0
+// when no solo lab was measured.
+func (p Provisioning) Ratio() float64 {
+	if p.Solo == nil || p.Solo.Error != "" || p.Solo.UpSeconds <= 0 {
+		return 0
+	}
+	return p.WallSeconds / p.Solo.UpSeconds
 }
 
 // Software names what a lab with a real CNI ran, so a figure can be traced
@@ -142,6 +209,9 @@ type Measurement struct {
 	// (e.g. connect latencies), for later re-analysis.
 	Samples map[string][]float64 `json:"samples,omitempty"`
 	Error   string               `json:"error,omitempty"`
+	// Flags are doubts about a figure that did not fail the window (a TCP
+	// sender and receiver rate more than 2 % apart, ...).
+	Flags []string `json:"flags,omitempty"`
 	// NotReproducible, when set, says why nothing could be measured on this
 	// machine ("not reproducible here: CONFIG_IP_VS missing"). It is not a
 	// failure: the result records what the kernel lacks.

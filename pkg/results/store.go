@@ -58,6 +58,14 @@ func (s *Store) SetLab(l Lab) error {
 	return s.flushLocked()
 }
 
+// SetRun replaces the run's description (provisioning times, ...).
+func (s *Store) SetRun(run Run) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.doc.Run = run
+	return s.flushLocked()
+}
+
 // Append records one finished measurement durably.
 func (s *Store) Append(m Measurement) error {
 	s.mu.Lock()

@@ -5,6 +5,8 @@ package schedule
 
 import (
 	"context"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,13 +67,21 @@ type Window struct {
 }
 
 // Order lays out windows: for each repeat, for each test and placement,
-// every lab in turn.
-func Order(labs []*lab.Instance, scenario string, tests, placements []string, repeats int) []Window {
+// every lab in turn, the labs in an order shuffled per repeat from seed (so
+// no lab always runs first, on a machine still warm or cold from the one
+// before; the run records the seed, so the order can be replayed). Seed 0
+// keeps the labs' own order.
+func Order(labs []*lab.Instance, scenario string, tests, placements []string, repeats int, seed uint64) []Window {
 	var ws []Window
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for r := 1; r <= repeats; r++ {
+		order := slices.Clone(labs)
+		if seed != 0 {
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
 		for _, t := range tests {
 			for _, p := range placements {
-				for _, l := range labs {
+				for _, l := range order {
 					ws = append(ws, Window{Lab: l, Scenario: scenario, Test: t, Placement: p, Repeat: r})
 				}
 			}

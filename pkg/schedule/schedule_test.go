@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,7 +16,7 @@ import (
 
 func TestOrderInterleavesLabsWithinEachRepeat(t *testing.T) {
 	labs := []*lab.Instance{{Name: "A"}, {Name: "B"}, {Name: "C"}}
-	ws := Order(labs, "throughput", []string{"dts", "dus"}, []string{"cross-node"}, 2)
+	ws := Order(labs, "throughput", []string{"dts", "dus"}, []string{"cross-node"}, 2, 0)
 	var got []string
 	for _, w := range ws {
 		got = append(got, fmt.Sprintf("%d%s%s", w.Repeat, w.Test, w.Lab.Name))
@@ -26,9 +27,54 @@ func TestOrderInterleavesLabsWithinEachRepeat(t *testing.T) {
 	}
 }
 
+// TestOrderShufflesLabsPerRepeat: with a seed, every repeat still runs
+// every lab once per test, in the same order for each test of the repeat,
+// the first lab is not always the same, and the seed replays the order.
+func TestOrderShufflesLabsPerRepeat(t *testing.T) {
+	labs := []*lab.Instance{{Name: "A"}, {Name: "B"}, {Name: "C"}, {Name: "D"}}
+	const repeats = 12
+	ws := Order(labs, "s", []string{"dts", "dus"}, []string{"cross-node"}, repeats, 42)
+	if len(ws) != repeats*2*len(labs) {
+		t.Fatalf("%d windows", len(ws))
+	}
+	firsts := map[string]bool{}
+	for r := 0; r < repeats; r++ {
+		group := ws[r*8 : r*8+8]
+		var dts, dus []string
+		for _, w := range group {
+			if w.Repeat != r+1 {
+				t.Fatalf("window %+v in repeat %d", w, r+1)
+			}
+			if w.Test == "dts" {
+				dts = append(dts, w.Lab.Name)
+			} else {
+				dus = append(dus, w.Lab.Name)
+			}
+		}
+		if strings.Join(dts, "") != strings.Join(dus, "") {
+			t.Errorf("repeat %d: dts order %v, dus order %v", r+1, dts, dus)
+		}
+		sorted := append([]string(nil), dts...)
+		slices.Sort(sorted)
+		if strings.Join(sorted, "") != "ABCD" {
+			t.Errorf("repeat %d runs %v, want each lab once", r+1, dts)
+		}
+		firsts[dts[0]] = true
+	}
+	if len(firsts) < 2 {
+		t.Errorf("the same lab ran first in all %d repeats: %v", repeats, firsts)
+	}
+	again := Order(labs, "s", []string{"dts", "dus"}, []string{"cross-node"}, repeats, 42)
+	for i := range ws {
+		if ws[i].Lab != again[i].Lab {
+			t.Fatalf("seed 42 gave another order at window %d", i)
+		}
+	}
+}
+
 func TestSerialNeverOverlapsWindows(t *testing.T) {
 	var running, maxRunning atomic.Int32
-	ws := Order([]*lab.Instance{{Name: "A"}, {Name: "B"}}, "s", []string{"x"}, []string{"p"}, 5)
+	ws := Order([]*lab.Instance{{Name: "A"}, {Name: "B"}}, "s", []string{"x"}, []string{"p"}, 5, 7)
 	Serial(context.Background(), ws, func(context.Context, Window) {
 		n := running.Add(1)
 		if n > maxRunning.Load() {
@@ -45,7 +91,7 @@ func TestSerialNeverOverlapsWindows(t *testing.T) {
 func TestSerialStopsWhenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	Serial(ctx, Order([]*lab.Instance{{Name: "A"}}, "s", []string{"x"}, []string{"p"}, 10), func(context.Context, Window) {
+	Serial(ctx, Order([]*lab.Instance{{Name: "A"}}, "s", []string{"x"}, []string{"p"}, 10, 7), func(context.Context, Window) {
 		n++
 		if n == 3 {
 			cancel()

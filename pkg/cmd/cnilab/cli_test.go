@@ -3,39 +3,65 @@ package cnilab
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
 	"github.com/cnilab/cnilab/pkg/internal/hostsnap"
+	"github.com/cnilab/cnilab/pkg/internal/testenv"
 	"github.com/cnilab/cnilab/pkg/netplan"
 	"github.com/cnilab/cnilab/pkg/results"
 )
 
+// built is the cnilab binary the tests share: linking it (kind, Helm and
+// client-go inside) takes long enough that every test building its own
+// dominated the package's time.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
 // binary builds cnilab once per test run.
 func binary(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "cnilab")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/cnilab/cnilab/cmd/cnilab").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "cnilab-cli-test-")
+		if built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "cnilab")
+		if out, err := exec.Command("go", "build", "-o", built.bin, "github.com/cnilab/cnilab/cmd/cnilab").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
 }
 
 func needRootAndIperf(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds network-namespace labs")
-	}
+	testenv.Kernel(t, "builds network-namespace labs")
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		t.Skip("needs iperf3 (apt-get install iperf3)")
 	}

@@ -39,6 +39,7 @@ type flags struct {
 	keep        bool
 	output      string
 	runID       string
+	solo        string
 	pinCPUs     bool
 }
 
@@ -66,6 +67,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
 	cmd.Flags().BoolVar(&f.pinCPUs, "pin-cpus", false, "pin the iperf3 client to the first CPU and the server to the last")
 	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs `cnilab up` built for this run id (they are kept)")
+	cmd.Flags().StringVar(&f.solo, "solo-baseline", "", "bring this lab up alone (then remove it) before all labs together, to record the parallel-vs-one provisioning ratio")
 	f.defs.AddFlags(cmd)
 	return cmd
 }
@@ -102,7 +104,7 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		placements = split(f.placement)
 	}
 	opts := cmp.Options{Set: set, Labs: split(f.cnis), Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration.N,
-		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID, PinCPUs: f.pinCPUs}
+		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo}
 	if err := opts.Validate(); err != nil {
 		return cli.WithCode(cli.ExitInvalid, err)
 	}
@@ -185,7 +187,7 @@ func Prepare(ctx context.Context, o *cmp.Options) (kernelcap.Set, error) {
 	if err := o.Validate(); err != nil {
 		return nil, cli.WithCode(cli.ExitInvalid, err)
 	}
-	if err := cmp.Prerequisites(); err != nil {
+	if err := o.Prerequisites(); err != nil {
 		return nil, cli.WithCode(cli.ExitPrerequisite, err)
 	}
 	caps, err := kernelcap.Detect(ctx)

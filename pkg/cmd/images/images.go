@@ -178,7 +178,7 @@ func newList(s cli.Streams) *cobra.Command {
 			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "IMAGE\tROLE\tSTATE\tSIZE\tCONTENT")
 			var missing []string
-			for _, row := range []struct{ ref, role string }{{set.Node, "node"}, {set.Flannel, "flannel"}, {set.Bench, "bench"}} {
+			for _, row := range []struct{ ref, role string }{{set.Node, "node"}, {set.Flannel, "flannel"}, {set.KubeRouter, "kube-router"}, {set.Bench, "bench"}} {
 				if row.ref == "" {
 					continue
 				}

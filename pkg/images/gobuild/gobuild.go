@@ -48,6 +48,16 @@ const (
 	// bridge, host-local, loopback and portmap. It accepts cniVersion 0.1.0
 	// to 1.1.0, so the 0.4.0 conflist the v0.9.1 flannel plugin needs works.
 	CNIPluginsVersion = "v1.10.0"
+	// KubeRouterVersion is the only kube-router release the module proxy
+	// serves under github.com/cloudnativelabs/kube-router/v2.
+	KubeRouterVersion = "v2.1.0"
+	// GoBGPVersion is the gobgp CLI built next to kube-router: the version
+	// kube-router v2.1.0's go.mod requires, so the CLI speaks its server's
+	// gRPC API.
+	GoBGPVersion = "v3.23.0"
+	// kubeRouterBuildDate is the v2.1.0 tag's time as the module proxy
+	// reports it (.info Time), fixed like kubernetesBuildDate.
+	kubeRouterBuildDate = "2024-03-02T21:45:54Z"
 	// CiliumVersion is github.com/cilium/cilium, built from the module proxy
 	// with two stand-in modules (see CiliumNotes).
 	CiliumVersion = "v1.20.2"

@@ -291,7 +291,7 @@ func TestNamesAndSelection(t *testing.T) {
 	names := Names()
 	want := []string{"kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
 		"kube-proxy", "etcd", "coredns", "pause", "flanneld", "install-conf", "flannel-cni",
-		"bridge", "host-local", "loopback", "portmap", "cnilab",
+		"bridge", "host-local", "loopback", "portmap", "cnilab", "kube-router", "gobgp",
 		"cilium-agent", "cilium-dbg", "cilium-cni", "cilium-health", "cilium-health-responder",
 		"cilium-mount", "cilium-sysctlfix", "cilium-operator-generic"}
 	got, wantSorted := slices.Clone(names), slices.Clone(want)

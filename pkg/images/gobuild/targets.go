@@ -145,6 +145,21 @@ func groups(kubernetesCommit, ciliumCommit string) []group {
 			binaries: []binary{{name: "flanneld", pkg: "github.com/flannel-io/flannel"}},
 			weight:   30,
 		},
+		{
+			// kube-router's Makefile builds with CGO off and stamps
+			// pkg/version; the wrapper's go.mod carries kube-router's own
+			// require list so every dependency is at upstream's version.
+			module: "kuberouter",
+			ldflags: []string{"-s", "-w",
+				"-X", "github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=" + KubeRouterVersion,
+				"-X", "github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=" + kubeRouterBuildDate},
+			versions: []string{"github.com/cloudnativelabs/kube-router/v2@" + KubeRouterVersion, "github.com/osrg/gobgp/v3@" + GoBGPVersion},
+			binaries: []binary{
+				{name: "kube-router", pkg: "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"},
+				{name: "gobgp", pkg: "github.com/osrg/gobgp/v3/cmd/gobgp"},
+			},
+			weight: 25,
+		},
 		{module: "etcd", ldflags: stripped, versions: []string{"go.etcd.io/etcd/server/v3@" + EtcdVersion}, binaries: []binary{{name: "etcd", pkg: "."}}, weight: 20},
 		{
 			module:   "cniplugins",

@@ -7,13 +7,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/cnilab/cnilab/labs"
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/internal/testenv"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/lab/netns"
@@ -32,14 +31,8 @@ type Labs struct {
 // returns a builder for labs named by their embedded definitions.
 func New(t testing.TB, tools ...string) *Labs {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds network-namespace labs")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s", tool)
-		}
-	}
+	testenv.Kernel(t, "builds network-namespace labs")
+	testenv.Tools(t, tools...)
 	caps, err := kernelcap.Detect(context.Background())
 	if err != nil {
 		t.Fatal(err)

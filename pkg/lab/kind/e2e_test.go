@@ -176,6 +176,17 @@ func TestKindFlannelEndToEnd(t *testing.T) {
 			t.Errorf("%s: %.3f Gbit/s, error %q", id, gbps, m.Error)
 		}
 	}
+	// The idle window reads flannel's own pods (one agent per node) and
+	// kube-proxy beside them from the nodes' kubepods cgroups.
+	idle := tp.Measure(ctx, in, "throughput", "idle", throughput.CrossNode, 0)
+	t.Logf("idle footprint: %v", idle.Metrics)
+	if idle.Error != "" || idle.Metrics[results.AgentMemBytes] < 3<<20 || idle.Metrics[results.NodeMemBytes] <= idle.Metrics[results.AgentMemBytes] ||
+		idle.Metrics[results.ComponentMetric(results.PodsMemBytes, "kube-proxy")] <= 0 {
+		t.Errorf("idle footprint: error %q, metrics %v", idle.Error, idle.Metrics)
+	}
+	if in.UpSteps == nil || in.UpSteps.CreateSeconds <= 0 || in.UpSteps.CNIReadySeconds <= 0 {
+		t.Errorf("up steps %+v", in.UpSteps)
+	}
 	lt := &latency.Runner{Settings: latency.Settings{Transactions: 2000, Window: 2 * time.Second}}
 	m := lt.Measure(ctx, in, "latency", "drr", throughput.CrossNode, 0)
 	t.Logf("drr cross-node: %v", m.Metrics)

@@ -31,9 +31,10 @@ type Images struct {
 	Source string
 	// Node is the kind node image.
 	Node string
-	// CNI is the offline CNI image set into the lab's offline_image_values
-	// (unused upstream).
-	CNI string
+	// CNIs are the offline CNI images by lab CNI name (config.Lab.CNI),
+	// set into the lab's offline_image_values (unused upstream). A CNI not
+	// in it has no offline image.
+	CNIs map[string]string
 	// Bench is the bench image: iperf3 and the cnilab binary.
 	Bench string
 	// Notes are, per CNI, what a lab on these images records about how
@@ -44,20 +45,21 @@ type Images struct {
 // ImagesFrom returns the images of an image set (package images names
 // both the offline and the upstream set).
 func ImagesFrom(s images.Set) Images {
-	return Images{Source: string(s.Source), Node: s.Node, CNI: s.Flannel, Bench: s.Bench, Notes: s.Notes}
+	return Images{Source: string(s.Source), Node: s.Node, CNIs: s.CNIImages(), Bench: s.Bench, Notes: s.Notes}
 }
 
-// loaded are the images kind must load into the nodes for a recipe:
-// everything but the node image. Offline, that is the CNI image when the
-// recipe uses it (offline_image_values) and the recipe's own offline
-// images; upstream, nodes pull the CNI's images.
-func (im Images) loaded(k *config.KindLab) []string {
+// loaded are the images kind must load into the nodes of a lab: everything
+// but the node image. Offline, that is the CNI's image when the recipe uses
+// it (offline_image_values) and the recipe's own offline images; upstream,
+// nodes pull the CNI's images.
+func (im Images) loaded(def *config.Lab) []string {
 	if im.Source != SourceOffline {
 		return []string{im.Bench}
 	}
 	var out []string
-	if len(k.CNI.OfflineImageValues) > 0 {
-		out = append(out, im.CNI)
+	k := def.Kind
+	if ref, ok := im.CNIs[def.CNI]; ok && len(k.CNI.OfflineImageValues) > 0 {
+		out = append(out, ref)
 	}
 	for _, path := range slices.Sorted(maps.Keys(k.CNI.OfflineImages)) {
 		if ref := k.CNI.OfflineImages[path]; !slices.Contains(out, ref) {

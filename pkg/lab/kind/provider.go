@@ -133,7 +133,10 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	if err != nil {
 		return nil, err
 	}
-	want := p.Images.loaded(def.Kind)
+	if why := p.noImageSource(def); why != "" {
+		return nil, &lab.Unavailable{Reason: why}
+	}
+	want := p.Images.loaded(def)
 	if p.Images.Source == SourceOffline {
 		want = append([]string{p.Images.Node}, want...)
 	}
@@ -161,7 +164,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	}
 
 	start = time.Now()
-	if err := loadImages(ctx, p.Runner, s.Dir, name, p.Images.loaded(def.Kind), kindNodes); err != nil {
+	if err := loadImages(ctx, p.Runner, s.Dir, name, p.Images.loaded(def), kindNodes); err != nil {
 		return nil, err
 	}
 	c.timings.LoadImages = time.Since(start)
@@ -176,9 +179,9 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	}
 	hc := helm.Client{Kubeconfig: c.kubeconfig, CacheDir: s.Dir}
 
-	p.logf("kind %s: installing %s %s", def.Name, def.Kind.CNI.Chart, def.Kind.CNI.Version)
+	p.logf("kind %s: installing %s %s", def.Name, def.CNI, def.Kind.CNI.Version)
 	start = time.Now()
-	if err := p.installCNI(ctx, cs, hc, def.Kind, ValuesFor(name)); err != nil {
+	if err := p.installCNI(ctx, cs, hc, restCfg, def, ValuesFor(name)); err != nil {
 		return nil, err
 	}
 	if err := Poll(ctx, "cluster", p.ReadyTimeout, time.Second, func(ctx context.Context) error {
@@ -236,12 +239,44 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	if err := p.observe(ctx, in, def, cs); err != nil {
 		return nil, err
 	}
+	wl, err := findWorkloads(ctx, cs, def.Kind)
+	if err != nil {
+		return nil, fmt.Errorf("footprint components: %w", err)
+	}
+	in.Footprinter = &footprinter{cs: cs, nodes: in.Nodes, workloads: wl}
+	in.UpSteps = &results.UpSteps{CreateSeconds: c.timings.Create.Seconds(), LoadImagesSeconds: c.timings.LoadImages.Seconds(),
+		CNIReadySeconds: c.timings.CNIReady.Seconds(), WorkloadsReadySeconds: c.timings.Workloads.Seconds()}
 	observeAgents(in, def.Kind, agents)
 	in.Notes = append(in.Notes, def.Kind.Notes...)
 	in.Notes = append(in.Notes, p.Images.Notes[def.CNI]...)
 	in.Notes = append(in.Notes, fmt.Sprintf("kind cluster %s (1 control plane, %d workers): created in %.1f s, images loaded in %.1f s, CNI ready %.1f s after install, workloads %.1f s",
 		name, len(workers), c.timings.Create.Seconds(), c.timings.LoadImages.Seconds(), c.timings.CNIReady.Seconds(), c.timings.Workloads.Seconds()))
 	return in, nil
+}
+
+// noImageSource says why the lab's CNI images cannot reach the nodes, or
+// "" when they can. Upstream images are pulled by the nodes; offline, the
+// CNI needs both an offline chart (its Go module or a chart of cnilab's
+// own) and an image in the offline set. Nothing stands in for a CNI
+// without them.
+func (p *Provider) noImageSource(def *config.Lab) string {
+	if p.Images.Source != SourceOffline {
+		return ""
+	}
+	c := def.Kind.CNI
+	why := ""
+	switch _, ok := p.Images.CNIs[def.CNI]; {
+	case c.Module == "" && c.LocalChart == "":
+		why = c.NoOfflineSource
+		if why == "" {
+			why = "no offline chart"
+		}
+	case !ok:
+		why = "no offline image for it in the image set"
+	default:
+		return ""
+	}
+	return fmt.Sprintf("not reproducible here: no image source for %s (no registry, %s)", def.CNI, why)
 }
 
 // create runs kind's Create. kind takes no context, so when ctx ends
@@ -319,24 +354,34 @@ func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string, 
 	return nil
 }
 
-// installCNI installs the lab's CNI chart: offline from the chart inside
-// the CNI's Go module with the offline image and pull policy Never,
-// upstream from the chart repository with the chart's own images.
-func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc helm.Client, k *config.KindLab, d ValuesData) error {
-	c := k.CNI
+// installCNI installs the lab's CNI: a chart (offline from the chart inside
+// the CNI's Go module, or cnilab's own chart, with the offline images and
+// pull policy Never; upstream from the chart repository, or cnilab's own
+// chart, with the chart's pinned images) or, upstream only, the CNI's
+// pinned manifests.
+func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc helm.Client, restCfg *rest.Config, def *config.Lab, d ValuesData) error {
+	c := def.Kind.CNI
 	if err := ensureNamespace(ctx, cs, c.Namespace, c.NamespaceLabels); err != nil {
 		return err
 	}
 	offline := p.Images.Source == SourceOffline
-	values, err := ChartValues(k, d, offline, p.Images.CNI)
+	if len(c.Manifests) > 0 {
+		if offline {
+			return fmt.Errorf("%s is installed from manifests, which have no offline source", def.CNI)
+		}
+		return applyManifests(ctx, restCfg, c.Manifests)
+	}
+	values, err := ChartValues(def.Kind, d, offline, p.Images.CNIs[def.CNI])
 	if err != nil {
 		return err
 	}
 	ch, err := func() (*helm.Chart, error) {
-		if !offline {
+		switch {
+		case c.LocalChart != "":
+			return helm.LoadFS(charts.FS, c.LocalChart)
+		case !offline:
 			return hc.PullRepo(c.Repo, c.Chart, c.Version)
-		}
-		if c.Module == "" {
+		case c.Module == "":
 			return nil, fmt.Errorf("chart %s has no offline source (kind.cni.module)", c.Chart)
 		}
 		dir, err := helm.ModuleChartDir(ctx, p.Runner, c.Module, c.Version, c.ModuleDir)
@@ -358,7 +403,8 @@ func clusterReady(ctx context.Context, cs kubernetes.Interface, k *config.KindLa
 		return err
 	}
 	for _, ds := range k.CNI.DaemonSets {
-		if err := DaemonSetReady(ctx, cs, k.CNI.Namespace, ds, nodes); err != nil {
+		ns, name := daemonSetRef(k.CNI.Namespace, ds)
+		if err := DaemonSetReady(ctx, cs, ns, name, nodes); err != nil {
 			return err
 		}
 	}
@@ -499,6 +545,13 @@ func (p *Provider) observe(ctx context.Context, in *lab.Instance, def *config.La
 		in.Encap = seen.Kind
 		in.Datapath = strings.TrimSpace(k.Datapath + " (" + seen.String() + ")")
 	}
+	if k.BridgeDevice != "" || k.NodeRoutes {
+		seen, err := p.observeRouted(ctx, in, k.BridgeDevice, k.NodeRoutes, cs)
+		if err != nil {
+			return err
+		}
+		in.Datapath = strings.TrimSpace(k.Datapath + " (" + seen + ")")
+	}
 	if k.KubeProxyMode == "none" {
 		in.Proxy = k.Proxy
 	} else {
@@ -522,7 +575,8 @@ func (p *Provider) observe(ctx context.Context, in *lab.Instance, def *config.La
 	} else {
 		sw.NodeImage = p.Images.Node
 	}
-	cniImage, cniID, err := daemonSetImage(ctx, cs, k.CNI.Namespace, k.CNI.DaemonSets[0])
+	agentNS, agent := daemonSetRef(k.CNI.Namespace, k.CNI.DaemonSets[0])
+	cniImage, cniID, err := daemonSetImage(ctx, cs, agentNS, agent)
 	if err != nil {
 		return err
 	}
@@ -544,6 +598,15 @@ func (p *Provider) describeID(id string) string {
 		return "built locally, " + id
 	}
 	return id
+}
+
+// daemonSetRef splits a recipe's DaemonSet entry, "name" in the release
+// namespace or "namespace/name".
+func daemonSetRef(releaseNS, entry string) (namespace, name string) {
+	if ns, n, ok := strings.Cut(entry, "/"); ok {
+		return ns, n
+	}
+	return releaseNS, entry
 }
 
 // daemonSetImage is the image of a DaemonSet's main container and the

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/cgroup2"
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/internal/testenv"
 	"github.com/cnilab/cnilab/pkg/netnstopo"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/proxy"
@@ -236,9 +237,7 @@ func leftoverNamespaces(prefix string) []string {
 // "node-tx-csum-off" repeats it with the node's veths computing checksums
 // in software, so the receiving pods verify what the programs wrote.
 func TestTCServicePathKernel(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("real-kernel TC test needs root")
-	}
+	testenv.Kernel(t, "TC test")
 	root, _, err := cgroup2.Root()
 	if err != nil {
 		t.Skipf("no cgroup v2: %v", err)

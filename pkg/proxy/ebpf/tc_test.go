@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
 
+	"github.com/cnilab/cnilab/pkg/internal/testenv"
 	"github.com/cnilab/cnilab/pkg/proxy"
 )
 
@@ -190,9 +190,7 @@ func run(t *testing.T, p *ebpf.Program, in []byte) []byte {
 
 func loadTCForTest(t *testing.T) (*KernelMaps, *Proxy) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("loading BPF programs needs root")
-	}
+	testenv.Kernel(t, "loading BPF programs")
 	k, err := NewKernelMaps(64, 64)
 	if err != nil {
 		t.Fatal(err)

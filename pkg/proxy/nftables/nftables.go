@@ -100,8 +100,10 @@ func (p *Proxy) NamespaceScoped() bool { return true }
 // Fidelity implements proxy.Proxy.
 func (p *Proxy) Fidelity() results.Fidelity { return results.Faithful }
 
-func hash8(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "")))
+// hash8 is kube-proxy's chain-name hash: the first 8 characters of the
+// base32 SHA-256 of the readable name it prefixes.
+func hash8(name string) string {
+	h := sha256.Sum256([]byte(name))
 	return base32.StdEncoding.EncodeToString(h[:])[:8]
 }
 
@@ -110,12 +112,19 @@ func portPath(s proxy.Service) string {
 	return s.Namespace + "/" + s.Name + "/" + string(s.Protocol) + "/" + s.PortName
 }
 
+// serviceChainName is kube-proxy's nftables service chain name,
+// service-<hash8(ns/svc/proto/port)>-ns/svc/proto/port, so a ruleset
+// diffed against a real node shows the same chains.
 func serviceChainName(s proxy.Service) string {
-	return "service-" + hash8(s.Key(), string(s.Protocol)) + "-" + portPath(s)
+	name := portPath(s)
+	return "service-" + hash8(name) + "-" + name
 }
 
+// endpointChainName is kube-proxy's endpoint chain name,
+// endpoint-<hash8(ns/svc/proto/port__ip/port)>-ns/svc/proto/port__ip/port.
 func endpointChainName(s proxy.Service, e proxy.Endpoint) string {
-	return "endpoint-" + hash8(s.Key(), string(s.Protocol), e.String()) + "-" + portPath(s) + "__" + e.IP.String() + "/" + fmt.Sprint(e.Port)
+	name := portPath(s) + "__" + e.IP.String() + "/" + fmt.Sprint(e.Port)
+	return "endpoint-" + hash8(name) + "-" + name
 }
 
 func frontKey(s proxy.Service) []string {

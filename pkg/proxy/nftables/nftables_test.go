@@ -3,6 +3,7 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -349,5 +350,29 @@ func TestFailedSyncNeedsSync(t *testing.T) {
 	}
 	if err := p.Update(ctx, nil, []string{svcs[0].Key()}); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestChainNamesAreKubeProxys checks the chain names against kube-proxy's
+// documented scheme, with hashes worked out by hand
+// (base32(sha256(name))[:8] of the readable name).
+func TestChainNamesAreKubeProxys(t *testing.T) {
+	cases := []struct {
+		svc  proxy.Service
+		ep   proxy.Endpoint
+		want []string
+	}{
+		{proxy.Service{Namespace: "ns1", Name: "svc1", PortName: "p80", Protocol: proxy.TCP},
+			proxy.Endpoint{IP: netip.MustParseAddr("10.180.0.1"), Port: 80},
+			[]string{"service-ULMVA6XW-ns1/svc1/tcp/p80", "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80"}},
+		{proxy.Service{Namespace: "ns2", Name: "svc2", PortName: "p80", Protocol: proxy.TCP},
+			proxy.Endpoint{IP: netip.MustParseAddr("10.180.0.2"), Port: 80},
+			[]string{"service-42NFTM6N-ns2/svc2/tcp/p80", "endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80"}},
+	}
+	for _, tc := range cases {
+		got := []string{serviceChainName(tc.svc), endpointChainName(tc.svc, tc.ep)}
+		if got[0] != tc.want[0] || got[1] != tc.want[1] {
+			t.Errorf("%s: chains %q, want %q", tc.svc.Key(), got, tc.want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/cgroup2"
 	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/internal/testenv"
 	"github.com/cnilab/cnilab/pkg/netnstopo"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/proxy"
@@ -45,9 +46,7 @@ type kernelLab struct {
 
 func newKernelLab(t *testing.T) *kernelLab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("real-kernel proxy test needs root")
-	}
+	testenv.Kernel(t, "proxy test")
 	star, err := netnstopo.New(randomPrefix(t), "client", "b1", "b2")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/internal/testenv"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/proxy"
 	"github.com/cnilab/cnilab/pkg/proxy/proxies"
@@ -70,9 +71,7 @@ func TestConfigValidate(t *testing.T) {
 
 func needKernel(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("services-scale on a real kernel needs root")
-	}
+	testenv.Kernel(t, "services-scale on a real kernel")
 	for _, tool := range []string{"iptables-restore", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s missing: %v", tool, err)
@@ -198,9 +197,7 @@ func TestQuickProfile(t *testing.T) {
 // proxy on the real kernel (the targets: iptables ≤ 2 s, nftables
 // ≤ 1 s, ebpf ≤ 0.1 s).
 func BenchmarkProgram10k(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
+	testenv.Kernel(b, "real kernel")
 	for _, name := range []string{"iptables-legacy", "iptables", "nftables", "ebpf"} {
 		b.Run(name, func(b *testing.B) {
 			cfg := Quick

@@ -115,7 +115,7 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 		return err
 	}
 	if t.Idle {
-		return r.idle(ctx, m)
+		return r.idle(ctx, in, m)
 	}
 	client, server, err := in.Pair(lab.Placement(placement))
 	if err != nil {
@@ -140,13 +140,19 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 	if n := runtime.NumCPU(); r.Settings.PinCPUs && n > 1 {
 		args.Affinity = fmt.Sprintf("0,%d", n-1)
 	}
-	res, cpu, err := r.runClient(ctx, client.Exec(), command.Cmd{Name: "iperf3", Args: args.Args()})
+	res, cpu, fp, err := r.runClient(ctx, client.Exec(), command.Cmd{Name: "iperf3", Args: args.Args()}, in.Footprinter)
 	if err != nil {
 		return err
 	}
 	m.Metrics[results.ThroughputBps] = float64(res.Received)
+	m.Metrics[results.SentBps] = float64(res.Sent)
 	if t.Protocol == iperf.TCP {
 		m.Metrics[results.Retransmits] = float64(res.Retransmits)
+		// TCP delivers what it sends: a gap means the window's edges
+		// (omit, shutdown) cut the two ends' counts differently.
+		if gap := sentReceivedGap(res); gap > 2 {
+			m.Flags = append(m.Flags, fmt.Sprintf("sender %.2f Gbit/s and receiver %.2f Gbit/s are %.1f %% apart", res.Sent.Gbps(), res.Received.Gbps(), gap))
+		}
 	} else {
 		m.Metrics[results.UDPLossPct] = res.LostPercent
 		m.Metrics[results.UDPJitterMs] = res.JitterMs
@@ -159,48 +165,93 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 	if mtu := client.MTU(); mtu > 0 {
 		m.Metrics[results.PodMTU] = float64(mtu)
 	}
+	if fp != nil {
+		// The window's figures stay; a footprint that could not be read
+		// (an agent restarted mid-window) still fails the window.
+		return putFootprint(m, *fp)
+	}
 	return nil
 }
 
+// sample is one reading at a window's edge: machine CPU and, where the
+// lab has one, the footprint of the CNI's pods.
+type sample struct {
+	cpu cpustat.Sample
+	fp  *lab.FootprintSample
+	err error
+}
+
+// readFootprint adds a footprint reading to s, if the lab has a
+// footprinter, and says how long it took.
+func (s *sample) readFootprint(ctx context.Context, fp lab.Footprinter) time.Duration {
+	if fp == nil {
+		return 0
+	}
+	begin := time.Now()
+	r, err := fp.Footprint(ctx)
+	if err != nil {
+		s.err = errors.Join(s.err, fmt.Errorf("agent footprint: %w", err))
+	} else {
+		s.fp = &r
+	}
+	return time.Since(begin)
+}
+
+// sampler reads the window's edges: machine CPU startAt and endAt after
+// it starts, and the lab's footprint, if it has one. A footprint reading
+// takes a while (a docker exec per node) and is stamped with its middle,
+// so the closing one starts early by the time the opening one took: both
+// are centred inside the window. Once stop closes (the client ended before
+// a late timer), it reads at once.
+func sampler(ctx context.Context, fp lab.Footprinter, startAt, endAt time.Duration, stop <-chan struct{}) (first, last <-chan sample) {
+	f, l := make(chan sample, 1), make(chan sample, 1)
+	t0 := time.Now()
+	wait := func(until time.Time) bool {
+		timer := time.NewTimer(time.Until(until))
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	go func() {
+		if !wait(t0.Add(startAt)) {
+			f <- sample{err: errors.New("window ended early")}
+			l <- sample{err: errors.New("window ended early")}
+			return
+		}
+		var a sample
+		a.cpu, a.err = cpustat.Read()
+		took := a.readFootprint(ctx, fp)
+		f <- a
+		end := t0.Add(endAt)
+		var b sample
+		if fp != nil {
+			wait(end.Add(-took))
+			b.readFootprint(ctx, fp)
+		}
+		wait(end)
+		c, err := cpustat.Read()
+		b.cpu, b.err = c, errors.Join(b.err, err)
+		l <- b
+	}()
+	return f, l
+}
+
 // runClient runs the client, retrying while the one-off server is not yet
-// listening, and samples CPU over the steady part of the window: from the
-// end of the omitted warm-up to just before the end.
-func (r *Runner) runClient(ctx context.Context, client command.Runner, cmd command.Cmd) (iperf.Result, cpustat.Usage, error) {
+// listening, and samples CPU (and the lab's footprint, when it has one)
+// over the steady part of the window: from the end of the omitted warm-up
+// to just before the end.
+func (r *Runner) runClient(ctx context.Context, client command.Runner, cmd command.Cmd, fp lab.Footprinter) (iperf.Result, cpustat.Usage, *lab.Footprint, error) {
 	const attempts = 50
 	var lastErr error
 	for i := 0; i < attempts; i++ {
-		type sample struct {
-			s   cpustat.Sample
-			err error
-		}
 		startAt := time.Duration(r.Settings.Omit)*time.Second + 100*time.Millisecond
 		endAt := time.Duration(r.Settings.Omit+r.Settings.Seconds)*time.Second - 50*time.Millisecond
-		first, last := make(chan sample, 1), make(chan sample, 1)
 		stop := make(chan struct{})
-		go func() {
-			timer := time.NewTimer(startAt)
-			defer timer.Stop()
-			select {
-			case <-timer.C:
-				s, err := cpustat.Read()
-				first <- sample{s, err}
-			case <-stop:
-				first <- sample{err: errors.New("window ended early")}
-				last <- sample{err: errors.New("window ended early")}
-				return
-			}
-			timer.Reset(endAt - startAt)
-			select {
-			case <-timer.C:
-				s, err := cpustat.Read()
-				last <- sample{s, err}
-			case <-stop:
-				// The client ended first (a late timer on a loaded
-				// machine): the window is over now, so sample now.
-				s, err := cpustat.Read()
-				last <- sample{s, err}
-			}
-		}()
+		first, last := sampler(ctx, fp, startAt, endAt, stop)
 		// Bound the client: its window plus generous slack.
 		cctx, cancel := context.WithTimeout(ctx, time.Duration(r.Settings.Omit+r.Settings.Seconds)*time.Second+15*time.Second)
 		out, err := client.Run(cctx, cmd)
@@ -221,32 +272,67 @@ func (r *Runner) runClient(ctx context.Context, client command.Runner, cmd comma
 		if err != nil {
 			if ce != nil {
 				if _, perr := iperf.Parse([]byte(ce.Stdout)); perr != nil && errors.Is(perr, iperf.ErrIperf) {
-					return iperf.Result{}, cpustat.Usage{}, perr
+					return iperf.Result{}, cpustat.Usage{}, nil, perr
 				}
 			}
-			return iperf.Result{}, cpustat.Usage{}, err
+			return iperf.Result{}, cpustat.Usage{}, nil, err
 		}
 		res, err := iperf.Parse(out.Stdout)
 		if err != nil {
-			return iperf.Result{}, cpustat.Usage{}, err
+			return iperf.Result{}, cpustat.Usage{}, nil, err
 		}
 		if a.err != nil || b.err != nil {
-			return res, cpustat.Usage{}, fmt.Errorf("cpu sample: %v %v", a.err, b.err)
+			return res, cpustat.Usage{}, nil, fmt.Errorf("window sample: %v; %v", a.err, b.err)
 		}
-		u, err := cpustat.Between(a.s, b.s)
-		return res, u, err
+		u, err := cpustat.Between(a.cpu, b.cpu)
+		if err != nil || fp == nil {
+			return res, u, nil, err
+		}
+		f, err := lab.FootprintBetween(*a.fp, *b.fp)
+		if err != nil {
+			return res, u, nil, fmt.Errorf("agent footprint: %w", err)
+		}
+		return res, u, &f, nil
 	}
-	return iperf.Result{}, cpustat.Usage{}, fmt.Errorf("iperf3 server never listened: %w", lastErr)
+	return iperf.Result{}, cpustat.Usage{}, nil, fmt.Errorf("iperf3 server never listened: %w", lastErr)
+}
+
+// putFootprint records what the CNI's own pods used over the window:
+// their sum (agent_*), each component (pods_*:<workload>, kube-proxy
+// included where it runs) and the nodes as a whole (node_*).
+func putFootprint(m *results.Measurement, f lab.Footprint) error {
+	cni := f.CNI()
+	if cni.Pods == 0 {
+		return errors.New("agent footprint: no pod of the CNI was counted")
+	}
+	m.Metrics[results.AgentCPUCores] = cni.CPUCores
+	m.Metrics[results.AgentMemBytes] = cni.WorkingSetBytes
+	m.Metrics[results.NodeCPUCores] = f.Nodes.CPUCores
+	m.Metrics[results.NodeMemBytes] = f.Nodes.WorkingSetBytes
+	for _, c := range f.Components {
+		m.Metrics[results.ComponentMetric(results.PodsCPUCores, c.Name)] = c.CPUCores
+		m.Metrics[results.ComponentMetric(results.PodsMemBytes, c.Name)] = c.WorkingSetBytes
+	}
+	return nil
 }
 
 func notListening(out string) bool {
 	return strings.Contains(out, "Connection refused")
 }
 
-// idle samples CPU and memory over the window with nothing running: in the
-// netns lab there is no CNI agent, so this is the machine's own floor, kept
-// so every run records it.
-func (r *Runner) idle(ctx context.Context, m *results.Measurement) error {
+// idle samples CPU and memory over the window with no traffic. In a
+// netns lab no CNI agent runs, so this is the machine's own floor, kept so
+// every run records it; where the CNI's pods run (kind) the window also
+// reads their cgroups: the CNI's idle footprint, per component, with the
+// nodes' totals beside it.
+func (r *Runner) idle(ctx context.Context, in *lab.Instance, m *results.Measurement) error {
+	var fa lab.FootprintSample
+	if in.Footprinter != nil {
+		var err error
+		if fa, err = in.Footprinter.Footprint(ctx); err != nil {
+			return fmt.Errorf("agent footprint: %w", err)
+		}
+	}
 	a, err := cpustat.Read()
 	if err != nil {
 		return err
@@ -270,7 +356,18 @@ func (r *Runner) idle(ctx context.Context, m *results.Measurement) error {
 		return err
 	}
 	m.Metrics[results.MemUsedBytes] = mem
-	return nil
+	if in.Footprinter == nil {
+		return nil
+	}
+	fb, err := in.Footprinter.Footprint(ctx)
+	if err != nil {
+		return fmt.Errorf("agent footprint: %w", err)
+	}
+	f, err := lab.FootprintBetween(fa, fb)
+	if err != nil {
+		return fmt.Errorf("agent footprint: %w", err)
+	}
+	return putFootprint(m, f)
 }
 
 // memUsed is MemTotal − MemAvailable from /proc/meminfo.
@@ -294,4 +391,16 @@ func memUsed() (float64, error) {
 		return 0, errors.New("/proc/meminfo lacks MemTotal or MemAvailable")
 	}
 	return total - avail, nil
+}
+
+// sentReceivedGap is |sent − received| / sent in percent.
+func sentReceivedGap(r iperf.Result) float64 {
+	if r.Sent <= 0 {
+		return 0
+	}
+	d := float64(r.Sent - r.Received)
+	if d < 0 {
+		d = -d
+	}
+	return d / float64(r.Sent) * 100
 }
