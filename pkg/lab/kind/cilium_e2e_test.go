@@ -1,28 +1,20 @@
 package kind
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/cnilab/cnilab/labs"
 	"github.com/cnilab/cnilab/pkg/command"
-	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/images"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/results"
 	"github.com/cnilab/cnilab/pkg/scenario/throughput"
-	"github.com/cnilab/cnilab/scenarios"
 )
 
 // TestKindCiliumEndToEnd brings up the Cilium kube-proxy-free lab on kind
@@ -33,47 +25,10 @@ import (
 // is translated, from a pod and from a node.
 func TestKindCiliumEndToEnd(t *testing.T) {
 	requireKind(t)
-	set, err := config.Load(labs.FS, "labs", scenarios.FS, "scenarios")
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("KUBECONFIG", filepath.Join(home, "env-kubeconfig"))
-	runDir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	p := New(ImagesFrom(images.Offline()), command.Exec{}, nil)
-	p.Log = t.Logf
-	runID := "k" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
-	cluster, err := ClusterName(runID, "cilium")
-	if err != nil {
-		t.Fatal(err)
-	}
 	tests := []string{"dts", "sts"}
-	start := time.Now()
-	in, err := p.Up(ctx, lab.Spec{Def: set.Labs["cilium"], RunID: runID, Workloads: throughput.Workloads(tests, []string{throughput.CrossNode}), Dir: runDir})
-	upTook := time.Since(start)
-	if err != nil {
-		if left := leftovers(t, p, cluster); len(left) > 0 {
-			t.Errorf("a failed Up left %v", left)
-		}
-		t.Fatalf("Up: %v", err)
-	}
-	defer func() {
-		if err := p.Down(context.Background(), in); err != nil {
-			t.Errorf("Down: %v", err)
-		}
-		if left := leftovers(t, p, cluster); len(left) > 0 {
-			t.Errorf("Down left %v", left)
-		}
-	}()
-	tm, _ := TimingsOf(in)
-	t.Logf("lab up in %.1f s: kind create %.1f s, image load %.1f s, CNI ready %.1f s after install, workloads %.1f s",
-		upTook.Seconds(), tm.Create.Seconds(), tm.LoadImages.Seconds(), tm.CNIReady.Seconds(), tm.Workloads.Seconds())
+	e := upE2E(t, "cilium", "k", throughput.Workloads(tests, []string{throughput.CrossNode}))
+	defer e.down(t)
+	in, ctx, set := e.in, e.ctx, e.set
 	for _, n := range in.Notes {
 		t.Logf("note: %s", n)
 	}

@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,7 +14,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cnilab/cnilab/pkg/command"
-	"github.com/cnilab/cnilab/pkg/images"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
@@ -73,43 +68,8 @@ func waitReach(ctx context.Context, l probe.Launcher, client, server lab.Pod, wa
 // through again). Then Down leaves nothing.
 func TestKindKubeRouterEndToEnd(t *testing.T) {
 	requireKind(t)
-	set := loadLabs(t)
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("KUBECONFIG", filepath.Join(home, "env-kubeconfig"))
-	runDir := t.TempDir()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	p := New(ImagesFrom(images.Offline()), command.Exec{}, nil)
-	p.Log = t.Logf
-	runID := "kr" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
-	cluster, err := ClusterName(runID, "kube-router")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := throughput.Workloads([]string{"dts", "sts"}, []string{throughput.CrossNode})
-	start := time.Now()
-	in, err := p.Up(ctx, lab.Spec{Def: set.Labs["kube-router"], RunID: runID, Workloads: w, Dir: runDir})
-	upTook := time.Since(start)
-	if err != nil {
-		if left := leftovers(t, p, cluster); len(left) > 0 {
-			t.Errorf("a failed Up left %v", left)
-		}
-		t.Fatalf("Up: %v", err)
-	}
-	downed := false
-	defer func() {
-		if !downed {
-			_ = p.Down(context.Background(), in)
-		}
-	}()
-	tm, _ := TimingsOf(in)
-	t.Logf("lab up in %.1f s: kind create %.1f s, image load %.1f s, CNI ready %.1f s after install, workloads %.1f s",
-		upTook.Seconds(), tm.Create.Seconds(), tm.LoadImages.Seconds(), tm.CNIReady.Seconds(), tm.Workloads.Seconds())
+	e := upE2E(t, "kube-router", "kr", throughput.Workloads([]string{"dts", "sts"}, []string{throughput.CrossNode}))
+	in, ctx := e.in, e.ctx
 
 	if in.Provider != "kind" || in.Fidelity != results.Real {
 		t.Errorf("provider %q fidelity %q", in.Provider, in.Fidelity)
@@ -194,13 +154,5 @@ func TestKindKubeRouterEndToEnd(t *testing.T) {
 		t.Logf("policy deleted: the cross-node probe passed again within %.1f s", took.Seconds())
 	}
 
-	start = time.Now()
-	downed = true
-	if err := p.Down(context.Background(), in); err != nil {
-		t.Errorf("Down: %v", err)
-	}
-	t.Logf("down in %.1f s", time.Since(start).Seconds())
-	if left := leftovers(t, p, cluster); len(left) > 0 {
-		t.Errorf("Down left %v", left)
-	}
+	e.down(t)
 }

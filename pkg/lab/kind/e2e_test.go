@@ -79,56 +79,88 @@ func leftovers(t *testing.T, p *Provider, cluster string) []string {
 	return left
 }
 
+// e2eLab is a kind lab an end-to-end test brought up, and what the test
+// checks around it.
+type e2eLab struct {
+	p       *Provider
+	in      *lab.Instance
+	set     *config.Set
+	ctx     context.Context
+	runID   string
+	cluster string
+	// home is HOME, and KUBECONFIG points into it: kind must write neither.
+	home   string
+	runDir string
+	downed bool
+}
+
+// upE2E brings up the lab name (cluster named from runPrefix and the time)
+// with workloads w and the offline images, and fails the test, after
+// checking a failed Up left nothing, if it does not come up. SIGINT and
+// SIGTERM cancel the lab's context; a cleanup downs the lab unless the
+// test called down.
+func upE2E(t *testing.T, name, runPrefix string, w lab.Workloads) *e2eLab {
+	t.Helper()
+	e := &e2eLab{set: loadLabs(t), home: t.TempDir(), runDir: t.TempDir()}
+	t.Setenv("HOME", e.home)
+	t.Setenv("KUBECONFIG", filepath.Join(e.home, "env-kubeconfig"))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	t.Cleanup(cancel)
+	// A signal during the test cancels ctx: Up then deletes what it made.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	t.Cleanup(stop)
+	e.ctx = ctx
+
+	e.p = New(ImagesFrom(images.Offline()), command.Exec{}, nil)
+	e.p.Log = t.Logf
+	e.runID = runPrefix + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
+	var err error
+	if e.cluster, err = ClusterName(e.runID, name); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	e.in, err = e.p.Up(ctx, lab.Spec{Def: e.set.Labs[name], RunID: e.runID, Workloads: w, Dir: e.runDir})
+	upTook := time.Since(start)
+	if err != nil {
+		if left := leftovers(t, e.p, e.cluster); len(left) > 0 {
+			t.Errorf("a failed Up left %v", left)
+		}
+		t.Fatalf("Up: %v", err)
+	}
+	t.Cleanup(func() {
+		if !e.downed {
+			_ = e.p.Down(context.Background(), e.in)
+		}
+	})
+	tm, _ := TimingsOf(e.in)
+	t.Logf("lab up in %.1f s: kind create %.1f s, image load %.1f s, CNI ready %.1f s after install, workloads %.1f s",
+		upTook.Seconds(), tm.Create.Seconds(), tm.LoadImages.Seconds(), tm.CNIReady.Seconds(), tm.Workloads.Seconds())
+	return e
+}
+
+// down removes the lab and fails the test if Down errs or leaves anything.
+func (e *e2eLab) down(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	e.downed = true
+	if err := e.p.Down(context.Background(), e.in); err != nil {
+		t.Errorf("Down: %v", err)
+	}
+	t.Logf("down in %.1f s", time.Since(start).Seconds())
+	if left := leftovers(t, e.p, e.cluster); len(left) > 0 {
+		t.Errorf("Down left %v", left)
+	}
+}
+
 // TestKindFlannelEndToEnd brings up the flannel lab on kind with the
 // offline images, checks what the real CNI built, runs dts, sts and drr
 // across nodes through the same scenarios as netns, and tears it down.
 func TestKindFlannelEndToEnd(t *testing.T) {
 	requireKind(t)
-	set, err := config.Load(labs.FS, "labs", scenarios.FS, "scenarios")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// kind must not touch the user's kubeconfig: point both places it
-	// could use at files that must still not exist afterwards.
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("KUBECONFIG", filepath.Join(home, "env-kubeconfig"))
-	runDir := t.TempDir()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	// SIGINT/SIGTERM during the test cancel ctx: Up then deletes what it
-	// made, and the deferred Down below runs.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	p := New(ImagesFrom(images.Offline()), command.Exec{}, nil)
-	p.Log = t.Logf
-	runID := strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
-	cluster, err := ClusterName(runID, "flannel")
-	if err != nil {
-		t.Fatal(err)
-	}
 	tests := []string{"dts", "sts", "sus", "drr"}
 	w := throughput.Workloads(tests, []string{throughput.CrossNode}).Merge(latency.Workloads(tests, []string{throughput.CrossNode}))
-	start := time.Now()
-	in, err := p.Up(ctx, lab.Spec{Def: set.Labs["flannel"], RunID: runID, Workloads: w, Dir: runDir})
-	upTook := time.Since(start)
-	if err != nil {
-		if left := leftovers(t, p, cluster); len(left) > 0 {
-			t.Errorf("a failed Up left %v", left)
-		}
-		t.Fatalf("Up: %v", err)
-	}
-	downed := false
-	defer func() {
-		if !downed {
-			_ = p.Down(context.Background(), in)
-		}
-	}()
-	tm, _ := TimingsOf(in)
-	t.Logf("lab up in %.1f s: kind create %.1f s, image load %.1f s, CNI ready %.1f s after install, workloads %.1f s",
-		upTook.Seconds(), tm.Create.Seconds(), tm.LoadImages.Seconds(), tm.CNIReady.Seconds(), tm.Workloads.Seconds())
+	e := upE2E(t, "flannel", "", w)
+	p, in, ctx, home, runDir := e.p, e.in, e.ctx, e.home, e.runDir
 
 	if in.Provider != "kind" || in.Fidelity != results.Real || in.NoFootprint != "" {
 		t.Errorf("provider %q fidelity %q no_footprint %q", in.Provider, in.Fidelity, in.NoFootprint)
@@ -198,15 +230,7 @@ func TestKindFlannelEndToEnd(t *testing.T) {
 	if _, err := os.Stat(kubeconfig); err != nil || filepath.Dir(kubeconfig) != runDir {
 		t.Errorf("kubeconfig %s (run dir %s): %v", kubeconfig, runDir, err)
 	}
-	start = time.Now()
-	downed = true
-	if err := p.Down(context.Background(), in); err != nil {
-		t.Errorf("Down: %v", err)
-	}
-	t.Logf("down in %.1f s", time.Since(start).Seconds())
-	if left := leftovers(t, p, cluster); len(left) > 0 {
-		t.Errorf("Down left %v", left)
-	}
+	e.down(t)
 	for _, f := range []string{filepath.Join(home, ".kube", "config"), os.Getenv("KUBECONFIG")} {
 		if _, err := os.Stat(f); err == nil {
 			t.Errorf("kind wrote %s outside the run directory", f)
@@ -214,7 +238,7 @@ func TestKindFlannelEndToEnd(t *testing.T) {
 	}
 	// DownAll, narrowed to this run, finds nothing left and stays
 	// idempotent.
-	p.Prefix = NamePrefix + runID + "-"
+	p.Prefix = NamePrefix + e.runID + "-"
 	for range 2 {
 		if removed, err := p.DownAll(context.Background()); err != nil || len(removed) > 0 {
 			t.Errorf("DownAll after Down removed %v, %v", removed, err)
