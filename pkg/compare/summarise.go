@@ -72,7 +72,7 @@ func Summarise(doc *results.Document) []results.Summary {
 		m := meta[k]
 		out = append(out, results.Summary{Lab: k.lab, Scenario: k.scenario, Test: k.test, Placement: k.placement, Params: m.Params,
 			Metric: k.metric, Unit: results.Unit(k.metric), Median: s.Median, Mean: s.Mean, CI95Low: s.CI95Low, CI95High: s.CI95High,
-			CoVPct: s.CoVPct, RobustCoVPct: s.RobustCoVPct, N: s.N, Provider: m.Provider, Fidelity: m.Fidelity, Proxy: m.Proxy})
+			CoVPct: s.CoVPct, N: s.N, Provider: m.Provider, Fidelity: m.Fidelity, Proxy: m.Proxy})
 	}
 	for i := range out {
 		s := &out[i]

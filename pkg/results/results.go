@@ -212,10 +212,44 @@ type Measurement struct {
 	// Flags are doubts about a figure that did not fail the window (a TCP
 	// sender and receiver rate more than 2 % apart, ...).
 	Flags []string `json:"flags,omitempty"`
+	// CPUs is the per-CPU view of the window (busy and softirq share of
+	// each CPU, from /proc/stat and /proc/softirqs), so a figure that
+	// depends on where client, server and softirq ran can be shown with its
+	// placement.
+	CPUs []CPUWindow `json:"cpus,omitempty"`
+	// Pinning says how the window's processes were placed on CPUs
+	// ("client cpu0, server cpu1", "unpinned").
+	Pinning string `json:"pinning,omitempty"`
 	// NotReproducible, when set, says why nothing could be measured on this
 	// machine ("not reproducible here: CONFIG_IP_VS missing"). It is not a
 	// failure: the result records what the kernel lacks.
 	NotReproducible string `json:"not_reproducible,omitempty"`
+}
+
+// CPUWindow is one CPU over one measurement window.
+type CPUWindow struct {
+	CPU int `json:"cpu"`
+	// BusyPct is the share of the window the CPU was not idle (softirq
+	// included), in percent of that CPU.
+	BusyPct float64 `json:"busy_pct"`
+	// SoftirqPct is the share spent in softirq, in percent of that CPU.
+	SoftirqPct float64 `json:"softirq_pct"`
+	// NetRx and NetTx are the NET_RX / NET_TX softirqs the CPU handled
+	// in the window (/proc/softirqs).
+	NetRx uint64 `json:"net_rx"`
+	NetTx uint64 `json:"net_tx"`
+}
+
+// AboveHost records a lab figure that beats the host baseline it is built
+// on beyond both intervals: impossible for a datapath, so it is an
+// artefact (placement, noise) and kept out of rankings until explained.
+type AboveHost struct {
+	HostMedian   float64 `json:"host_median"`
+	HostCI95Low  float64 `json:"host_ci95_low"`
+	HostCI95High float64 `json:"host_ci95_high"`
+	// Evidence is the per-CPU placement of the lab's and the host's
+	// windows (busy and softirq per CPU), in words.
+	Evidence string `json:"evidence"`
 }
 
 // Summary aggregates one metric of one lab × test over repeats.
@@ -227,20 +261,41 @@ type Summary struct {
 	Params    map[string]string `json:"params,omitempty"`
 	Metric    string            `json:"metric"`
 	Unit      string            `json:"unit"`
-	Median    float64           `json:"median"`
-	Mean      float64           `json:"mean"`
-	CI95Low   float64           `json:"ci95_low"`
-	CI95High  float64           `json:"ci95_high"`
-	CoVPct    float64           `json:"cov_pct"`
-	// RobustCoVPct is 1.4826·MAD/median in percent (see stats.Summary).
-	RobustCoVPct float64 `json:"robust_cov_pct"`
-	N            int     `json:"n"`
+	// Median is the headline figure; CI95Low/High is the median's own
+	// distribution-free (order-statistic) interval, whose actual coverage
+	// is CILevel (below 0.95 when there are too few repeats for 95 %).
+	Median   float64 `json:"median"`
+	CI95Low  float64 `json:"ci95_low"`
+	CI95High float64 `json:"ci95_high"`
+	// CILevel is the coverage of [CI95Low, CI95High] (0.75 at n = 3,
+	// 0.9375 at n = 5, ≥ 0.95 from n = 6).
+	CILevel float64 `json:"ci_level"`
+	// CIMethod names how the interval was found ("order-statistic").
+	CIMethod string `json:"ci_method"`
+	// Mean, StdDev and the mean's Student-t interval, for Welch's test.
+	Mean         float64 `json:"mean"`
+	StdDev       float64 `json:"stddev"`
+	MeanCI95Low  float64 `json:"mean_ci95_low"`
+	MeanCI95High float64 `json:"mean_ci95_high"`
+	CoVPct       float64 `json:"cov_pct"`
+	// RobustCoVPct is 1.4826·MAD/median in percent, only from n = 6: below
+	// that the MAD is one of the deviations and says nothing.
+	RobustCoVPct *float64 `json:"robust_cov_pct,omitempty"`
+	N            int      `json:"n"`
 	// RatioToHost is median / the host baseline's median for the same test
-	// and metric, when the baseline ran.
-	RatioToHost *float64 `json:"ratio_to_host,omitempty"`
-	Provider    string   `json:"provider"`
-	Fidelity    Fidelity `json:"fidelity"`
-	Proxy       string   `json:"proxy,omitempty"`
+	// and metric, when the baseline ran; RatioCI95Low/High is its
+	// interval, from the two medians' intervals (conservative).
+	RatioToHost   *float64 `json:"ratio_to_host,omitempty"`
+	RatioCI95Low  *float64 `json:"ratio_ci95_low,omitempty"`
+	RatioCI95High *float64 `json:"ratio_ci95_high,omitempty"`
+	// AboveHost is set when the figure beats its host baseline beyond both
+	// intervals; such a figure is flagged and kept out of rankings.
+	AboveHost *AboveHost `json:"above_host,omitempty"`
+	// Flags are doubts carried from the windows (sent/received gap, ...).
+	Flags    []string `json:"flags,omitempty"`
+	Provider string   `json:"provider"`
+	Fidelity Fidelity `json:"fidelity"`
+	Proxy    string   `json:"proxy,omitempty"`
 }
 
 // Decode reads and checks a results document.

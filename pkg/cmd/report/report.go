@@ -98,12 +98,15 @@ func writeCSV(path string, doc *results.Document) error {
 		for k, v := range s.Params {
 			params = append(params, k+"="+v)
 		}
-		ratio := ""
+		ratio, robust := "", ""
+		if s.RobustCoVPct != nil {
+			robust = g(*s.RobustCoVPct)
+		}
 		if s.RatioToHost != nil {
 			ratio = g(*s.RatioToHost)
 		}
 		_ = w.Write([]string{doc.Run.ID, s.Lab, s.Scenario, s.Test, s.Placement, s.Proxy, strings.Join(params, ";"), s.Metric, s.Unit,
-			g(s.Median), g(s.Mean), g(s.CI95Low), g(s.CI95High), g(s.CoVPct), g(s.RobustCoVPct), strconv.Itoa(s.N), ratio, s.Provider, string(s.Fidelity)})
+			g(s.Median), g(s.Mean), g(s.CI95Low), g(s.CI95High), g(s.CoVPct), robust, strconv.Itoa(s.N), ratio, s.Provider, string(s.Fidelity)})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
