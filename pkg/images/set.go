@@ -30,7 +30,7 @@ const (
 	// BenchTag names the bench image by the probe protocol its cnilab
 	// binary speaks, so the kind provider can name it without building it;
 	// the content label tells a stale image from a current one.
-	BenchTag = "probe-v1"
+	BenchTag = "probe-v2"
 )
 
 // Image names of the offline set.

@@ -32,7 +32,7 @@ import (
 // Main runs a probe subcommand and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: probe connect|serve [flags]")
+		fmt.Fprintln(stderr, "usage: probe connect|serve|rr|echo|udp|udpecho [flags]")
 		return 2
 	}
 	var err error
@@ -45,8 +45,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = RunTransactions(args[1:], stdout)
 	case "echo":
 		err = RunEcho(args[1:], stdout)
+	case "udp":
+		err = RunUDPProbe(args[1:], stdout)
+	case "udpecho":
+		err = RunUDPEcho(args[1:], stdout)
 	default:
-		err = fmt.Errorf("unknown probe %q (connect, serve, rr, echo)", args[0])
+		err = fmt.Errorf("unknown probe %q (connect, serve, rr, echo, udp, udpecho)", args[0])
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "probe:", err)
@@ -100,7 +104,7 @@ func ParseConnectResult(b []byte) (ConnectResult, error) {
 	if r.Attempts == 0 || r.Attempts != r.OK+r.Failed {
 		return r, fmt.Errorf("connect probe output: %d attempts, %d ok, %d failed", r.Attempts, r.OK, r.Failed)
 	}
-	if (r.Mode == "latency" || r.Mode == "rr" || r.Mode == "crr") && len(r.SamplesUS) != r.OK {
+	if (r.Mode == "latency" || r.Mode == "rr" || r.Mode == "crr" || r.Mode == "udp") && len(r.SamplesUS) != r.OK {
 		return r, fmt.Errorf("connect probe output: %d samples for %d successful connects", len(r.SamplesUS), r.OK)
 	}
 	return r, nil

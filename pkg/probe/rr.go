@@ -26,8 +26,14 @@ func RunTransactions(args []string, stdout io.Writer) error {
 	dur := fs.Duration("duration", 10*time.Second, "maximum run time (≤ 10m)")
 	timeout := fs.Duration("timeout", time.Second, "per-transaction timeout")
 	mode := fs.String("mode", "rr", "rr (one connection) or crr (a connection per transaction)")
+	// interval paces the transactions: an established connection watched
+	// for a while (does a new deny cut it?) needs no busy loop.
+	interval := fs.Duration("interval", 0, "pause between transactions")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
+	}
+	if *interval < 0 {
+		return usageError{fmt.Errorf("-interval %v", *interval)}
 	}
 	ap, err := bounded(*target, *count, *dur)
 	if err != nil {
@@ -51,6 +57,9 @@ func RunTransactions(args []string, stdout io.Writer) error {
 		if time.Since(start) >= *dur {
 			res.Stopped = "duration"
 			break
+		}
+		if res.Attempts > 0 && *interval > 0 {
+			time.Sleep(*interval)
 		}
 		res.Attempts++
 		t0 := time.Now()

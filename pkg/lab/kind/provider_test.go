@@ -28,7 +28,7 @@ func TestUpUnavailable(t *testing.T) {
 	}{
 		{"no kind recipe", &config.Lab{Name: "weave", File: "labs/weave.yaml"}, command.FakeResponse{}, "lab weave has no kind recipe (no kind: section in labs/weave.yaml)"},
 		{"images not built", withKind, command.FakeResponse{Stderr: "Error: No such image", Err: errors.New("exit status 1")},
-			"kind images not built: run `cnilab images build` (missing cnilab/kind-node:v1.34.4, cnilab/flannel:v0.28.10, cnilab/bench:probe-v1)"},
+			"kind images not built: run `cnilab images build` (missing cnilab/kind-node:v1.34.4, cnilab/flannel:v0.28.10, cnilab/bench:probe-v2)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,13 +118,13 @@ func TestImagesLoaded(t *testing.T) {
 		def  *config.Lab
 		want string
 	}{
-		{"offline flannel", off, flannel, "cnilab/flannel:v0.28.10 cnilab/bench:probe-v1"},
-		{"offline kube-router", off, kubeRouter, "cnilab/kube-router:v2.1.0 cnilab/bench:probe-v1"},
+		{"offline flannel", off, flannel, "cnilab/flannel:v0.28.10 cnilab/bench:probe-v2"},
+		{"offline kube-router", off, kubeRouter, "cnilab/kube-router:v2.1.0 cnilab/bench:probe-v2"},
 		// The recipe's own images, in value-path order.
-		{"offline cilium", off, cilium, "cnilab/cilium:v1.20.2 cnilab/cilium-operator-generic:v1.20.2 cnilab/bench:probe-v1"},
+		{"offline cilium", off, cilium, "cnilab/cilium:v1.20.2 cnilab/cilium-operator-generic:v1.20.2 cnilab/bench:probe-v2"},
 		// Upstream, the nodes pull the CNI's images.
-		{"upstream flannel", up, flannel, "cnilab/bench:probe-v1"},
-		{"upstream cilium", up, cilium, "cnilab/bench:probe-v1"},
+		{"upstream flannel", up, flannel, "cnilab/bench:probe-v2"},
+		{"upstream cilium", up, cilium, "cnilab/bench:probe-v2"},
 	}
 	for _, tc := range tests {
 		if got := strings.Join(tc.im.loaded(tc.def), " "); got != tc.want {

@@ -1,0 +1,147 @@
+package probe
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// RunUDPProbe sends up to -count numbered datagrams to -target, one at a
+// time, each waiting up to -timeout for the echo of the same number, for at
+// most -duration; -interval spaces them. A datagram answered is a
+// transaction; silence or an ICMP error (port unreachable reads as
+// "connection refused") is a failure. The NetworkPolicy scenario tells an
+// allowed UDP path from a denied one with it, as TCP connects do for TCP.
+func RunUDPProbe(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("probe udp", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	target := fs.String("target", "", "ip:port of a UDP echo server")
+	count := fs.Int("count", 3, "maximum datagrams (1..1000000)")
+	dur := fs.Duration("duration", 5*time.Second, "maximum run time (≤ 10m)")
+	timeout := fs.Duration("timeout", time.Second, "per-datagram reply timeout")
+	interval := fs.Duration("interval", 0, "pause between datagrams")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	ap, err := bounded(*target, *count, *dur)
+	if err != nil {
+		return err
+	}
+	if *timeout <= 0 || *interval < 0 {
+		return usageError{fmt.Errorf("-timeout %v -interval %v", *timeout, *interval)}
+	}
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	res := ConnectResult{Target: ap.String(), Mode: "udp", Errors: map[string]int{}, SamplesUS: make([]float64, 0, *count), Stopped: "count"}
+	buf := make([]byte, 64)
+	start := time.Now()
+	for res.Attempts < *count {
+		if time.Since(start) >= *dur {
+			res.Stopped = "duration"
+			break
+		}
+		if res.Attempts > 0 && *interval > 0 {
+			time.Sleep(*interval)
+		}
+		res.Attempts++
+		us, err := udpOnce(conn, res.Attempts, *timeout, buf)
+		if err != nil {
+			res.Failed++
+			res.Errors[err.Error()]++
+			continue
+		}
+		res.OK++
+		res.SamplesUS = append(res.SamplesUS, us)
+	}
+	res.Elapsed = time.Since(start).Seconds()
+	if len(res.Errors) == 0 {
+		res.Errors = nil
+	}
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+// udpOnce sends datagram n and waits for its echo; late echoes of earlier
+// datagrams are skipped, not counted as this one's.
+func udpOnce(conn *net.UDPConn, n int, timeout time.Duration, buf []byte) (float64, error) {
+	msg := "cnl-" + strconv.Itoa(n)
+	t0 := time.Now()
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		return 0, fmt.Errorf("write: %w", errors.Unwrap(err))
+	}
+	deadline := t0.Add(timeout)
+	if err := conn.SetReadDeadline(deadline); err != nil {
+		return 0, err
+	}
+	for {
+		m, err := conn.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return 0, errors.New("read: timeout")
+			}
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return 0, errors.New("read: connection refused")
+			}
+			return 0, fmt.Errorf("read: %w", err)
+		}
+		if string(buf[:m]) == msg {
+			return float64(time.Since(t0).Nanoseconds()) / 1e3, nil
+		}
+	}
+}
+
+// RunUDPEcho answers every datagram on -listen with the same bytes until
+// -duration passes or SIGTERM/SIGINT arrives. It prints the same readiness
+// line as the TCP servers.
+func RunUDPEcho(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("probe udpecho", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	listen := fs.String("listen", "", "ip:port to listen on")
+	dur := fs.Duration("duration", 10*time.Minute, "maximum lifetime (≤ 1h)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *listen == "" || *dur <= 0 || *dur > time.Hour {
+		return usageError{fmt.Errorf("-listen %q -duration %v", *listen, *dur)}
+	}
+	pc, err := net.ListenPacket("udp4", *listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "listening %s\n", pc.LocalAddr())
+	if f, ok := stdout.(*os.File); ok {
+		_ = f.Sync()
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(stop)
+	go func() {
+		select {
+		case <-stop:
+		case <-time.After(*dur):
+		}
+		pc.Close()
+	}()
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		_, _ = pc.WriteTo(buf[:n], from)
+	}
+}
