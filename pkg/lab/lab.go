@@ -70,11 +70,14 @@ type Workloads struct {
 	// ServiceProtocols: a ClusterIP Service per server pod per protocol
 	// ("tcp", "udp") on ServicePort.
 	ServiceProtocols []string
+	// Peers are extra pods in namespaces of their own (policy scenario).
+	Peers []Peer
 }
 
 // Merge returns the union of two declarations.
 func (w Workloads) Merge(o Workloads) Workloads {
-	out := Workloads{Placements: slices.Clone(w.Placements), ServiceProtocols: slices.Clone(w.ServiceProtocols)}
+	out := Workloads{Placements: slices.Clone(w.Placements), ServiceProtocols: slices.Clone(w.ServiceProtocols), Peers: mergePeers(nil, w.Peers)}
+	out.Peers = mergePeers(out.Peers, o.Peers)
 	for _, p := range o.Placements {
 		if !slices.Contains(out.Placements, p) {
 			out.Placements = append(out.Placements, p)
@@ -126,6 +129,12 @@ type Instance struct {
 	// Pairs are the client/server pods per placement the workloads asked
 	// for.
 	Pairs map[Placement]PodPair
+	// Peers are the workloads' peer pods by Peer.Key.
+	Peers map[string]Pod
+	// Policy applies NetworkPolicy where the lab's CNI enforces it for
+	// real (kind); nil where policy is not modelled. It may also be a
+	// PolicyProgramReader.
+	Policy PolicyApplier
 	// Proxy is the service proxy in use (after any fallback), "" if none.
 	Proxy string
 	// ServiceAddrs are the ClusterIP frontends of the lab's Services, keyed

@@ -17,6 +17,10 @@ func TestWorkloadsMerge(t *testing.T) {
 			Workloads{Placements: []Placement{CrossNode}, ServiceProtocols: []string{"tcp"}},
 			Workloads{Placements: []Placement{SameNode, CrossNode}, ServiceProtocols: []string{"udp", "tcp"}},
 			Workloads{Placements: []Placement{CrossNode, SameNode}, ServiceProtocols: []string{"tcp", "udp"}}},
+		{"peers by namespace and name",
+			Workloads{Peers: []Peer{{Name: "client", Namespace: "cnl-a", Labels: map[string]string{"app": "client"}}}},
+			Workloads{Peers: []Peer{{Name: "client", Namespace: "cnl-a"}, {Name: "client", Namespace: "cnl-b"}}},
+			Workloads{Peers: []Peer{{Name: "client", Namespace: "cnl-a", Labels: map[string]string{"app": "client"}}, {Name: "client", Namespace: "cnl-b"}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

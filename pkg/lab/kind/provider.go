@@ -234,7 +234,12 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	if err := p.workloads(ctx, in, s.Workloads, workers, restCfg, cs, hc); err != nil {
 		return nil, err
 	}
+	if err := p.peerPods(ctx, in, s.Workloads.Peers, restCfg, cs); err != nil {
+		return nil, err
+	}
 	c.timings.Workloads = time.Since(start)
+	agentNS, agentDS := daemonSetRef(def.Kind.CNI.Namespace, def.Kind.CNI.DaemonSets[0])
+	in.Policy = &policyLab{cs: cs, cni: def.CNI, nodes: in.Nodes, run: podAgentExec(restCfg, cs), agentNS: agentNS, agentDS: agentDS}
 
 	if err := p.observe(ctx, in, def, cs); err != nil {
 		return nil, err
