@@ -29,6 +29,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
 	"github.com/cnilab/cnilab/pkg/scenario/latency"
+	"github.com/cnilab/cnilab/pkg/scenario/policy"
 	"github.com/cnilab/cnilab/pkg/scenario/servicescale"
 	"github.com/cnilab/cnilab/pkg/scenario/throughput"
 	"github.com/cnilab/cnilab/pkg/schedule"
@@ -344,6 +345,30 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 					return nil, err
 				}
 			}
+		case "policy":
+			launcher, err := o.launcher()
+			if err != nil {
+				return nil, err
+			}
+			// Probes run in the lab's pods: a lab's own launcher (the
+			// bench image's cnilab) wins over this machine's.
+			for _, in := range up {
+				if in.Probe != nil {
+					launcher = *in.Probe
+				}
+			}
+			pr := &policy.Runner{Settings: policy.Settings{Cases: sc.Policy.Cases, ConvergeTimeout: time.Duration(sc.Policy.ConvergeTimeoutSeconds) * time.Second, Poll: 500 * time.Millisecond},
+				Prober: policy.PodProber{Launcher: launcher}, Launcher: launcher}
+			tp := *runner
+			tp.Settings = throughput.Settings{Seconds: prof.DurationSeconds, Omit: prof.OmitSeconds, Streams: 1, PinCPUs: o.PinCPUs}
+			cr := &policy.CostRunner{Runner: pr, Counts: sc.Policy.Counts, Connects: sc.Policy.Connects, Window: time.Duration(prof.DurationSeconds) * time.Second, Throughput: &tp}
+			fmt.Fprintf(progress, "scenario %s: %d cases, K %v, %d repeats\n", name, len(sc.Policy.Cases), sc.Policy.Counts, repeats)
+			policy.Run(ctx, up, pr, cr, repeats, func(m results.Measurement) {
+				if err := store.Append(m); err != nil {
+					fmt.Fprintf(progress, "store: %v\n", err)
+				}
+				fmt.Fprintf(progress, "  %s\n", policy.DescribeMeasurement(m))
+			})
 		default:
 			fmt.Fprintf(progress, "scenario %s: kind %s is not run by this provider\n", name, sc.Kind)
 		}
@@ -414,6 +439,8 @@ func (o Options) workloads() lab.Workloads {
 			w = w.Merge(throughput.Workloads(sc.Tests, o.placements(sc)))
 		case "latency":
 			w = w.Merge(latency.Workloads(sc.Tests, o.placements(sc)))
+		case "policy":
+			w = w.Merge(policy.Workloads())
 		}
 	}
 	return w

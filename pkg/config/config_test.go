@@ -25,6 +25,9 @@ func TestEmbeddedDefinitionsLoad(t *testing.T) {
 	if _, ok := set.Scenarios["throughput"]; !ok {
 		t.Error("scenario throughput missing")
 	}
+	if p := set.Scenarios["policy"]; p == nil || p.Policy == nil || len(p.Policy.Cases) != len(PolicyCases) || p.Policy.ConvergeTimeoutSeconds != 20 {
+		t.Errorf("scenario policy: %+v", p)
+	}
 }
 
 func TestMalformedLabs(t *testing.T) {
@@ -70,6 +73,10 @@ func TestMalformedScenarios(t *testing.T) {
 		{"zero repeats", head + "tests: [dts]\nprofiles:\n  quick:\n    duration_s: 1\n    repeats: 0\n", "scenarios/s.yaml:7: profiles.quick.repeats: 0 repeats"},
 		{"bad placement", head + "tests: [dts]\nplacements: [same-rack]\nprofiles:\n  quick: {duration_s: 1, repeats: 3}\n", "scenarios/s.yaml:4: placements.0: unknown placement"},
 		{"unknown field", head + "tests: [dts]\nduration: 5\nprofiles:\n  quick: {duration_s: 1, repeats: 3}\n", "scenarios/s.yaml:4: duration: unknown field"},
+		{"policy without section", "name: p\nkind: policy\nprofiles:\n  quick: {duration_s: 1, repeats: 1}\n", "scenarios/s.yaml:1: policy: a policy scenario needs a policy section"},
+		{"unknown policy case", "name: p\nkind: policy\npolicy:\n  cases: [baseline, deny-all]\n  counts: [0]\nprofiles:\n  quick: {duration_s: 1, repeats: 1}\n", "scenarios/s.yaml:4: policy.cases.1: unknown case \"deny-all\""},
+		{"policy count out of range", "name: p\nkind: policy\npolicy:\n  cases: [baseline]\n  counts: [0, 9000]\nprofiles:\n  quick: {duration_s: 1, repeats: 1}\n", "scenarios/s.yaml:5: policy.counts.1: 9000 policies"},
+		{"policy section elsewhere", head + "tests: [dts]\npolicy:\n  cases: [baseline]\nprofiles:\n  quick: {duration_s: 1, repeats: 3}\n", "scenarios/s.yaml:4: policy: only a policy scenario"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -173,6 +173,8 @@ type Scenario struct {
 	Profiles map[string]Profile `yaml:"profiles"`
 	// Scale parameters (services-scale only).
 	Scale *ScaleParams `yaml:"scale,omitempty"`
+	// Policy parameters (policy only).
+	Policy *PolicyParams `yaml:"policy,omitempty"`
 
 	File string `yaml:"-"`
 }
@@ -201,6 +203,18 @@ type ScaleParams struct {
 	ConnectTimeoutMs int      `yaml:"connect_timeout_ms,omitempty"`
 }
 
+// PolicyParams parameterise the NetworkPolicy scenario: which matrix
+// cases run, and the policy counts K of the cost curve.
+type PolicyParams struct {
+	Cases []string `yaml:"cases"`
+	// Counts are the K of the cost part (0 = no policy at all).
+	Counts []int `yaml:"counts"`
+	// Connects bounds each first-packet latency window (with duration_s).
+	Connects int `yaml:"connects,omitempty"`
+	// ConvergeTimeoutSeconds bounds every wait for a verdict to hold.
+	ConvergeTimeoutSeconds int `yaml:"converge_timeout_s,omitempty"`
+}
+
 // Known names, validated against.
 var (
 	Models  = []string{"none", "flannel", "calico", "kube-router", "cilium", "canal"}
@@ -212,7 +226,11 @@ var (
 	KubeProxyModes = []string{"iptables", "ipvs", "nftables", "none"}
 	Placements     = []string{"cross-node", "same-node"}
 	Tests          = []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum", "drr", "dcrr", "srr", "scrr"}
-	Kinds          = []string{"throughput", "services-scale", "latency"}
+	Kinds          = []string{"throughput", "services-scale", "latency", "policy"}
+	// PolicyCases are the NetworkPolicy matrix cases cnilab knows
+	// (package scenario/policy defines them).
+	PolicyCases = []string{"baseline", "default-deny-ingress", "default-deny-egress", "allow-pod-selector", "allow-namespace-selector",
+		"allow-port-tcp", "allow-port-udp", "ipblock-except", "policy-update", "established-under-deny"}
 	// ModelModes lists the modes each builder accepts; the first is the
 	// default.
 	ModelModes = map[string][]string{

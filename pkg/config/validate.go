@@ -394,7 +394,7 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 		if p.Transactions < 0 || p.Transactions > 1_000_000 {
 			bad(fmt.Sprintf("%d transactions: must be 0..1000000", p.Transactions), "profiles", name, "transactions")
 		}
-		if (s.Kind == "throughput" || s.Kind == "latency") && (p.DurationSeconds < 1 || p.DurationSeconds > 3600) {
+		if (s.Kind == "throughput" || s.Kind == "latency" || s.Kind == "policy") && (p.DurationSeconds < 1 || p.DurationSeconds > 3600) {
 			bad(fmt.Sprintf("%d s: must be 1..3600", p.DurationSeconds), "profiles", name, "duration_s")
 		}
 		if p.OmitSeconds < 0 || p.OmitSeconds > 60 {
@@ -426,5 +426,44 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 	} else if s.Kind == "services-scale" {
 		bad("a services-scale scenario needs a scale section", "scale")
 	}
+	validatePolicy(&s, bad)
 	return finish(&s, errs)
+}
+
+// validatePolicy checks the policy section and applies its defaults.
+func validatePolicy(s *Scenario, bad func(string, ...string)) {
+	p := s.Policy
+	if p == nil {
+		if s.Kind == "policy" {
+			bad("a policy scenario needs a policy section", "policy")
+		}
+		return
+	}
+	if s.Kind != "policy" {
+		bad("only a policy scenario has a policy section", "policy")
+		return
+	}
+	if len(p.Cases) == 0 {
+		bad("at least one case", "policy", "cases")
+	}
+	for i, c := range p.Cases {
+		if !slices.Contains(PolicyCases, c) {
+			bad(fmt.Sprintf("unknown case %q (known: %s)", c, strings.Join(PolicyCases, ", ")), "policy", "cases", fmt.Sprint(i))
+		}
+	}
+	for i, k := range p.Counts {
+		if k < 0 || k > 5000 {
+			bad(fmt.Sprintf("%d policies: must be 0..5000", k), "policy", "counts", fmt.Sprint(i))
+		}
+	}
+	if p.Connects == 0 {
+		p.Connects = 500
+	} else if p.Connects < 1 || p.Connects > 100000 {
+		bad(fmt.Sprintf("%d connects: must be 1..100000", p.Connects), "policy", "connects")
+	}
+	if p.ConvergeTimeoutSeconds == 0 {
+		p.ConvergeTimeoutSeconds = 30
+	} else if p.ConvergeTimeoutSeconds < 1 || p.ConvergeTimeoutSeconds > 600 {
+		bad(fmt.Sprintf("%d s: must be 1..600", p.ConvergeTimeoutSeconds), "policy", "converge_timeout_s")
+	}
 }

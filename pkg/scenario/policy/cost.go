@@ -1,0 +1,243 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/probe"
+	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
+)
+
+// costPort is the connect probes' echo server in the cost part; iperf3
+// keeps lab.ServicePort.
+const costPort = lab.ServicePort + 1
+
+// CostPolicies are K policies in the server's namespace as a tenant would
+// write them: the first two are a default deny and the allow on the
+// measured path (bench clients to the server on the iperf3 and probe
+// ports); the rest cycle through four shapes, a quarter of them selecting
+// the server itself (more rules on the measured path, as when many teams
+// publish rules for one shared service), the others other apps of the
+// namespace: pod selector with a port, namespace selector, ipBlock with a
+// port, matchExpressions with egress.
+func CostPolicies(ns string, k int) []*networkingv1.NetworkPolicy {
+	if k <= 0 {
+		return nil
+	}
+	mk := func(name string, spec networkingv1.NetworkPolicySpec) *networkingv1.NetworkPolicy {
+		return &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{PolicyLabel: "cost"}}, Spec: spec}
+	}
+	client := &metav1.LabelSelector{MatchLabels: map[string]string{lab.BenchRoleLabel: "client"}}
+	out := []*networkingv1.NetworkPolicy{mk("cnl-cost-deny", networkingv1.NetworkPolicySpec{PolicyTypes: ingress})}
+	if k >= 2 {
+		out = append(out, mk("cnl-cost-allow", networkingv1.NetworkPolicySpec{PodSelector: serverSelector(), PolicyTypes: ingress,
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: client}},
+				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, lab.ServicePort), port(corev1.ProtocolUDP, lab.ServicePort), port(corev1.ProtocolTCP, costPort)}}}}))
+	}
+	for i := 2; i < k; i++ {
+		app := fmt.Sprintf("svc-%d", i)
+		sel := metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}
+		if i%4 == 0 {
+			sel = serverSelector()
+		}
+		var spec networkingv1.NetworkPolicySpec
+		switch i % 4 {
+		case 0, 1:
+			spec = networkingv1.NetworkPolicySpec{PodSelector: sel, PolicyTypes: ingress, Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": fmt.Sprintf("frontend-%d", i)}}}},
+				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, 8000+i%1000)}}}}
+			if i%4 == 1 {
+				spec.Ingress[0].From = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": fmt.Sprintf("team-%d", i)}}}}
+			}
+		case 2:
+			cidr := netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(i / 256 % 256), byte(i % 256)}), 32).String()
+			spec = networkingv1.NetworkPolicySpec{PodSelector: sel, PolicyTypes: ingress, Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: cidr}}}, Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, 443)}}}}
+		case 3:
+			spec = networkingv1.NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{app, app + "-canary"}}}},
+				PolicyTypes: egress, Egress: []networkingv1.NetworkPolicyEgressRule{{
+					To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": fmt.Sprintf("db-%d", i)}}}}, Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, 5432)}}}}
+		}
+		out = append(out, mk(fmt.Sprintf("cnl-cost-%04d", i), spec))
+	}
+	return out
+}
+
+// Window measures a throughput test in the lab (throughput.Runner).
+type Window interface {
+	Measure(ctx context.Context, in *lab.Instance, scenario, test, placement string, repeat int) results.Measurement
+}
+
+// CostRunner measures what K policies cost.
+type CostRunner struct {
+	Runner   *Runner
+	Counts   []int
+	Connects int
+	Window   time.Duration
+	// Throughput measures dts and sts through the allowed path.
+	Throughput Window
+}
+
+// MeasureCost runs every K (in order, from no policy) for one repeat.
+// Measurements: k<K>-connect (first-packet p50/p99, apply and program
+// times, what the agent programmed), k<K>-dts and k<K>-sts.
+func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat int) []results.Measurement {
+	t, err := NewTarget(in)
+	if err != nil {
+		m := in.Measure(Scenario, "cost", "", repeat, func(*results.Measurement) error {
+			if lab.IsUnavailable(err) {
+				return nil
+			}
+			return err
+		})
+		if lab.IsUnavailable(err) {
+			m.NotReproducible = err.Error()
+		}
+		return []results.Measurement{m}
+	}
+	r := c.Runner
+	client := t.Sources[SrcPeer]
+	pair := []Check{
+		{Name: "bench client → server (allowed path)", From: SrcPeer, Proto: "tcp", Port: costPort, Expect: Allowed},
+		{Name: "other → server (denied by the default deny)", From: SrcOther, Proto: "tcp", Port: costPort, Expect: Denied},
+	}
+	counts := slices.Clone(c.Counts)
+	slices.Sort(counts)
+	var out []results.Measurement
+	base := 0.0
+	for _, k := range counts {
+		if ctx.Err() != nil {
+			break
+		}
+		params := map[string]string{"policies": strconv.Itoa(k)}
+		test := fmt.Sprintf("k%d", k)
+		var echoStop func()
+		m := in.Measure(Scenario, test+"-connect", string(lab.CrossNode), repeat, func(m *results.Measurement) error {
+			m.Params = params
+			if err := t.Policy.DeletePolicies(ctx, t.namespaces(), PolicyLabel); err != nil {
+				return err
+			}
+			echo, err := t.Server.Exec().Start(ctx, r.Launcher.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", costPort), "-duration", "30m"))
+			if err != nil {
+				return err
+			}
+			echoStop = func() { _, _ = echo.Stop(time.Second) }
+			time.Sleep(time.Second)
+			// From no policy: both sides of the pair pass.
+			open := []Check{pair[0], {From: SrcOther, Proto: "tcp", Port: costPort, Expect: Allowed}}
+			if obs, _, _, err := r.await(ctx, t, open); err != nil || !holds(obs) {
+				return fmt.Errorf("without policies the pair does not pass: %v %s", err, Describe(obs))
+			}
+			ps := CostPolicies(t.Env.ServerNS, k)
+			// The pair's own policies go last: once they hold, the agent
+			// has worked through the ones before them.
+			if len(ps) >= 2 {
+				ps = append(ps[2:], ps[0], ps[1])
+			}
+			start := r.now()
+			if err := r.apply(ctx, t, ps); err != nil {
+				return err
+			}
+			m.Metrics[ApplyS] = r.now().Sub(start).Seconds()
+			if k > 0 {
+				// A single deny (K=1) would deny the allowed side too.
+				want := pair
+				if k == 1 {
+					want = []Check{{From: SrcPeer, Proto: "tcp", Port: costPort, Expect: Denied}}
+				}
+				limit := r.Settings
+				limit.ConvergeTimeout += time.Duration(k) * 100 * time.Millisecond
+				rr := *r
+				rr.Settings = limit
+				obs, _, _, err := rr.await(ctx, t, want)
+				if err != nil {
+					return err
+				}
+				m.Metrics[ProgramS] = r.now().Sub(start).Seconds()
+				if !holds(obs) {
+					return fmt.Errorf("%d policies not programmed within %s: %s", k, limit.ConvergeTimeout, Describe(obs))
+				}
+			}
+			if pr, ok := t.Policy.(lab.PolicyProgramReader); ok {
+				if counts, src, err := pr.PolicyProgram(ctx, t.Server); err == nil {
+					for name, v := range counts {
+						m.Metrics[programMetric(name)] = v
+					}
+					m.Params = map[string]string{"policies": strconv.Itoa(k), "programmed": src}
+				} else {
+					m.Flags = append(m.Flags, "what the agent programmed is unknown: "+err.Error())
+				}
+			}
+			target := netip.AddrPortFrom(t.Server.IP(), costPort).String()
+			res, err := client.Exec().Run(ctx, r.Launcher.Cmd("connect", "-target", target, "-count", strconv.Itoa(c.Connects),
+				"-duration", c.Window.String(), "-timeout", "1s", "-mode", "latency"))
+			if err != nil {
+				return err
+			}
+			cr, err := probe.ParseConnectResult(res.Stdout)
+			if err != nil {
+				return err
+			}
+			m.Samples = map[string][]float64{"connect_us": cr.SamplesUS}
+			m.Metrics[results.ConnectSamples], m.Metrics[results.ConnectFailed] = float64(cr.OK), float64(cr.Failed)
+			if cr.OK == 0 {
+				return fmt.Errorf("no connect through the allowed path succeeded: %v", cr.Errors)
+			}
+			sorted := slices.Clone(cr.SamplesUS)
+			slices.Sort(sorted)
+			p50 := stats.Quantile(sorted, 0.5)
+			m.Metrics[results.FirstPacketP50], m.Metrics[results.FirstPacketP99] = p50, stats.Quantile(sorted, 0.99)
+			if k == 0 {
+				base = p50
+			} else if base > 0 {
+				m.Metrics[FirstP50Ratio] = p50 / base
+			}
+			return nil
+		})
+		out = append(out, m)
+		if echoStop != nil {
+			echoStop()
+		}
+		if m.Error != "" {
+			continue
+		}
+		for _, id := range []string{"dts", "sts"} {
+			if id == "sts" && in.Services() == "" {
+				continue
+			}
+			w := c.Throughput.Measure(ctx, in, Scenario, id, string(lab.CrossNode), repeat)
+			w.Test, w.Params = test+"-"+id, params
+			out = append(out, w)
+		}
+	}
+	if err := t.Policy.DeletePolicies(context.WithoutCancel(ctx), t.namespaces(), PolicyLabel); err != nil {
+		out = append(out, in.Measure(Scenario, "cost-cleanup", "", repeat, func(*results.Measurement) error { return err }))
+	}
+	return out
+}
+
+// programMetric names what the agent programmed as a results metric.
+func programMetric(name string) string {
+	switch name {
+	case "iptables_rules":
+		return results.RuleCount
+	case "iptables_chains":
+		return results.ChainCount
+	case "ipsets":
+		return SetCount
+	case "ipset_members", "policy_map_entries":
+		return results.MapEntryCount
+	}
+	return name
+}
