@@ -179,3 +179,12 @@ func TestKindSection(t *testing.T) {
 		})
 	}
 }
+
+func TestIsPolicyTest(t *testing.T) {
+	for id, want := range map[string]bool{"matrix": true, "k0-connect": true, "k1000-dts": true, "k10-sts": true,
+		"k10-dus": false, "kx-connect": false, "1000-connect": false, "k9000-connect": false, "dts": false, "k-connect": false} {
+		if got := IsPolicyTest(id); got != want {
+			t.Errorf("IsPolicyTest(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

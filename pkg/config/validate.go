@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -466,4 +467,19 @@ func validatePolicy(s *Scenario, bad func(string, ...string)) {
 	} else if p.ConvergeTimeoutSeconds < 1 || p.ConvergeTimeoutSeconds > 600 {
 		bad(fmt.Sprintf("%d s: must be 1..600", p.ConvergeTimeoutSeconds), "policy", "converge_timeout_s")
 	}
+}
+
+// IsPolicyTest reports whether id is a test the policy scenario records
+// figures under: matrix (the lab's matrix) or k<K>-connect, k<K>-dts,
+// k<K>-sts (the cost of K policies).
+func IsPolicyTest(id string) bool {
+	if id == "matrix" {
+		return true
+	}
+	k, kind, ok := strings.Cut(strings.TrimPrefix(id, "k"), "-")
+	if !ok || !strings.HasPrefix(id, "k") || (kind != "connect" && kind != "dts" && kind != "sts") {
+		return false
+	}
+	n, err := strconv.Atoi(k)
+	return err == nil && n >= 0 && n <= 5000
 }

@@ -171,7 +171,7 @@ func ParseEnvironments(file string, data []byte) ([]Environment, error) {
 				if results.Unit(c.Metric) == "" && c.Metric != "mem_overhead_bytes" {
 					bad(fmt.Sprintf("unknown metric %q", c.Metric), cat("metric")...)
 				}
-				if c.Services == "" && !slices.Contains(config.Tests, c.Test) {
+				if c.Services == "" && !slices.Contains(config.Tests, c.Test) && !config.IsPolicyTest(c.Test) {
 					bad(fmt.Sprintf("unknown test %q (known: %s)", c.Test, strings.Join(config.Tests, ", ")), cat("test")...)
 				}
 				if c.Services != "" && c.Services != "max" {

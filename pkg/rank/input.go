@@ -157,6 +157,7 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 		byLab[l.Name] = c
 		in.Candidates = append(in.Candidates, c)
 	}
+	applyMeasuredPolicy(in, doc, byLab)
 	hostMem := map[string]float64{}
 	idleNoted := false
 	measured := agentFootprints(doc)

@@ -209,6 +209,7 @@ func Markdown(w io.Writer, doc *results.Document) error {
 				fmtOr(c, okc, "%.2f", 1), fmtOr(e, oke, "%.0f", 1), t.N, r.provider, r.fidelity)
 		}
 	}
+	b.WriteString(PolicySection(doc))
 	var failed []results.Measurement
 	for _, m := range doc.Measurements {
 		if m.Error != "" {

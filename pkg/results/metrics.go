@@ -50,6 +50,24 @@ const (
 	// workload): pods_cpu_cores:kube-flannel-ds, pods_mem_bytes:kube-proxy.
 	PodsCPUCores = "pods_cpu_cores"
 	PodsMemBytes = "pods_mem_bytes"
+
+	// NetworkPolicy scenario (pkg/scenario/policy).
+	PolicyCasePass       = "policy_case_pass"          // 1 when the matrix case passed, else 0
+	PolicyChecks         = "policy_checks"             // checks of the case
+	PolicyChecksHeld     = "policy_checks_held"        // checks that held
+	PolicyConvergeS      = "policy_converge_s"         // policies applied until every check held
+	PolicyUpdateAllowS   = "policy_update_allow_s"     // an allow added to a deny, until traffic passes
+	PolicyUpdateDenyS    = "policy_update_deny_s"      // the allow removed, until traffic is denied again
+	PolicyDenyS          = "policy_deny_s"             // a deny applied, until new connections are denied
+	PolicyProbeRoundS    = "policy_probe_round_s"      // one probe round: the resolution of the times above
+	PolicyApplyS         = "policy_apply_s"            // API time to create K policies
+	PolicyProgramS       = "policy_program_s"          // first create until the allowed/denied pair holds
+	PolicyCasesPassedPct = "policy_cases_passed_pct"   // matrix cases passed, percent of those that ran
+	PolicyRequiredFailed = "policy_required_failed"    // required matrix cases that did not pass
+	FirstPacketP50RatioK = "first_packet_p50_ratio_k0" // first-packet p50 at K policies over p50 with none
+	SetCount             = "set_count"                 // ipsets an agent made
+	EstablishedOK        = "established_transactions_ok"
+	EstablishedFailed    = "established_transactions_failed"
 )
 
 // ComponentMetric names a per-component figure: base:component.
@@ -101,6 +119,11 @@ var units = map[string]string{
 	NodeMemBytes:  "bytes",
 	PodsCPUCores:  "cores",
 	PodsMemBytes:  "bytes",
+
+	PolicyCasePass: "bool", PolicyChecks: "count", PolicyChecksHeld: "count", PolicyConvergeS: "s", PolicyUpdateAllowS: "s",
+	PolicyUpdateDenyS: "s", PolicyDenyS: "s", PolicyProbeRoundS: "s", PolicyApplyS: "s", PolicyProgramS: "s",
+	PolicyCasesPassedPct: "%", PolicyRequiredFailed: "count", FirstPacketP50RatioK: "ratio", SetCount: "count",
+	EstablishedOK: "count", EstablishedFailed: "count",
 }
 
 // Unit returns the unit of a metric (per-component ones included), or ""
@@ -113,7 +136,7 @@ func Unit(metric string) string {
 // LowerIsBetter says which direction is good for a metric.
 func LowerIsBetter(metric string) bool {
 	switch metric {
-	case ThroughputBps, ConnectRate, TransactionRate:
+	case ThroughputBps, ConnectRate, TransactionRate, PolicyCasesPassedPct, PolicyCasePass, PolicyChecksHeld:
 		return false
 	}
 	return true

@@ -127,8 +127,10 @@ func Cases() []Case {
 			Checks: []Check{tcp(SrcPeer, portTCP, Allowed), tcp(SrcClient, portTCP, Allowed), tcp(SrcOther, portTCP, Allowed),
 				tcp(SrcClient, portTCPOther, Allowed), udp(SrcClient, portUDP, Allowed), udp(SrcClient, portUDPOther, Allowed)}},
 		{Name: "default-deny-ingress", Title: "podSelector {} with no ingress rule denies all ingress", Required: true, Kind: "static",
-			Policies: func(e Env) []*networkingv1.NetworkPolicy { return []*networkingv1.NetworkPolicy{denyIngress(e.ServerNS)} },
-			Checks:   []Check{tcp(SrcPeer, portTCP, Denied), tcp(SrcClient, portTCP, Denied), udp(SrcClient, portUDP, Denied)}},
+			Policies: func(e Env) []*networkingv1.NetworkPolicy {
+				return []*networkingv1.NetworkPolicy{denyIngress(e.ServerNS)}
+			},
+			Checks: []Check{tcp(SrcPeer, portTCP, Denied), tcp(SrcClient, portTCP, Denied), udp(SrcClient, portUDP, Denied)}},
 		{Name: "default-deny-egress", Title: "podSelector {} with no egress rule denies the namespace's egress, nobody else's", Required: true, Kind: "static",
 			Policies: func(Env) []*networkingv1.NetworkPolicy {
 				return []*networkingv1.NetworkPolicy{np("deny-egress", ClientNamespace, networkingv1.NetworkPolicySpec{PolicyTypes: egress})}
@@ -176,7 +178,9 @@ func Cases() []Case {
 			}},
 		{Name: "established-under-deny", Title: "a connection open before a default deny: new connections are denied; the open one is the implementation's choice", Kind: "established",
 			Why: "the API does not say whether a new policy cuts established connections (conntrack-based CNIs keep them)",
-			Policies: func(e Env) []*networkingv1.NetworkPolicy { return []*networkingv1.NetworkPolicy{denyIngress(e.ServerNS)} },
+			Policies: func(e Env) []*networkingv1.NetworkPolicy {
+				return []*networkingv1.NetworkPolicy{denyIngress(e.ServerNS)}
+			},
 			Checks: []Check{
 				{Name: "new client → server tcp/5201 connections under the deny", From: SrcClient, Proto: "tcp", Port: portTCP, Expect: Denied},
 				{Name: "the client's connection opened before the deny", From: SrcClient, Proto: "tcp", Port: portTCP, Expect: Either},

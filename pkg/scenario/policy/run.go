@@ -23,29 +23,23 @@ const Scenario = "policy"
 // NotModelled is what a lab without a PolicyApplier records.
 const NotModelled = "policy not modelled"
 
-// Metric names of the scenario (units in Units).
+// Metric names of the scenario: pkg/results holds them with their units.
 const (
-	CasePass       = "policy_case_pass"      // 1 when the case passed, else 0
-	ChecksHeld     = "policy_checks_held"    // checks that held
-	Checks         = "policy_checks"         // checks of the case
-	ConvergeS      = "policy_converge_s"     // until every check held (static cases)
-	UpdateAllowS   = "policy_update_allow_s" // an allow added to a deny, until traffic passes
-	UpdateDenyS    = "policy_update_deny_s"  // the allow removed, until traffic is denied again
-	DenyS          = "policy_deny_s"         // a deny applied, until new connections are denied
-	ProbeRoundS    = "policy_probe_round_s"  // one probe round: the resolution of the times above
-	ApplyS         = "policy_apply_s"        // API time to create the K policies
-	ProgramS       = "policy_program_s"      // first create until the allowed/denied pair holds
-	PassedPct      = "policy_cases_passed_pct"
-	RequiredFailed = "policy_required_failed"
-	FirstP50Ratio  = "first_packet_p50_ratio_k0" // first-packet p50 at K over p50 at K=0
-	SetCount       = "set_count"                 // ipsets the agent made
+	CasePass       = results.PolicyCasePass
+	ChecksHeld     = results.PolicyChecksHeld
+	Checks         = results.PolicyChecks
+	ConvergeS      = results.PolicyConvergeS
+	UpdateAllowS   = results.PolicyUpdateAllowS
+	UpdateDenyS    = results.PolicyUpdateDenyS
+	DenyS          = results.PolicyDenyS
+	ProbeRoundS    = results.PolicyProbeRoundS
+	ApplyS         = results.PolicyApplyS
+	ProgramS       = results.PolicyProgramS
+	PassedPct      = results.PolicyCasesPassedPct
+	RequiredFailed = results.PolicyRequiredFailed
+	FirstP50Ratio  = results.FirstPacketP50RatioK
+	SetCount       = results.SetCount
 )
-
-// Units of the scenario's own metrics.
-var Units = map[string]string{
-	CasePass: "bool", ChecksHeld: "count", Checks: "count", ConvergeS: "s", UpdateAllowS: "s", UpdateDenyS: "s", DenyS: "s",
-	ProbeRoundS: "s", ApplyS: "s", ProgramS: "s", PassedPct: "%", RequiredFailed: "count", FirstP50Ratio: "ratio", SetCount: "count",
-}
 
 // Settings of a run.
 type Settings struct {
@@ -83,7 +77,7 @@ func (p PodProber) Probe(ctx context.Context, from lab.Pod, to netip.Addr, proto
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
-	out, err := from.Exec().Run(cctx, p.Launcher.Cmd(sub, "-target", target, "-count", "1", "-duration", (timeout + time.Second).String(), "-timeout", timeout.String()))
+	out, err := from.Exec().Run(cctx, p.Launcher.Cmd(sub, "-target", target, "-count", "1", "-duration", (timeout+time.Second).String(), "-timeout", timeout.String()))
 	if err != nil {
 		return "", fmt.Errorf("%s → %s %s: %w", from.Name(), target, proto, err)
 	}
@@ -398,8 +392,8 @@ func (r *Runner) established(ctx context.Context, t *Target, c Case, m map[strin
 	if cr.OK == 0 {
 		return nil, errors.New("the connection opened before the deny never answered")
 	}
-	m["established_transactions_ok"] = float64(cr.OK)
-	m["established_transactions_failed"] = float64(cr.Failed)
+	m[results.EstablishedOK] = float64(cr.OK)
+	m[results.EstablishedFailed] = float64(cr.Failed)
 	return append(obs, Observation{Check: c.Checks[1], Got: kept}), nil
 }
 
