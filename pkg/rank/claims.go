@@ -155,6 +155,7 @@ func Evaluate(claims []Claim, in *Input, envs []EnvResult) []ClaimResult {
 				r.Verdict, r.Reason = Untestable, fmt.Sprintf("environment %s was not ranked (see --env)", c.Environment)
 			} else {
 				evalOrdering(c, in, env, &r)
+				annotatePolicyClaim(c, in, env, &r)
 			}
 		case "statement":
 			evalStatement(c, in, &r)

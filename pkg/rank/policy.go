@@ -88,3 +88,41 @@ func applyMeasuredPolicy(in *Input, doc *results.Document, byLab map[string]*Can
 		in.Notes = append(in.Notes, "NetworkPolicy as measured by this run's policy matrix (required cases; overrides a documented yes): "+strings.Join(seen, "; "))
 	}
 }
+
+// annotatePolicyClaim adds the run's measured NetworkPolicy to an ordering
+// claim on an environment that requires NetworkPolicy: each named CNI's
+// measured matrix as evidence, and, when the claim is untestable because
+// some of its CNIs cannot run, whether the claimed order holds among those
+// that did.
+func annotatePolicyClaim(c Claim, in *Input, env *EnvResult, r *ClaimResult) {
+	if c.Kind != "ordering" || env == nil || !strings.Contains(strings.Join(env.Requires, " "), "network_policy") {
+		return
+	}
+	measured := false
+	for _, cni := range c.Order {
+		for _, cand := range in.Candidates {
+			if cand.CNI == cni && cand.PolicyObserved != nil {
+				measured = true
+				r.Evidence = append(r.Evidence, fmt.Sprintf("%s (%s): NetworkPolicy measured by this run: ingress %s, egress %s", cni, cand.Name, cand.PolicyObserved.Ingress, cand.PolicyObserved.Egress))
+			}
+		}
+	}
+	if !measured || r.Verdict != Untestable || c.Match != "relative" {
+		return
+	}
+	var present, excluded []string
+	for _, cni := range c.Order {
+		if _, ok := env.Place(cni); ok {
+			present = append(present, cni)
+		} else if isExcluded(env, cni) {
+			present = append(present, cni)
+			excluded = append(excluded, cni)
+		}
+	}
+	if len(present) < 2 {
+		return
+	}
+	if got := relativeOrder(env, present, excluded); orderDiff(present, got) == "" {
+		r.Reason += fmt.Sprintf("; among the CNIs that ran here the claimed order holds: %s", strings.Join(got, " > "))
+	}
+}

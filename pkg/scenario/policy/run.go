@@ -132,9 +132,9 @@ func (t *Target) Clean(ctx context.Context) error {
 	return t.Policy.DeletePolicies(ctx, t.namespaces(), PolicyLabel)
 }
 
-// listeners starts the matrix's servers in the server pod (TCP echo on
+// Listeners starts the matrix's servers in the server pod (TCP echo on
 // 5201 and 8080, UDP echo on 5201 and 5302) and returns their stop.
-func listeners(ctx context.Context, l probe.Launcher, server lab.Pod, life time.Duration) (func(), error) {
+func Listeners(ctx context.Context, l probe.Launcher, server lab.Pod, life time.Duration) (func(), error) {
 	var procs []command.Process
 	stop := func() {
 		for _, p := range procs {
@@ -418,7 +418,7 @@ func (r *Runner) MeasureMatrix(ctx context.Context, in *lab.Instance) []results.
 		return []results.Measurement{in.Measure(Scenario, "matrix", "", 0, func(*results.Measurement) error { return err })}
 	}
 	life := time.Duration(len(r.Settings.Cases)) * 3 * (r.Settings.ConvergeTimeout + 30*time.Second)
-	stop, err := listeners(ctx, r.Launcher, t.Server, min(life, time.Hour))
+	stop, err := Listeners(ctx, r.Launcher, t.Server, min(life, time.Hour))
 	if err != nil {
 		return []results.Measurement{in.Measure(Scenario, "matrix", "", 0, func(*results.Measurement) error { return err })}
 	}
