@@ -95,7 +95,7 @@ func applyMeasuredPolicy(in *Input, doc *results.Document, byLab map[string]*Can
 // some of its CNIs cannot run, whether the claimed order holds among those
 // that did.
 func annotatePolicyClaim(c Claim, in *Input, env *EnvResult, r *ClaimResult) {
-	if c.Kind != "ordering" || env == nil || !strings.Contains(strings.Join(env.Requires, " "), "network_policy") {
+	if c.Kind != "ordering" || in.Kind != "results" || env == nil || !strings.Contains(strings.Join(env.Requires, " "), "network_policy") {
 		return
 	}
 	measured := false

@@ -76,3 +76,29 @@ func TestMeasuredPolicyExcludes(t *testing.T) {
 		t.Error("the shared facts were edited")
 	}
 }
+
+// TestPolicyClaimAmongCNIsThatRan: C5-like claims stay untestable while
+// some of their CNIs cannot run, but say whether the measured order holds
+// among those that did, with each CNI's measured matrix as evidence.
+func TestPolicyClaimAmongCNIsThatRan(t *testing.T) {
+	yes := facts.Capabilities{NetworkPolicy: &facts.Fact{Value: "yes", Source: "docs"}, L7Policy: &facts.Fact{Value: "yes"}, Maintained: &facts.Fact{Value: "yes"}}
+	no := facts.Capabilities{NetworkPolicy: &facts.Fact{Value: "no", Source: "docs"}, Maintained: &facts.Fact{Value: "yes"}}
+	doc := &results.Document{
+		Labs: []results.Lab{{Name: "cilium", CNI: "cilium", Status: results.StatusOK}, {Name: "flannel", CNI: "flannel", Status: results.StatusOK}},
+		Measurements: []results.Measurement{
+			policyCase("cilium", "default-deny-ingress", "pass", true), policyCase("cilium", "default-deny-egress", "pass", true),
+			policyCase("flannel", "default-deny-ingress", "not-enforced", true), policyCase("flannel", "default-deny-egress", "not-enforced", true),
+		}}
+	in := FromResults(doc, map[string]facts.Capabilities{"cilium": yes, "flannel": no})
+	env := Environment{Name: "security", Requires: []Requirement{{Fact: "network_policy", In: []string{"yes"}}},
+		Criteria: []Criterion{{Name: "L7", Fact: "l7_policy", Weight: 1}}}
+	res := Rank(in, env)
+	claim := Claim{ID: "C5", Kind: "ordering", Environment: "security", Order: []string{"cilium", "calico", "weave", "flannel"}, Match: "relative"}
+	got := Evaluate([]Claim{claim}, in, []EnvResult{res})[0]
+	if got.Verdict != Untestable || !strings.Contains(got.Reason, "among the CNIs that ran here the claimed order holds: cilium > flannel") {
+		t.Errorf("verdict %s: %s", got.Verdict, got.Reason)
+	}
+	if ev := strings.Join(got.Evidence, "\n"); !strings.Contains(ev, "flannel (flannel): NetworkPolicy measured by this run: ingress no") || !strings.Contains(ev, "cilium (cilium): NetworkPolicy measured by this run: ingress yes") {
+		t.Errorf("evidence %v", got.Evidence)
+	}
+}
