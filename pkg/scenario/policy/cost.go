@@ -134,7 +134,7 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 				return err
 			}
 			echoStop = func() { _, _ = echo.Stop(time.Second) }
-			time.Sleep(time.Second)
+			r.sleep(time.Second)
 			// From no policy: both sides of the pair pass.
 			open := []Check{pair[0], {From: SrcOther, Proto: "tcp", Port: costPort, Expect: Allowed}}
 			if obs, _, _, err := r.await(ctx, t, open); err != nil || !holds(obs) {

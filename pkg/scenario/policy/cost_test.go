@@ -1,0 +1,106 @@
+package policy
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cnilab/cnilab/pkg/command"
+	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/lab/labfake"
+	"github.com/cnilab/cnilab/pkg/probe"
+	"github.com/cnilab/cnilab/pkg/results"
+)
+
+type fakeWindow struct{}
+
+func (fakeWindow) Measure(_ context.Context, in *lab.Instance, scenario, test, placement string, repeat int) results.Measurement {
+	return in.Measure(scenario, test, placement, repeat, func(m *results.Measurement) error {
+		m.Metrics[results.ThroughputBps] = 9e9
+		return nil
+	})
+}
+
+func TestCostPoliciesMix(t *testing.T) {
+	ps := CostPolicies("cnilab", 1000)
+	if len(ps) != 1000 || ps[0].Name != "cnl-cost-deny" || ps[1].Name != "cnl-cost-allow" {
+		t.Fatalf("%d policies, first %s, %s", len(ps), ps[0].Name, ps[1].Name)
+	}
+	names, onServer := map[string]bool{}, 0
+	for _, p := range ps {
+		if names[p.Name] {
+			t.Errorf("duplicate policy %s", p.Name)
+		}
+		names[p.Name] = true
+		if p.Spec.PodSelector.MatchLabels[lab.BenchRoleLabel] == "server" {
+			onServer++
+		}
+	}
+	if onServer < 200 || onServer > 300 {
+		t.Errorf("%d of 1000 policies select the server, want about a quarter", onServer)
+	}
+	if CostPolicies("cnilab", 0) != nil {
+		t.Error("K=0 has policies")
+	}
+}
+
+// TestMeasureCost runs K=0 and K=10 on the reference CNI (the pair holds,
+// programming is timed, the ratio to K=0 is there) and on one that denies
+// nothing (measured anyway, flagged, no programming time).
+func TestMeasureCost(t *testing.T) {
+	for _, mode := range []string{"spec", "none"} {
+		t.Run(mode, func(t *testing.T) {
+			target, fake := fakeTarget(mode)
+			r := &command.Fake{Responses: map[string]command.FakeResponse{"cnilab": {Func: func(c command.Cmd) (command.Result, error) {
+				if slices.Contains(c.Args, "connect") {
+					return command.Result{Stdout: []byte(`{"target":"10.244.2.5:5202","mode":"latency","attempts":3,"ok":3,"failed":0,"elapsed_s":0.01,"samples_us":[100,120,140],"stopped":"count"}` + "\n")}, nil
+				}
+				return command.Result{}, nil
+			}}}}
+			server := target.Server.(*labfake.Pod)
+			server.Runner = r
+			peer := target.Sources[SrcPeer].(*labfake.Pod)
+			peer.Runner = r
+			in := &lab.Instance{Name: "fake", Provider: "fake", Fidelity: results.Real, Proxy: "kube-proxy iptables", Policy: fake,
+				Pairs: map[lab.Placement]lab.PodPair{lab.CrossNode: {Client: peer, Server: server}},
+				Peers: map[string]lab.Pod{ClientNamespace + "/client": target.Sources[SrcClient], OtherNamespace + "/other": target.Sources[SrcOther]}}
+			var clock time.Time
+			pr := &Runner{Settings: Settings{ConvergeTimeout: 2 * time.Second, Poll: time.Second}, Prober: fake, Launcher: probe.Launcher{Path: "cnilab"},
+				Now: func() time.Time { clock = clock.Add(10 * time.Millisecond); return clock }, Sleep: func(d time.Duration) { clock = clock.Add(d) }}
+			cr := &CostRunner{Runner: pr, Counts: []int{10, 0}, Connects: 3, Window: time.Second, Throughput: fakeWindow{}}
+			ms := cr.MeasureCost(context.Background(), in, 1)
+			var tests []string
+			by := map[string]results.Measurement{}
+			for _, m := range ms {
+				tests = append(tests, m.Test)
+				by[m.Test] = m
+				if m.Error != "" {
+					t.Errorf("%s: %s", m.Test, m.Error)
+				}
+			}
+			if want := []string{"k0-connect", "k0-dts", "k0-sts", "k10-connect", "k10-dts", "k10-sts"}; !slices.Equal(tests, want) {
+				t.Fatalf("tests %v, want %v", tests, want)
+			}
+			k10 := by["k10-connect"]
+			if k10.Metrics[results.FirstPacketP50] != 120 || k10.Metrics[FirstP50Ratio] != 1 || k10.Params["policies"] != "10" || by["k10-dts"].Params["policies"] != "10" {
+				t.Errorf("k10: %v %v", k10.Metrics, k10.Params)
+			}
+			_, programmed := k10.Metrics[ProgramS]
+			switch mode {
+			case "spec":
+				if !programmed || len(k10.Flags) > 0 {
+					t.Errorf("spec: programmed %v, flags %v", programmed, k10.Flags)
+				}
+			case "none":
+				if programmed || k10.Params["enforced"] != "no" || !strings.Contains(strings.Join(k10.Flags, " "), "not enforced") {
+					t.Errorf("none: programmed %v, params %v, flags %v", programmed, k10.Params, k10.Flags)
+				}
+			}
+			if len(fake.policies) != 0 {
+				t.Errorf("%d policies left after the cost part", len(fake.policies))
+			}
+		})
+	}
+}
