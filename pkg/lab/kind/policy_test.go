@@ -64,4 +64,14 @@ Allow    Egress      reserved:unknown               ANY          NONE         di
 	if n := ciliumPolicyEntries(table); n != 3 {
 		t.Errorf("%v entries, want 3 (continuation lines are not entries)", n)
 	}
+	// Captured from cilium-dbg v1.20.2 on a kind lab (no policy applied).
+	captured := `POLICY   DIRECTION   IDENTITY   PORT/PROTO   PROXY PORT   AUTH TYPE   BYTES   PACKETS   PREFIX   COOKIE
+Allow    Ingress     0          ANY          NONE         disabled    -       -         0        0
+Allow    Ingress     11         ANY          NONE         disabled    695     10        0        0
+Allow    Egress      0          ANY          NONE         disabled    -       -         0        0
+Allow    Egress      11         ANY          NONE         disabled    -       -         0        0
+`
+	if n := ciliumPolicyEntries(captured); n != 4 {
+		t.Errorf("captured table: %v entries, want 4", n)
+	}
 }
