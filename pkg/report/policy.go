@@ -126,6 +126,7 @@ func PolicySection(doc *results.Document) string {
 				r.f("policy_apply_s", "%.2f", 1), r.f("policy_program_s", "%.2f", 1), escape(r.programmed()), r.n)
 		}
 	}
+	b.WriteString("\n")
 	return b.String()
 }
 
