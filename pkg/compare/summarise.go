@@ -16,14 +16,8 @@ const HostLab = "host"
 // CIMethod names how a summary's interval was found.
 const CIMethod = "order-statistic"
 
-// FlagAboveHostWithinNoise starts the flag of a throughput figure whose
-// median is more than AboveHostMinPct above its host baseline's while the
-// two intervals overlap: probably noise or placement, not flagged as
-// impossible, but not to be read as "faster than the host" either.
-const FlagAboveHostWithinNoise = "above host within noise"
-
 // AboveHostMinPct is how far above the host's median a figure must be to
-// be flagged when the intervals overlap.
+// get results.FlagAboveHostWithinNoise when the intervals overlap.
 const AboveHostMinPct = 5
 
 // ratioMetrics are the metrics whose ratio to the host baseline means
@@ -58,7 +52,7 @@ var ratioMetrics = map[string]bool{
 // figure whose interval lies wholly above the host's (both n ≥ 2) gets
 // AboveHost with the per-CPU evidence of both labs' windows; one whose
 // median is more than AboveHostMinPct above the host's while the
-// intervals overlap gets a FlagAboveHostWithinNoise flag.
+// intervals overlap gets a results.FlagAboveHostWithinNoise flag.
 func Summarise(doc *results.Document) []results.Summary {
 	type key struct {
 		lab, scenario, test, placement, proxy, params, metric string
@@ -188,7 +182,7 @@ func judgeAboveHost(s *results.Summary, host results.Summary, labWindows, hostWi
 	}
 	g := func(v float64) string { return fmt.Sprintf("%.2f", v/1e9) }
 	s.Flags = append(s.Flags, fmt.Sprintf("%s (median %s vs host %s Gbit/s, +%.0f %%; intervals %s–%s (%s) and %s–%s (%s) overlap): %s",
-		FlagAboveHostWithinNoise, g(s.Median), g(host.Median), pct,
+		results.FlagAboveHostWithinNoise, g(s.Median), g(host.Median), pct,
 		g(s.CI95Low), g(s.CI95High), levelPct(s.CILevel), g(host.CI95Low), g(host.CI95High), levelPct(host.CILevel), evidence))
 }
 

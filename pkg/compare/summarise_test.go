@@ -131,7 +131,7 @@ func TestSummariseMedianIntervalAndRatio(t *testing.T) {
 	if c.AboveHost != nil {
 		t.Errorf("above host beyond both intervals at n = 3 with overlapping intervals: %+v", c.AboveHost)
 	}
-	if len(c.Flags) != 1 || !strings.HasPrefix(c.Flags[0], FlagAboveHostWithinNoise) ||
+	if len(c.Flags) != 1 || !strings.HasPrefix(c.Flags[0], results.FlagAboveHostWithinNoise) ||
 		!strings.Contains(c.Flags[0], "+122 %") || !strings.Contains(c.Flags[0], "13.44–30.90 (75 %) and 11.27–14.88 (75 %)") ||
 		!strings.Contains(c.Flags[0], "r2 30.44 Gbit/s: cpu0 98 % busy (41 % softirq), cpu1 12 % busy (3 % softirq)") ||
 		!strings.Contains(c.Flags[0], "host dtm cross-node windows: r1 11.27 Gbit/s: cpu0 70 % busy (20 % softirq)") {
@@ -178,7 +178,7 @@ func TestSummariseAboveHostBeyondBothIntervals(t *testing.T) {
 			t.Errorf("evidence lacks %q:\n%s", want, a.Evidence)
 		}
 	}
-	if f := find(t, sums, "flannel", "dts", "same-node", results.ThroughputBps); f.AboveHost != nil || len(f.Flags) != 1 || !strings.HasPrefix(f.Flags[0], FlagAboveHostWithinNoise+" (median 15.10 vs host 13.73 Gbit/s, +10 %") {
+	if f := find(t, sums, "flannel", "dts", "same-node", results.ThroughputBps); f.AboveHost != nil || len(f.Flags) != 1 || !strings.HasPrefix(f.Flags[0], results.FlagAboveHostWithinNoise+" (median 15.10 vs host 13.73 Gbit/s, +10 %") {
 		t.Errorf("flannel +10 %% inside the intervals: above %v flags %q", f.AboveHost, f.Flags)
 	}
 	if s := find(t, sums, "cilium", "dts", "same-node", results.ThroughputBps); s.AboveHost != nil || len(s.Flags) != 0 {
