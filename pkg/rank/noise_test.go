@@ -319,3 +319,27 @@ func TestAboveHostFigureLeftOut(t *testing.T) {
 		}
 	}
 }
+
+// A score lies inside its own interval, even when an interval end sits
+// past the best or at or below 0 (a t-interval of three noisy windows):
+// for lower-is-better figures that end is the best possible, not the
+// worst.
+func TestScoreInsideItsInterval(t *testing.T) {
+	env := Environment{Name: "e", Variants: "any", Criteria: []Criterion{
+		{Name: "eff", Metric: results.MCPUPerGbit, Test: "dts", Weight: 1},
+		{Name: "thr", Metric: results.ThroughputBps, Test: "dtm", Weight: 1},
+	}}
+	a := withCI("a", "dts", results.MCPUPerGbit, 10, 8, 12)
+	a.SetMetric("dtm", results.ThroughputBps, Value{V: 0.95e9, Lo: -0.1e9, Hi: 1.84e9})
+	b := withCI("b", "dts", results.MCPUPerGbit, 12, -5, 30)
+	b.SetMetric("dtm", results.ThroughputBps, Value{V: 0.59e9, Lo: 0, Hi: 1.52e9})
+	r := Rank(&Input{Name: "t", Candidates: []*Candidate{a, b}}, env)
+	for _, e := range r.Ranking {
+		if e.ScoreLow > e.Score || e.Score > e.ScoreHigh {
+			t.Errorf("%s: score %.2f outside [%.2f, %.2f]", e.CNI, e.Score, e.ScoreLow, e.ScoreHigh)
+		}
+	}
+	if eb, _ := r.Place("b"); eb.ScoreHigh != 100 {
+		t.Errorf("b at the good ends of its intervals (−5 mCPU per Gbit/s, 1.52 Gbit/s) scores %.2f, want 100", eb.ScoreHigh)
+	}
+}

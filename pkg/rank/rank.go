@@ -663,16 +663,21 @@ func best(cr Criterion, vals []raw) (float64, bool) {
 	return b, lower
 }
 
-// ratio maps x onto 0–1 against the best value: x/best when higher is
-// better, best/x when lower is, clamped to 0–1.
+// ratio maps x onto 0–1 against the best value b: x/b when higher is
+// better, b/x when lower is. A value at or past the best is 1 (an
+// interval's end can lie beyond the best point, or at 0 for a t-interval
+// on a small sample); with a best of 0 or below no ratio exists, and
+// anything worse than it is 0.
 func ratio(x, b float64, lower bool) float64 {
-	var n float64
-	if lower {
-		n = safeDiv(b, x)
-	} else {
-		n = safeDiv(x, b)
+	switch {
+	case lower && x <= b, !lower && x >= b:
+		return 1
+	case lower && b <= 0, !lower && b <= 0:
+		return 0
+	case lower:
+		return b / x
 	}
-	return math.Max(0, math.Min(1, n))
+	return math.Max(0, x/b)
 }
 
 // normalise maps numeric values onto 0–1 as a ratio to the best candidate
