@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -105,7 +106,10 @@ var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)
 func decodeStrict(file string, data []byte, out any) (doc, error) {
 	d := doc{file: file, root: &yaml.Node{}}
 	if err := yaml.Unmarshal(data, d.root); err != nil {
-		return d, Errors{{File: file, Line: lineFromYAMLError(err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return d, Errors{syntaxError(file, data, err)}
+	}
+	if d.empty() {
+		return d, Errors{{File: file, Line: firstContentLine(data), Msg: "no definition in the file (empty, or only comments)"}}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -115,7 +119,7 @@ func decodeStrict(file string, data []byte, out any) (doc, error) {
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return d, Errors{{File: file, Line: lineFromYAMLError(err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return d, Errors{syntaxError(file, data, err)}
 	}
 	var es Errors
 	for _, msg := range te.Errors {
@@ -132,13 +136,59 @@ func decodeStrict(file string, data []byte, out any) (doc, error) {
 	return d, es
 }
 
-func lineFromYAMLError(err error) int {
-	m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error())
-	if m == nil {
-		return 0
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+
+// syntaxError is a YAML error with the line it is on. yaml.v3 leaves the
+// line out for a problem on line 1 (its marks count from 0) and for bytes
+// its reader rejects; those lines are found here.
+func syntaxError(file string, data []byte, err error) Error {
+	msg := err.Error()
+	e := Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = msg[len(m[0]):]
+	} else if off := badByte(data); off >= 0 {
+		e.Line = 1 + bytes.Count(data[:off], []byte("\n"))
+	} else {
+		e.Line = 1
 	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+	if lines := 1 + bytes.Count(data, []byte("\n")); e.Line > lines {
+		e.Line = lines // an error at the end of input, after the last newline
+	}
+	return e
+}
+
+// badByte is the offset of the first byte YAML does not allow: invalid
+// UTF-8, or a control character other than tab, newline and carriage
+// return; -1 when there is none.
+func badByte(data []byte) int {
+	for off := 0; off < len(data); {
+		r, size := utf8.DecodeRune(data[off:])
+		allowed := r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7e) || r == 0x85 ||
+			(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd) || r >= 0x10000
+		if (r == utf8.RuneError && size == 1) || !allowed || (r == 0xfeff && off > 0) {
+			return off
+		}
+		off += size
+	}
+	return -1
+}
+
+// empty reports whether the document holds nothing (no node at all).
+func (d doc) empty() bool {
+	n := d.root
+	return n == nil || n.Kind == 0 || (n.Kind == yaml.DocumentNode && len(n.Content) == 0)
+}
+
+// firstContentLine is the first line that is neither blank nor a comment,
+// 0 when there is none.
+func firstContentLine(data []byte) int {
+	for i, l := range bytes.Split(data, []byte("\n")) {
+		if l = bytes.TrimSpace(l); len(l) > 0 && l[0] != '#' {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // Set is every definition cnilab knows.
