@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"io/fs"
+	"strings"
 	"testing"
 
 	"github.com/cnilab/cnilab/labs"
@@ -55,4 +56,14 @@ func FuzzParseScenario(f *testing.F) {
 		}
 		configtest.Located(t, file, data, err)
 	})
+}
+
+// A value of the wrong type names its file, line and field, like every
+// other definition error.
+func TestTypeErrorNamesField(t *testing.T) {
+	data := []byte("name: throughput\nkind: throughput\ntests: [dts]\nstreams: many\nprofiles:\n  quick: {duration_s: 1, repeats: 3}\n")
+	_, err := config.ParseScenario("scenarios/x.yaml", data)
+	if err == nil || !strings.Contains(err.Error(), "scenarios/x.yaml:4: streams: ") {
+		t.Fatalf("got %v, want scenarios/x.yaml:4: streams: ...", err)
+	}
 }

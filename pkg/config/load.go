@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -98,7 +99,44 @@ func (d doc) line(keys ...string) int {
 	return last
 }
 
-var yamlErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+// fieldAt is the dotted key path ("netns.pod_cidr", "tests.2") of the
+// deepest value that starts on line, "" when none does: it names the field
+// a type error is about.
+func (d doc) fieldAt(line int) string {
+	var best []string
+	var walk func(n *yaml.Node, path []string)
+	walk = func(n *yaml.Node, path []string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := append(slices.Clone(path), k.Value)
+				if k.Line == line || v.Line == line {
+					best = p
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := append(slices.Clone(path), strconv.Itoa(i))
+				if c.Line == line && len(p) > len(best) {
+					best = p
+				}
+				walk(c, p)
+			}
+		}
+	}
+	if d.root != nil {
+		walk(d.root, nil)
+	}
+	return strings.Join(best, ".")
+}
+
+var yamlErrLine = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
 var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)
 
 // decodeStrict decodes data into out, turning yaml's errors into Errors with
@@ -129,6 +167,8 @@ func decodeStrict(file string, data []byte, out any) (doc, error) {
 			e.Msg = m[2]
 			if f := unknownField.FindStringSubmatch(m[2]); f != nil {
 				e.Field, e.Msg = f[1], "unknown field"
+			} else {
+				e.Field = d.fieldAt(e.Line)
 			}
 		}
 		es = append(es, e)
