@@ -430,6 +430,12 @@ func fidelityOf(p lab.Provider, def *config.Lab) results.Fidelity {
 	return results.Real
 }
 
+// WindowProgress is a Progress writer that is told when each measurement
+// window starts (cli.Progress draws counts and an ETA on a terminal).
+type WindowProgress interface {
+	Window(scenario string, i, n int, what string)
+}
+
 // windowMeasurer is a scenario engine that measures one window in a lab
 // (throughput.Runner, latency.Runner).
 type windowMeasurer interface {
@@ -454,6 +460,9 @@ func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*
 		i++
 		if w.Test[0] == 's' && w.Lab.Proxy == "" {
 			return // the host baseline has no services
+		}
+		if wp, ok := progress.(WindowProgress); ok {
+			wp.Window(sc.Name, i, len(ws), fmt.Sprintf("%s %s %s r%d", w.Lab.Name, w.Test, w.Placement, w.Repeat))
 		}
 		res := m.Measure(ctx, w.Lab, sc.Name, w.Test, w.Placement, w.Repeat)
 		if ctx.Err() != nil && res.Error != "" {

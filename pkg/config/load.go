@@ -55,13 +55,20 @@ func IsInvalid(err error) bool {
 
 // doc is one parsed YAML file with its node tree, for line lookups.
 type doc struct {
-	file string
-	root *yaml.Node
+	file  string
+	root  *yaml.Node
+	lines int // the input's line count, as YAML counts lines
 }
 
 // line returns the line of the value at a key path ("netns", "pod_cidr"),
 // or of the deepest key found.
 func (d doc) line(keys ...string) int {
+	// yaml.v3 places an implicit null (a value left out at the end of
+	// the input) on the line after the last one.
+	return min(d.nodeLine(keys...), d.lines)
+}
+
+func (d doc) nodeLine(keys ...string) int {
 	n := d.root
 	if n == nil {
 		return 0
@@ -142,7 +149,7 @@ var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)
 // decodeStrict decodes data into out, turning yaml's errors into Errors with
 // file and line.
 func decodeStrict(file string, data []byte, out any) (doc, error) {
-	d := doc{file: file, root: &yaml.Node{}}
+	d := doc{file: file, root: &yaml.Node{}, lines: LineAt(data, len(data))}
 	if err := yaml.Unmarshal(data, d.root); err != nil {
 		return d, Errors{syntaxError(file, data, err)}
 	}
@@ -188,11 +195,11 @@ func syntaxError(file string, data []byte, err error) Error {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = msg[len(m[0]):]
 	} else if off := badByte(data); off >= 0 {
-		e.Line = 1 + bytes.Count(data[:off], []byte("\n"))
+		e.Line = LineAt(data, off)
 	} else {
 		e.Line = 1
 	}
-	if lines := 1 + bytes.Count(data, []byte("\n")); e.Line > lines {
+	if lines := LineAt(data, len(data)); e.Line > lines {
 		e.Line = lines // an error at the end of input, after the last newline
 	}
 	return e
@@ -214,10 +221,39 @@ func badByte(data []byte) int {
 	return -1
 }
 
-// empty reports whether the document holds nothing (no node at all).
+// LineAt is the 1-based line of byte offset off in data, counting line
+// breaks as YAML does: LF, CR LF, a lone CR, NEL, LS and PS. LineAt(data,
+// len(data)) is the input's line count.
+func LineAt(data []byte, off int) int {
+	line := 1
+	for i := 0; i < off && i < len(data); i++ {
+		switch {
+		case data[i] == '\n':
+			line++
+		case data[i] == '\r':
+			if i+1 >= len(data) || data[i+1] != '\n' {
+				line++
+			}
+		case data[i] == 0xc2 && i+1 < len(data) && data[i+1] == 0x85,
+			data[i] == 0xe2 && i+2 < len(data) && data[i+1] == 0x80 && (data[i+2] == 0xa8 || data[i+2] == 0xa9):
+			line++
+		}
+	}
+	return line
+}
+
+// empty reports whether the document holds nothing: no node, or only the
+// null a bare "---" stands for.
 func (d doc) empty() bool {
 	n := d.root
-	return n == nil || n.Kind == 0 || (n.Kind == yaml.DocumentNode && len(n.Content) == 0)
+	if n == nil || n.Kind == 0 || (n.Kind == yaml.DocumentNode && len(n.Content) == 0) {
+		return true
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		c := n.Content[0]
+		return c.Kind == yaml.ScalarNode && c.Tag == "!!null" && c.Value == ""
+	}
+	return false
 }
 
 // firstContentLine is the first line that is neither blank nor a comment,

@@ -31,7 +31,7 @@ func Located(t testing.TB, file string, data []byte, err error) {
 	if len(es) == 0 {
 		t.Fatalf("empty config.Errors returned as an error")
 	}
-	lines := bytes.Count(data, []byte("\n")) + 1
+	lines := config.LineAt(data, len(data))
 	content := hasContentLine(data)
 	for _, e := range es {
 		if e.File != file {
