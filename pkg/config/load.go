@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -149,7 +150,7 @@ var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)
 // decodeStrict decodes data into out, turning yaml's errors into Errors with
 // file and line.
 func decodeStrict(file string, data []byte, out any) (doc, error) {
-	d := doc{file: file, root: &yaml.Node{}, lines: LineAt(data, len(data))}
+	d := doc{file: file, root: &yaml.Node{}, lines: Lines(data)}
 	if err := yaml.Unmarshal(data, d.root); err != nil {
 		return d, Errors{syntaxError(file, data, err)}
 	}
@@ -194,12 +195,12 @@ func syntaxError(file string, data []byte, err error) Error {
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = msg[len(m[0]):]
-	} else if off := badByte(data); off >= 0 {
-		e.Line = LineAt(data, off)
+	} else if off := badByte(data); off >= 0 && !isUTF16(data) {
+		e.Line = lineAt(data, off)
 	} else {
 		e.Line = 1
 	}
-	if lines := LineAt(data, len(data)); e.Line > lines {
+	if lines := Lines(data); e.Line > lines {
 		e.Line = lines // an error at the end of input, after the last newline
 	}
 	return e
@@ -221,10 +222,31 @@ func badByte(data []byte) int {
 	return -1
 }
 
-// LineAt is the 1-based line of byte offset off in data, counting line
-// breaks as YAML does: LF, CR LF, a lone CR, NEL, LS and PS. LineAt(data,
-// len(data)) is the input's line count.
-func LineAt(data []byte, off int) int {
+// Lines is the number of lines of a YAML input as YAML counts them: its
+// text decoded (UTF-16 when it starts with that byte-order mark, as
+// yaml.v3 reads it, else UTF-8), with LF, CR LF, a lone CR, NEL, LS and PS
+// each ending a line.
+func Lines(data []byte) int {
+	if isUTF16(data) {
+		u := make([]uint16, 0, len(data)/2)
+		for i := 2; i+1 < len(data); i += 2 {
+			if data[0] == 0xfe {
+				u = append(u, uint16(data[i])<<8|uint16(data[i+1]))
+			} else {
+				u = append(u, uint16(data[i+1])<<8|uint16(data[i]))
+			}
+		}
+		data = []byte(string(utf16.Decode(u)))
+	}
+	return lineAt(data, len(data))
+}
+
+func isUTF16(data []byte) bool {
+	return len(data) >= 2 && ((data[0] == 0xfe && data[1] == 0xff) || (data[0] == 0xff && data[1] == 0xfe))
+}
+
+// lineAt is the 1-based line of byte offset off in UTF-8 data.
+func lineAt(data []byte, off int) int {
 	line := 1
 	for i := 0; i < off && i < len(data); i++ {
 		switch {

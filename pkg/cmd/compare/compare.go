@@ -133,6 +133,9 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	var p lab.Provider
 	var caps kernelcap.Set
 	if ch.name == "kind" {
+		if err := opts.Prerequisites(ctx, "kind"); err != nil {
+			return cli.WithCode(cli.ExitPrerequisite, err)
+		}
 		kp := kind.New(kind.ImagesFrom(images.Offline()), r, nil)
 		kp.Log = func(format string, args ...any) { fmt.Fprintf(s.Err, "  "+format+"\n", args...) }
 		p = kp
@@ -187,7 +190,7 @@ func Prepare(ctx context.Context, o *cmp.Options) (kernelcap.Set, error) {
 	if err := o.Validate(); err != nil {
 		return nil, cli.WithCode(cli.ExitInvalid, err)
 	}
-	if err := o.Prerequisites(); err != nil {
+	if err := o.Prerequisites(ctx, "netns"); err != nil {
 		return nil, cli.WithCode(cli.ExitPrerequisite, err)
 	}
 	caps, err := kernelcap.Detect(ctx)

@@ -31,7 +31,7 @@ func Located(t testing.TB, file string, data []byte, err error) {
 	if len(es) == 0 {
 		t.Fatalf("empty config.Errors returned as an error")
 	}
-	lines := config.LineAt(data, len(data))
+	lines := config.Lines(data)
 	content := hasContentLine(data)
 	for _, e := range es {
 		if e.File != file {
