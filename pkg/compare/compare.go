@@ -511,7 +511,7 @@ func describe(m results.Measurement) string {
 }
 
 func writeReport(path string, doc *results.Document) error {
-	f, err := os.Create(path)
+	f, err := results.CreateFile(path)
 	if err != nil {
 		return err
 	}

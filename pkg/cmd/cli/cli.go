@@ -115,6 +115,9 @@ func Harden(root *cobra.Command) {
 		for _, sub := range c.Commands() {
 			walk(sub)
 		}
+		// pflag's warnings (a deprecated flag) go to stderr; cobra would
+		// print them on its "out", which is the command's stdout.
+		c.Flags().SetOutput(root.ErrOrStderr())
 		if c.DisableFlagParsing {
 			return // the command parses its own arguments (probe)
 		}
@@ -124,7 +127,10 @@ func Harden(root *cobra.Command) {
 		}
 		args := c.Args
 		if args == nil {
-			args = cobra.ArbitraryArgs // cobra's own for a subcommand (help TOPIC)
+			args = cobra.NoArgs
+			if c.Name() == "help" {
+				args = cobra.ArbitraryArgs // cobra's own: help TOPIC
+			}
 		}
 		c.Args = func(c *cobra.Command, a []string) error {
 			if err := args(c, a); err != nil {

@@ -22,7 +22,17 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff OLD/results.json NEW/results.json",
 		Short: "Compare two runs figure by figure; exit 1 on a regression beyond noise",
-		Args:  cobra.ExactArgs(2),
+		Long: "diff matches the summaries of two runs (lab, scenario, test, placement, proxy, metric) and\n" +
+			"gives each a verdict:\n" +
+			"  regression   the median moved the worse way by at least --min-change and lies outside the\n" +
+			"               old run's 95% interval (same provider and fidelity in both runs)\n" +
+			"  improvement  the same, the better way\n" +
+			"  same         moved less than --min-change, inside the old interval, or not comparable\n" +
+			"               (provider or fidelity differ); listed only with --all\n" +
+			"  only-old     in the old run only; only-new: in the new run only\n" +
+			"Exit codes: 0 no regression, 1 at least one regression, 2 bad input (usage, or a results\n" +
+			"file that does not parse).",
+		Args: cobra.ExactArgs(2),
 		RunE: func(_ *cobra.Command, args []string) error {
 			old, err := results.ReadFile(args[0])
 			if err != nil {

@@ -48,7 +48,7 @@ func TestExitCodes(t *testing.T) {
 		{"two inputs", []string{"--published", "infrabuilder-2024", "--dataset", bad}, 2, "one of"},
 		{"bad output", []string{"-o", "xml"}, 2, "want text, json or markdown"},
 		{"unknown flag", []string{"--colour"}, 2, "unknown flag"},
-		{"malformed environments", []string{"--scenarios", badEnv}, 2, "environments.yaml:3: environments.0.variants"},
+		{"malformed environments", []string{"--scenario-dir", badEnv}, 2, "environments.yaml:3: environments.0.variants"},
 		{"missing results file", []string{"--results", filepath.Join(dir, "r.json")}, 2, "no such file"},
 	}
 	for _, tc := range cases {

@@ -5,7 +5,6 @@ package report
 import (
 	"encoding/csv"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,7 +24,12 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report RESULTS.json..",
 		Short: "Write report.md and/or summaries.csv next to each results file",
-		Args:  cobra.MinimumNArgs(1),
+		Long: "report rebuilds the people-facing files of runs from their results.json: report.md (tables,\n" +
+			"services-scale, the run's ranking and the claims' verdicts) and summaries.csv (one row per\n" +
+			"figure with its interval, provider and fidelity). Files are written 0644.\n" +
+			"Exit codes: 0 written, 1 a file could not be written, 2 bad input (usage, or a results file\n" +
+			"that does not parse).",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			want := map[string]bool{}
 			for _, f := range strings.Split(formats, ",") {
@@ -63,7 +67,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 }
 
 func writeMarkdown(path string, doc *results.Document) error {
-	f, err := os.Create(path)
+	f, err := results.CreateFile(path)
 	if err != nil {
 		return err
 	}
@@ -85,7 +89,7 @@ func writeMarkdown(path string, doc *results.Document) error {
 // writeCSV writes one row per summary, with provider and fidelity on every
 // row like every other figure cnilab prints.
 func writeCSV(path string, doc *results.Document) error {
-	f, err := os.Create(path)
+	f, err := results.CreateFile(path)
 	if err != nil {
 		return err
 	}
