@@ -3,13 +3,14 @@ package rank
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"github.com/google/go-cmp/cmp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cnilab/cnilab/pkg/cmd/cli"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -17,22 +18,14 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := NewCommand(Streams{Out: &out, Err: &errOut})
+	cmd := NewCommand(cli.Streams{Out: &out, Err: &errOut})
+	cli.Harden(cmd)
 	cmd.SetArgs(args)
 	err := cmd.Execute()
 	return out.String(), errOut.String(), err
 }
 
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	return 1
-}
+func exitCode(err error) int { return cli.Code(err) }
 
 func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
@@ -48,14 +41,14 @@ func TestExitCodes(t *testing.T) {
 		msg  string
 	}{
 		{"published", []string{"--published", "infrabuilder-2024", "--env", "edge"}, 0, ""},
-		{"malformed dataset", []string{"--dataset", bad}, 2, bad + ":13: cannot unmarshal"},
+		{"malformed dataset", []string{"--dataset", bad}, 2, bad + ":13: variants.0.tests.0.throughput_bps: cannot unmarshal"},
 		{"missing dataset file", []string{"--dataset", filepath.Join(dir, "none.yaml")}, 2, "no such file"},
 		{"unknown published", []string{"--published", "infrabuilder-1999"}, 2, "no published dataset"},
 		{"unknown environment", []string{"--published", "infrabuilder-2024", "--env", "moon"}, 2, "unknown environment"},
 		{"two inputs", []string{"--published", "infrabuilder-2024", "--dataset", bad}, 2, "one of"},
 		{"bad output", []string{"-o", "xml"}, 2, "want text, json or markdown"},
 		{"unknown flag", []string{"--colour"}, 2, "unknown flag"},
-		{"malformed environments", []string{"--scenarios", badEnv}, 2, "environments.yaml:3: environments.0.variants"},
+		{"malformed environments", []string{"--scenario-dir", badEnv}, 2, "environments.yaml:3: environments.0.variants"},
 		{"missing results file", []string{"--results", filepath.Join(dir, "r.json")}, 2, "no such file"},
 	}
 	for _, tc := range cases {
