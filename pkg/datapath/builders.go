@@ -313,8 +313,11 @@ func buildCilium(lab *Lab) error {
 	case "tunnel":
 		lab.RouteMTU = under - vxlanOverhead
 		for i, n := range lab.Nodes {
+			// Not bound to eth0, as Cilium's own device is not: bound,
+			// the kernel would cap it at 1450 where Cilium's has the
+			// underlay's MTU and leaves the 50 bytes to the route MTU.
 			lab.Plan.Links = append(lab.Plan.Links, netplan.Link{NS: n.NS, Name: "cilium_vxlan", Kind: netplan.KindVXLAN, MTU: under,
-				MAC: vtepMAC(i + 1), VNI: 2, Port: 8472, Local: n.IP, Parent: "eth0"})
+				MAC: vtepMAC(i + 1), VNI: 2, Port: 8472, Local: n.IP})
 			for j, peer := range lab.Nodes {
 				if j == i {
 					continue
