@@ -40,16 +40,16 @@ func (p placement) String() string {
 // use, if those differ. The pods' CPU sets are read inside the pods: a netns
 // pod inherits cnilab's own affinity, a kind pod its container's cpuset,
 // and iperf3 fails outright when -A names a CPU outside it.
-func (r *Runner) pinning(ctx context.Context, labName string, client, server lab.Pod) (placement, error) {
+func (r *Runner) pinning(ctx context.Context, client, server lab.Pod) (placement, error) {
 	none := placement{client: -1, server: -1}
 	if !r.Settings.PinCPUs {
 		return none, nil
 	}
-	cs, err := r.allowedCPUs(ctx, labName, client)
+	cs, err := allowedCPUs(ctx, client)
 	if err != nil {
 		return none, err
 	}
-	ss, err := r.allowedCPUs(ctx, labName, server)
+	ss, err := allowedCPUs(ctx, server)
 	if err != nil {
 		return none, err
 	}
@@ -69,15 +69,10 @@ func (r *Runner) pinning(ctx context.Context, labName string, client, server lab
 }
 
 // allowedCPUs is the CPU set a pod's processes may run on, from the
-// Cpus_allowed_list of a process started in the pod.
-func (r *Runner) allowedCPUs(ctx context.Context, labName string, pod lab.Pod) ([]int, error) {
-	key := labName + "/" + pod.Name()
-	r.mu.Lock()
-	cached, ok := r.cpuSets[key]
-	r.mu.Unlock()
-	if ok {
-		return cached, nil
-	}
+// Cpus_allowed_list of a process started in the pod. It is read before
+// every window, outside it: a kind pod's cpuset can change with its node's
+// CPU manager, and one exec is cheap next to a window.
+func allowedCPUs(ctx context.Context, pod lab.Pod) ([]int, error) {
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	out, err := pod.Exec().Run(cctx, command.Cmd{Name: "cat", Args: []string{"/proc/self/status"}})
@@ -88,12 +83,6 @@ func (r *Runner) allowedCPUs(ctx context.Context, labName string, pod lab.Pod) (
 	if err != nil {
 		return nil, fmt.Errorf("CPU set of pod %s: %w", pod.Name(), err)
 	}
-	r.mu.Lock()
-	if r.cpuSets == nil {
-		r.cpuSets = map[string][]int{}
-	}
-	r.cpuSets[key] = cpus
-	r.mu.Unlock()
 	return cpus, nil
 }
 
@@ -110,12 +99,12 @@ func parseAllowedCPUs(status string) ([]int, error) {
 			lo, hi, isRange := strings.Cut(part, "-")
 			a, err := strconv.Atoi(lo)
 			if err != nil {
-				return nil, fmt.Errorf("Cpus_allowed_list %q: %w", strings.TrimSpace(v), err)
+				return nil, fmt.Errorf("cpus_allowed_list %q: %w", strings.TrimSpace(v), err)
 			}
 			b := a
 			if isRange {
 				if b, err = strconv.Atoi(hi); err != nil || b < a {
-					return nil, fmt.Errorf("Cpus_allowed_list %q: bad range %q", strings.TrimSpace(v), part)
+					return nil, fmt.Errorf("cpus_allowed_list %q: bad range %q", strings.TrimSpace(v), part)
 				}
 			}
 			for c := a; c <= b; c++ {

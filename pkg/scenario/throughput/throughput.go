@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cnilab/cnilab/pkg/command"
@@ -91,11 +90,6 @@ type Runner struct {
 	// Lock keeps this window from overlapping any other cnilab window on
 	// the machine (the zero value is the machine's lock).
 	Lock windowlock.Lock
-
-	mu sync.Mutex
-	// cpuSets caches each pod's allowed CPUs (lab/pod -> CPUs): a pod's
-	// cpuset does not change while the lab runs.
-	cpuSets map[string][]int
 }
 
 func (r *Runner) readCPU() (cpustat.Snapshot, error) {
@@ -160,7 +154,7 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 		m.Proxy = in.Services()
 		target = svc
 	}
-	pin, err := r.pinning(ctx, in.Name, client, server)
+	pin, err := r.pinning(ctx, client, server)
 	if err != nil {
 		return err
 	}
