@@ -61,7 +61,20 @@ func NewCommand(streams Streams) *cobra.Command {
 		Short: "Rank CNIs per environment with evidence, and check the published claims",
 		Long: "Rank CNIs for each environment profile (scenarios/environments.yaml) from a cnilab results file,\n" +
 			"an embedded published dataset (" + strings.Join(dataset.Names(published.FS), ", ") + ") or a dataset file\n" +
-			"in the same format, and compute a verdict for every claim in reports/published/claims.yaml.\n" +
+			"in the same format, and compute a verdict for every claim in reports/published/claims.yaml.\n\n" +
+			"Figures are normalised as a ratio to the best candidate (1 = best). Where figures carry\n" +
+			"intervals (a cnilab run), each score has one too; CNIs whose score intervals overlap are\n" +
+			"tied and share a place (\"1= calico, kube-router (tied: dts 12.45 [8.05–15.73] vs ...)\").\n" +
+			"A published dataset without intervals ties only on equal scores. Services-scale criteria\n" +
+			"compare at the largest service count every candidate reached; a figure above its host\n" +
+			"baseline beyond both intervals is left out (the notes say which).\n\n" +
+			"JSON (-o json): input{name, kind, title, notes[]}; environments[]{name, weights[], ranking[]{\n" +
+			"place (shared by tied entries: 1, 1, 3), cni, score, score_low, score_high, tied_with[] (the\n" +
+			"other CNIs of the same place), tie (the figures that could not separate it from the entry\n" +
+			"above), variant, evidence[]{criterion, value, raw, unit, ci95_low, ci95_high, ci_level,\n" +
+			"normalized, normalized_low, normalized_high, weight, contribution, source, detail}},\n" +
+			"excluded[], not_eligible[]}; claims[]{id, verdict, reason, evidence[]}. The full contract\n" +
+			"is in the package documentation of pkg/rank.\n\n" +
 			"Exit codes: 0 ok, 2 bad input.",
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,

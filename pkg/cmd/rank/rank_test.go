@@ -81,9 +81,13 @@ func TestJSONContract(t *testing.T) {
 		Environments []struct {
 			Name    string `json:"name"`
 			Ranking []struct {
-				CNI      string            `json:"cni"`
-				Score    *float64          `json:"score"`
-				Evidence []json.RawMessage `json:"evidence"`
+				Place     int               `json:"place"`
+				CNI       string            `json:"cni"`
+				Score     *float64          `json:"score"`
+				ScoreLow  *float64          `json:"score_low"`
+				ScoreHigh *float64          `json:"score_high"`
+				TiedWith  []string          `json:"tied_with"`
+				Evidence  []json.RawMessage `json:"evidence"`
 			} `json:"ranking"`
 		} `json:"environments"`
 		Claims []struct {
@@ -101,10 +105,27 @@ func TestJSONContract(t *testing.T) {
 		if len(e.Ranking) == 0 {
 			t.Errorf("%s: empty ranking", e.Name)
 		}
-		for _, r := range e.Ranking {
-			if r.CNI == "" || r.Score == nil || len(r.Evidence) == 0 {
-				t.Errorf("%s: entry without cni, score or evidence: %+v", e.Name, r)
+		places := map[int][]string{}
+		for i, r := range e.Ranking {
+			if r.CNI == "" || r.Score == nil || len(r.Evidence) == 0 || r.ScoreLow == nil || r.ScoreHigh == nil {
+				t.Errorf("%s: entry without cni, score, score interval or evidence: %+v", e.Name, r)
 			}
+			// Published figures have no intervals: a tie is an equal score.
+			if r.ScoreLow != nil && (*r.ScoreLow != *r.Score || *r.ScoreHigh != *r.Score) {
+				t.Errorf("%s: %s has a score interval without figure intervals", e.Name, r.CNI)
+			}
+			if r.Place < 1 || r.Place > i+1 {
+				t.Errorf("%s: %s at index %d has place %d", e.Name, r.CNI, i, r.Place)
+			}
+			places[r.Place] = append(places[r.Place], r.CNI)
+		}
+		for _, r := range e.Ranking {
+			if len(places[r.Place])-1 != len(r.TiedWith) {
+				t.Errorf("%s: %s shares place %d with %v but tied_with is %v", e.Name, r.CNI, r.Place, places[r.Place], r.TiedWith)
+			}
+		}
+		if e.Name == "security" && len(places[1]) != 2 {
+			t.Errorf("security: antrea and cilium score 100 each on facts alone and must share place 1: %v", places)
 		}
 	}
 	if got := strings.Join(names, ","); got != "edge,standard,high-performance,large-scale,security,dev-test,encryption" {
