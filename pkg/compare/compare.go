@@ -50,7 +50,8 @@ type Options struct {
 	UnderlayMTU int
 	OutDir      string
 	Keep        bool
-	// PinCPUs pins iperf3 client and server to different CPUs.
+	// PinCPUs pins iperf3 client and server to different CPUs (the
+	// command's default; see throughput.Settings.PinCPUs for why).
 	PinCPUs bool
 	// ProbeLauncher starts the connect probe (default: this binary's
 	// hidden `probe` command).

@@ -215,7 +215,9 @@ type Measurement struct {
 	// CPUs is the per-CPU view of the window (busy and softirq share of
 	// each CPU, from /proc/stat and /proc/softirqs), so a figure that
 	// depends on where client, server and softirq ran can be shown with its
-	// placement.
+	// placement. These are machine-wide readings: everything else on the
+	// machine is in them too, and on kind every node shares this kernel,
+	// so they are the machine's CPUs, not one node's.
 	CPUs []CPUWindow `json:"cpus,omitempty"`
 	// Pinning says how the window's processes were placed on CPUs
 	// ("client cpu0, server cpu1", "unpinned").

@@ -58,7 +58,7 @@ func TestCLIContract(t *testing.T) {
 		{[]string{"images", "bogus"}, 2, `images: unknown command "bogus"`, "cnilab images build|list"},
 		{[]string{"doctor", "--provider", "cluster"}, 2, `--provider "cluster"`, ""},
 		{[]string{"--help"}, 0, "Measure Kubernetes CNI datapaths", ""},
-		{[]string{"diff", "--help"}, 0, "Exit codes: 0 no regression, 1 at least one regression, 2 bad input", ""},
+		{[]string{"diff", "--help"}, 0, "Exit codes: 0 nothing regressed, 1 a regression, 2 bad input", ""},
 		{[]string{"report", "--help"}, 0, "Exit codes: 0 written", ""},
 	}
 	for _, tc := range cases {

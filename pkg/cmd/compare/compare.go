@@ -65,7 +65,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVar(&f.out, "out", "reports/runs", "folder for run directories")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "keep the labs after the run (cnilab down --all removes them)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
-	cmd.Flags().BoolVar(&f.pinCPUs, "pin-cpus", false, "pin the iperf3 client to the first CPU and the server to the last")
+	cmd.Flags().BoolVar(&f.pinCPUs, "pin-cpus", true, "pin the iperf3 client and server to two different CPUs (the lowest and highest each pod may use), host baseline included; --pin-cpus=false leaves placement to the scheduler")
 	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs 'cnilab up' built for this run id (they are kept)")
 	cmd.Flags().StringVar(&f.solo, "solo-baseline", "", "bring this lab up alone (then remove it) before all labs together, to record the parallel-vs-one provisioning ratio")
 	f.defs.AddFlags(cmd)

@@ -25,6 +25,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/proxy/proxies"
 	"github.com/cnilab/cnilab/pkg/results"
 	"github.com/cnilab/cnilab/pkg/stats"
+	"github.com/cnilab/cnilab/pkg/windowlock"
 )
 
 // Scenario is the name results carry.
@@ -112,6 +113,10 @@ type Env struct {
 	CgroupFD  int
 	// Provider and Lab label the measurements.
 	Provider, Lab string
+	// Lock keeps each size's measurement (programming, probes, add one)
+	// from overlapping any other cnilab window on the machine (the zero
+	// value is the machine's lock).
+	Lock windowlock.Lock
 }
 
 // Emit receives each measurement as soon as it is finished.
@@ -271,7 +276,9 @@ func runProxy(ctx context.Context, env Env, cfg Config, name, defaultIPT string,
 			}
 			return err
 		}
-		err = measureSize(ctx, env, cfg, name, defaultIPT, p, note, n, i == 0, emit)
+		err = env.Lock.Do(ctx, fmt.Sprintf("%s %s N=%d", Scenario, name, n), func() error {
+			return measureSize(ctx, env, cfg, name, defaultIPT, p, note, n, i == 0, emit)
+		})
 		if cerr := p.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
 			err = cerr
 		}
