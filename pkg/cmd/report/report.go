@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/htmlreport"
 	"github.com/cnilab/cnilab/pkg/rank"
 	rep "github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
@@ -23,20 +24,23 @@ import (
 func NewCommand(s cli.Streams) *cobra.Command {
 	var formats string
 	cmd := &cobra.Command{
-		Use:   "report RESULTS.json..",
-		Short: "Write report.md and/or summaries.csv next to each results file",
+		Use:   "report RESULTS.json|RUN-DIR..",
+		Short: "Write report.md, report.html and/or summaries.csv next to each results file",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			want := map[string]bool{}
 			for _, f := range strings.Split(formats, ",") {
 				switch f = strings.TrimSpace(f); f {
-				case "md", "csv":
+				case "md", "csv", "html":
 					want[f] = true
 				default:
-					return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--format %q: md or csv", f))
+					return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--format %q: md, html or csv", f))
 				}
 			}
 			for _, path := range args {
+				if st, err := os.Stat(path); err == nil && st.IsDir() {
+					path = filepath.Join(path, "results.json") // a run directory
+				}
 				doc, err := results.ReadFile(path)
 				if err != nil {
 					return cli.WithCode(cli.ExitInvalid, err)
@@ -48,6 +52,12 @@ func NewCommand(s cli.Streams) *cobra.Command {
 					}
 					fmt.Fprintln(s.Err, "wrote", filepath.Join(dir, "report.md"))
 				}
+				if want["html"] {
+					if err := htmlreport.WriteFile(filepath.Join(dir, "report.html"), doc); err != nil {
+						return err
+					}
+					fmt.Fprintln(s.Err, "wrote", filepath.Join(dir, "report.html"))
+				}
 				if want["csv"] {
 					if err := writeCSV(filepath.Join(dir, "summaries.csv"), doc); err != nil {
 						return err
@@ -58,7 +68,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&formats, "format", "md", "formats, comma separated: md, csv")
+	cmd.Flags().StringVar(&formats, "format", "md", "formats, comma separated: md, html, csv")
 	return cmd
 }
 
