@@ -26,15 +26,12 @@ var palette = []color.RGBA{
 	{0xE6, 0x9F, 0x00, 0xff}, // orange
 	{0x56, 0xB4, 0xE9, 0xff}, // sky blue
 	{0x88, 0x66, 0x00, 0xff}, // brown (not Okabe–Ito: the yellow is unreadable on white)
-	{0x00, 0x00, 0x00, 0xff}, // black
+	{0x88, 0x88, 0x88, 0xff}, // grey (not black: the axes are black)
 }
 
 // flagColour marks figures above their host baseline; it is no series
 // colour, so the series count stays exact.
 var flagColour = color.RGBA{0xC0, 0x00, 0x00, 0xff}
-
-// hostColour draws the host baseline lines.
-var hostColour = color.RGBA{0x55, 0x55, 0x55, 0xff}
 
 func seriesColour(i int) color.RGBA { return palette[i%len(palette)] }
 
@@ -55,9 +52,10 @@ type Chart struct {
 	SVG     string
 }
 
-func newPlot(title, xLabel, yLabel string) *plot.Plot {
+// newPlot makes a plot with sans-serif text. The chart's title is the
+// page's heading above it, not drawn twice.
+func newPlot(xLabel, yLabel string) *plot.Plot {
 	p := plot.New()
-	p.Title.Text = title
 	p.X.Label.Text = xLabel
 	p.Y.Label.Text = yLabel
 	sans := func(s *font.Font) { s.Typeface, s.Variant = "Liberation", "Sans" }
@@ -118,12 +116,13 @@ type dotSeries struct {
 // per provider side by side within a category, and each provider's host
 // baseline as a dashed line in its colour.
 func dotChart(id, title, yLabel string, categories []string, series []dotSeries, caption string) (Chart, error) {
-	p := newPlot(title, "", yLabel)
+	p := newPlot("", yLabel)
 	p.NominalX(categories...)
 	p.X.Min, p.X.Max = -0.6, float64(len(categories))-0.4
 	p.Y.Min = 0
 	ch := Chart{ID: id, Title: title, Labels: categories, Caption: caption}
 	flaggedShown := false
+	legendRows := 0
 	for i, s := range series {
 		col := seriesColour(i)
 		pts := xyErr(s.points)
@@ -141,6 +140,7 @@ func dotChart(id, title, yLabel string, categories []string, series []dotSeries,
 			eb.CapWidth = vg.Points(6)
 			p.Add(eb, sc)
 			p.Legend.Add(s.name, sc)
+			legendRows++
 			ch.Series = append(ch.Series, s.name)
 			var flagged xyErr
 			for _, q := range pts {
@@ -157,6 +157,7 @@ func dotChart(id, title, yLabel string, categories []string, series []dotSeries,
 				p.Add(ring)
 				if !flaggedShown {
 					p.Legend.Add("above host (not ranked)", ring)
+					legendRows++
 					flaggedShown = true
 				}
 			}
@@ -169,8 +170,11 @@ func dotChart(id, title, yLabel string, categories []string, series []dotSeries,
 			ln.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}
 			p.Add(ln)
 			p.Legend.Add(s.hostName, ln)
+			legendRows++
 		}
 	}
+	// Head room for the legend, which sits top right inside the axes.
+	p.Y.Max *= 1.12 + 0.06*float64(legendRows)
 	w := vg.Points(math.Max(360, 70*float64(len(categories))+120))
 	svg, err := render(p, w, vg.Points(250))
 	if err != nil {
@@ -193,8 +197,11 @@ type lineSeries struct {
 
 // lineChart draws curves; logX/logY switch the axes to log scale (all
 // values must then be positive: callers drop the others and say so).
-func lineChart(id, title, xLabel, yLabel string, series []lineSeries, logX, logY bool, caption string) (Chart, error) {
-	p := newPlot(title, xLabel, yLabel)
+func lineChart(id, title, xLabel, yLabel string, series []lineSeries, logX, logY bool, legendTopLeft bool, caption string) (Chart, error) {
+	p := newPlot(xLabel, yLabel)
+	// Where the curves leave room: a CDF's bottom right, a cost that grows
+	// with N its top left.
+	p.Legend.Top, p.Legend.Left = legendTopLeft, legendTopLeft
 	if logX {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}

@@ -121,9 +121,19 @@ func Build(doc *results.Document) (*Page, error) {
 	if p.Claims, err = claimsTable(doc, defs, p.Ranking); err != nil {
 		return nil, err
 	}
-	extra, err := extraFields(doc, knownDocFields...)
-	if err != nil {
+	if err := p.addSections(doc); err != nil {
 		return nil, err
+	}
+	return p, nil
+}
+
+// addSections lays out the sections of the results document (v, as it
+// marshals) that the page has no own layout for: the fidelity check once
+// results.Document carries it, and whatever a later schema adds.
+func (p *Page) addSections(v any) error {
+	extra, err := extraFields(v, knownDocFields...)
+	if err != nil {
+		return err
 	}
 	for k, raw := range extra {
 		if k == "fidelity" {
@@ -132,7 +142,7 @@ func Build(doc *results.Document) (*Page, error) {
 		}
 		p.Extras[k] = genericHTML(raw)
 	}
-	return p, nil
+	return nil
 }
 
 // claimsTable evaluates every claim on this run and on each embedded

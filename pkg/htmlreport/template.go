@@ -63,11 +63,13 @@ host: kernel {{.Doc.Run.Host.Kernel}}, {{.Doc.Run.Host.CPUs}} CPUs. Settings: {{
 {{end}}{{end}}
 
 {{if .CDFs}}<h2 id="latency">Latency distributions</h2>
-{{range .CDFs}}<figure class="chart" id="{{.ID}}" data-series="{{len .Series}}">{{svg .SVG}}<figcaption>{{.Caption}}</figcaption></figure>
+{{range .CDFs}}<h3>{{.Title}}</h3>
+<figure class="chart" id="{{.ID}}" data-series="{{len .Series}}">{{svg .SVG}}<figcaption>{{.Caption}}</figcaption></figure>
 {{end}}{{end}}
 
 {{if .Scale}}<h2 id="services-scale">services-scale</h2>
-{{range .Scale}}<figure class="chart" id="{{.ID}}" data-series="{{len .Series}}">{{svg .SVG}}<figcaption>{{.Caption}}</figcaption></figure>
+{{range .Scale}}<h3>{{.Title}}</h3>
+<figure class="chart" id="{{.ID}}" data-series="{{len .Series}}">{{svg .SVG}}<figcaption>{{.Caption}}</figcaption></figure>
 {{end}}{{end}}
 
 {{if .Ranking}}<h2 id="ranking">Ranking per environment</h2>
