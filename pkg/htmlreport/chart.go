@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -69,10 +70,26 @@ func newPlot(xLabel, yLabel string) *plot.Plot {
 	return p
 }
 
-// render draws p as an SVG fragment (no XML prolog), to be inlined.
-func render(p *plot.Plot, w, h vg.Length) (string, error) {
-	c := vgsvg.New(w, h)
-	p.Draw(draw.New(c))
+// render draws p as an SVG fragment (no XML prolog), to be inlined, with
+// the legend in a column of its own right of the axes: inside them it
+// would hide whatever data sits under it.
+func render(p *plot.Plot, w, h vg.Length, legendNames []string) (string, error) {
+	leg := p.Legend
+	p.Legend = plot.NewLegend()
+	legendW := vg.Length(0)
+	for _, name := range legendNames {
+		legendW = max(legendW, leg.TextStyle.Width(name))
+	}
+	if legendW > 0 {
+		legendW += leg.ThumbnailWidth + leg.Padding + vg.Points(14)
+	}
+	c := vgsvg.New(w+legendW, h)
+	dc := draw.New(c)
+	p.Draw(draw.Crop(dc, 0, -legendW, 0, 0))
+	if legendW > 0 {
+		leg.Top, leg.Left = true, true
+		leg.Draw(draw.Crop(dc, w+vg.Points(6), 0, 0, -vg.Points(8)))
+	}
 	var b bytes.Buffer
 	if _, err := c.WriteTo(&b); err != nil {
 		return "", err
@@ -82,9 +99,32 @@ func render(p *plot.Plot, w, h vg.Length) (string, error) {
 	if i < 0 {
 		return "", fmt.Errorf("svg backend wrote no <svg> element")
 	}
-	// Width and height in pt make the page scroll sideways on narrow
-	// screens; the viewBox keeps the proportions when CSS scales it.
 	return s[i:], nil
+}
+
+// logTicks labels a log axis at 1, 2 and 5 per decade (gonum's LogTicks
+// labels only powers of ten, none at all on a range inside one decade),
+// with the 3, 4, 6.. as unlabelled minor ticks.
+func logTicks(lo, hi float64) []plot.Tick {
+	if lo <= 0 || hi <= lo {
+		return nil
+	}
+	var out []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		base := math.Pow(10, e)
+		for m := 1.0; m < 10; m++ {
+			v := m * base
+			if v < lo*0.999 || v > hi*1.001 {
+				continue
+			}
+			label := ""
+			if m == 1 || m == 2 || m == 5 {
+				label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			out = append(out, plot.Tick{Value: v, Label: label})
+		}
+	}
+	return out
 }
 
 // point is one figure with the median's interval.
@@ -122,7 +162,7 @@ func dotChart(id, title, yLabel string, categories []string, series []dotSeries,
 	p.Y.Min = 0
 	ch := Chart{ID: id, Title: title, Labels: categories, Caption: caption}
 	flaggedShown := false
-	legendRows := 0
+	var legend []string
 	for i, s := range series {
 		col := seriesColour(i)
 		pts := xyErr(s.points)
@@ -140,7 +180,7 @@ func dotChart(id, title, yLabel string, categories []string, series []dotSeries,
 			eb.CapWidth = vg.Points(6)
 			p.Add(eb, sc)
 			p.Legend.Add(s.name, sc)
-			legendRows++
+			legend = append(legend, s.name)
 			ch.Series = append(ch.Series, s.name)
 			var flagged xyErr
 			for _, q := range pts {
@@ -157,7 +197,7 @@ func dotChart(id, title, yLabel string, categories []string, series []dotSeries,
 				p.Add(ring)
 				if !flaggedShown {
 					p.Legend.Add("above host (not ranked)", ring)
-					legendRows++
+					legend = append(legend, "above host (not ranked)")
 					flaggedShown = true
 				}
 			}
@@ -170,13 +210,11 @@ func dotChart(id, title, yLabel string, categories []string, series []dotSeries,
 			ln.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}
 			p.Add(ln)
 			p.Legend.Add(s.hostName, ln)
-			legendRows++
+			legend = append(legend, s.hostName)
 		}
 	}
-	// Head room for the legend, which sits top right inside the axes.
-	p.Y.Max *= 1.12 + 0.06*float64(legendRows)
 	w := vg.Points(math.Max(360, 70*float64(len(categories))+120))
-	svg, err := render(p, w, vg.Points(250))
+	svg, err := render(p, w, vg.Points(250), legend)
 	if err != nil {
 		return Chart{}, err
 	}
@@ -197,18 +235,15 @@ type lineSeries struct {
 
 // lineChart draws curves; logX/logY switch the axes to log scale (all
 // values must then be positive: callers drop the others and say so).
-func lineChart(id, title, xLabel, yLabel string, series []lineSeries, logX, logY bool, legendTopLeft bool, caption string) (Chart, error) {
+func lineChart(id, title, xLabel, yLabel string, series []lineSeries, logX, logY bool, caption string) (Chart, error) {
 	p := newPlot(xLabel, yLabel)
-	// Where the curves leave room: a CDF's bottom right, a cost that grows
-	// with N its top left.
-	p.Legend.Top, p.Legend.Left = legendTopLeft, legendTopLeft
 	if logX {
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.X.Tick.Marker = plot.TickerFunc(logTicks)
 	}
 	if logY {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = plot.TickerFunc(logTicks)
 	} else {
 		p.Y.Min = 0
 	}
@@ -240,7 +275,7 @@ func lineChart(id, title, xLabel, yLabel string, series []lineSeries, logX, logY
 		p.Legend.Add(s.name, thumbs...)
 		ch.Series = append(ch.Series, s.name)
 	}
-	svg, err := render(p, vg.Points(520), vg.Points(300))
+	svg, err := render(p, vg.Points(520), vg.Points(300), ch.Series)
 	if err != nil {
 		return Chart{}, err
 	}

@@ -348,7 +348,7 @@ func latencyCDFs(doc *results.Document) ([]Chart, error) {
 			title += " (" + k.placement + ")"
 		}
 		caption := fmt.Sprintf("Empirical CDF of the raw samples kept per window (%d samples, every repeat pooled per lab); X on a log scale.", total)
-		ch, err := lineChart(id, title, "latency (µs)", "fraction of samples ≤ x", series, true, false, false, caption)
+		ch, err := lineChart(id, title, "latency (µs)", "fraction of samples ≤ x", series, true, false, caption)
 		if err != nil {
 			return nil, err
 		}
@@ -452,7 +452,7 @@ func scaleCharts(doc *results.Document) ([]Chart, []string, error) {
 			caption += " Not measured: " + strings.Join(notes, "; ") + "."
 		}
 		id := "scale-" + strings.TrimSuffix(strings.TrimPrefix(metric, "first_packet_"), "_us")
-		ch, err := lineChart(id, "services-scale: first packet "+strings.TrimSuffix(strings.TrimPrefix(metric, "first_packet_"), "_us"), "services (N)", "first-packet latency (µs)", series, true, true, true, caption)
+		ch, err := lineChart(id, "services-scale: first packet "+strings.TrimSuffix(strings.TrimPrefix(metric, "first_packet_"), "_us"), "services (N)", "first-packet latency (µs)", series, true, true, caption)
 		if err != nil {
 			return nil, nil, err
 		}
