@@ -37,7 +37,7 @@ var flagColour = color.RGBA{0xC0, 0x00, 0x00, 0xff}
 func seriesColour(i int) color.RGBA { return palette[i%len(palette)] }
 
 // Hex is a colour as the SVG backend writes it (#rrggbb).
-func Hex(c color.RGBA) string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B) }
+func Hex(c color.RGBA) string { return fmt.Sprintf("#%02X%02X%02X", c.R, c.G, c.B) }
 
 // Chart is one drawn figure: its SVG and what it shows, so a page (and a
 // test) can say what a reader should find in it.

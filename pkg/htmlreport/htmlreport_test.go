@@ -230,3 +230,51 @@ func TestSectionsTheSchemaAdds(t *testing.T) {
 		}
 	}
 }
+
+// TestAboveHostAndFlagsShown: a figure above its host baseline is ringed
+// on its chart and listed with its evidence; window flags are listed too.
+func TestAboveHostAndFlagsShown(t *testing.T) {
+	doc := loadRun(t, capturedRuns[0].files)
+	marked := 0
+	for i, s := range doc.Summaries {
+		if s.Test == "dts" && s.Lab == "cilium" && s.Metric == results.ThroughputBps {
+			doc.Summaries[i].AboveHost = &results.AboveHost{HostMedian: s.Median * 0.9, HostCI95Low: s.Median * 0.85, HostCI95High: s.Median * 0.95,
+				Evidence: "cilium's server shared cpu1 with the softirq; the host's did not"}
+			marked++
+		}
+		if s.Test == "dum" && s.Lab == "flannel" && s.Metric == results.ThroughputBps {
+			doc.Summaries[i].Flags = []string{"sender and receiver rates 4 % apart"}
+			marked++
+		}
+	}
+	if marked != 2 {
+		t.Fatalf("marked %d summaries, want 2", marked)
+	}
+	p, err := Build(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, s := range []string{
+		`id="flags"`,
+		"cilium&#39;s server shared cpu1 with the softirq; the host&#39;s did not",
+		"sender and receiver rates 4 % apart",
+	} {
+		if !strings.Contains(page, s) {
+			t.Errorf("%q not on the page", s)
+		}
+	}
+	for _, f := range p.Tests {
+		ringed := strings.Contains(f.Chart.SVG, ">above host (not ranked)</text>")
+		if want := f.Chart.ID == "test-throughput-dts-cross-node"; ringed != want {
+			t.Errorf("chart %s: above-host legend %v, want %v", f.Chart.ID, ringed, want)
+		}
+		if f.Chart.ID == "test-throughput-dts-cross-node" && !strings.Contains(f.Chart.SVG, Hex(flagColour)) {
+			t.Errorf("chart %s: no ring in %s", f.Chart.ID, Hex(flagColour))
+		}
+	}
+}
