@@ -81,11 +81,11 @@ host: kernel {{.Doc.Run.Host.Kernel}}, {{.Doc.Run.Host.CPUs}} CPUs. Settings: {{
 <tr><th>weight</th><th>criterion</th><th>rule</th><th>why</th></tr>
 {{range $env.Weights}}<tr><td class="num">{{.Weight}}</td><td>{{.Criterion}}</td><td>{{.Rule}}{{with .Skipped}} — <i>skipped: {{.}}</i>{{end}}</td><td>{{.Why}}</td></tr>
 {{end}}</table>
-<table class="ranking">
+{{if or $env.Ranking $env.Excluded}}<table class="ranking">
 <tr><th>place</th><th>CNI</th><th>variant</th><th>score</th><th>deciding evidence</th></tr>
 {{range $j, $e := $env.Ranking}}<tr><td class="num">{{$e.Place}}</td><td>{{$e.CNI}}</td><td>{{$e.Variant}}</td><td class="num">{{printf "%.1f" $e.Score}}</td><td><ul class="evidence">{{range deciding $e.Evidence 3}}<li>{{evidence .}}</li>{{end}}</ul>{{range $k, $v := index2 $page.EntryExtras $i $j}}<div><b>{{$k}}</b>: {{raw $v}}</div>{{end}}</td></tr>
 {{end}}{{range $env.Excluded}}<tr><td class="num">–</td><td>{{.CNI}}</td><td></td><td>excluded</td><td>{{.Reason}}</td></tr>
-{{end}}</table>
+{{end}}</table>{{end}}
 {{if not $env.Ranking}}<p>No CNI qualifies.</p>{{end}}
 {{with $env.NotEligible}}<p>Not compared: {{join . ", "}}.</p>{{end}}
 {{with $env.DataOnly}}<p>Without the requirements: {{join . " > "}}.</p>{{end}}
