@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -319,27 +318,6 @@ func serve(listen string, duration time.Duration, stdout io.Writer, handle func(
 			handle(c)
 		}()
 	}
-}
-
-// Percentile is the nearest-rank percentile (0 < p ≤ 100) of samples; it
-// errors on an empty set rather than inventing a zero.
-func Percentile(samples []float64, p float64) (float64, error) {
-	if len(samples) == 0 {
-		return 0, errors.New("no samples")
-	}
-	if p <= 0 || p > 100 {
-		return 0, fmt.Errorf("percentile %v out of range", p)
-	}
-	s := append([]float64(nil), samples...)
-	sort.Float64s(s)
-	rank := int(float64(len(s))*p/100+0.999999999) - 1
-	if rank < 0 {
-		rank = 0
-	}
-	if rank >= len(s) {
-		rank = len(s) - 1
-	}
-	return s[rank], nil
 }
 
 // Launcher says how to start a probe process: the cnilab binary with

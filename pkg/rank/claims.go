@@ -13,6 +13,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
 )
 
 // Claim verdicts.
@@ -327,20 +328,11 @@ func curves(in *Input, metric string) map[string]curve {
 		sort.Ints(c.sizes)
 		c.values = nil
 		for _, n := range c.sizes {
-			c.values = append(c.values, median(acc[key{p, n}]))
+			c.values = append(c.values, stats.Median(acc[key{p, n}]))
 		}
 		out[p] = c
 	}
 	return out
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func (c curve) describe(metric string) string {
@@ -418,7 +410,7 @@ func evalStatement(c Claim, in *Input, r *ClaimResult) {
 			r.Verdict, r.Reason = Untestable, fmt.Sprintf("no %s for iptables in %s", results.RulesPerEP, in.Name)
 			return
 		}
-		m := median(vals)
+		m := stats.Median(vals)
 		r.Evidence = append(r.Evidence, fmt.Sprintf("iptables rules per endpoint: median %.1f over %d measurements [%s]; the claim needs ≥ %.0f", m, len(vals), src, t["min_rules"]))
 		if m >= t["min_rules"] {
 			r.Verdict, r.Reason = Reproduced, fmt.Sprintf("each endpoint adds %.1f iptables rules", m)
@@ -461,11 +453,11 @@ func evalServicePath(c Claim, in *Input, r *ClaimResult) {
 		r.Verdict, r.Reason = Untestable, fmt.Sprintf("needs dts and sts throughput for labs with both ebpf and iptables service proxies in %s", in.Name)
 		return
 	}
-	e, i := median(pen["ebpf"]), median(pen["iptables"])
+	e, i := stats.Median(pen["ebpf"]), stats.Median(pen["iptables"])
 	max := c.Thresholds["max_ebpf_penalty"]
 	// The claim is that iptables pays a per-packet cost eBPF avoids: a gap
 	// inside the runs' own noise shows no such cost either way.
-	if n := math.Max(median(noise["ebpf"]), median(noise["iptables"])); math.Abs(i-e) <= n {
+	if n := math.Max(stats.Median(noise["ebpf"]), stats.Median(noise["iptables"])); math.Abs(i-e) <= n {
 		if n > max {
 			// Too noisy to see a cost of the size the claim is about.
 			r.Verdict, r.Reason = Untestable, fmt.Sprintf("the service path costs %.1f %% with eBPF and %.1f %% with iptables, but run-to-run noise (±%.1f %%) is larger than the %.1f %% the claim turns on: repeat with more repeats or longer windows", 100*e, 100*i, 100*n, 100*max)

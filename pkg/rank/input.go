@@ -10,6 +10,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/dataset"
 	"github.com/cnilab/cnilab/pkg/facts"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
 )
 
 // Value is one figure with where it came from, so every printed number
@@ -343,7 +344,7 @@ func (c *Candidate) scaleMetric(metric, services string) (ScalePoint, bool) {
 	}
 	pt := at[0]
 	if len(at) > 1 {
-		pt.Value.V = median(vals)
+		pt.Value.V = stats.Median(vals)
 		pt.Value.Source += fmt.Sprintf(", median of %d placements", len(at))
 	}
 	return pt, true

@@ -259,7 +259,7 @@ func TestDiffExitCodes(t *testing.T) {
 	write := func(name string, gbps float64) string {
 		doc := results.Document{Schema: results.Schema, Run: results.Run{ID: name}, Summaries: []results.Summary{{
 			Lab: "flannel", Scenario: "throughput", Test: "dts", Placement: "cross-node", Metric: results.ThroughputBps,
-			Median: gbps * 1e9, CI95Low: gbps * 0.98e9, CI95High: gbps * 1.02e9, N: 3, Provider: "netns", Fidelity: results.Faithful}}}
+			Median: gbps * 1e9, CI95Low: gbps * 0.98e9, CI95High: gbps * 1.02e9, CILevel: 0.75, CIMethod: "order-statistic", N: 3, Provider: "netns", Fidelity: results.Faithful}}}
 		p := filepath.Join(dir, name+".json")
 		f, _ := os.Create(p)
 		defer f.Close()

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
 )
 
 // Markdown renders one table per proxy: a row per N with programming,
@@ -137,7 +138,7 @@ func ShapeSummary(ms []results.Measurement) []string {
 		if len(v) == 0 {
 			return 0, false
 		}
-		return median(v), true
+		return stats.Median(v), true
 	}
 	var out []string
 	for p, ns := range sizes {
@@ -207,18 +208,9 @@ func medianOverRepeats(ms []results.Measurement) []results.Measurement {
 		}
 		m.Metrics = map[string]float64{}
 		for name, v := range vals {
-			m.Metrics[name] = median(v)
+			m.Metrics[name] = stats.Median(v)
 		}
 		out = append(out, m)
 	}
 	return out
-}
-
-func median(v []float64) float64 {
-	v = append([]float64(nil), v...)
-	sort.Float64s(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/proxy"
 	"github.com/cnilab/cnilab/pkg/proxy/proxies"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
 )
 
 // Scenario is the name results carry.
@@ -273,7 +274,7 @@ func measureSize(ctx context.Context, env Env, cfg Config, name string, p proxy.
 			m.Error = fmt.Sprintf("no connect succeeded: %v", r.Errors)
 		} else {
 			for metric, q := range map[string]float64{results.FirstPacketP01: 1, results.FirstPacketP50: 50, results.FirstPacketP90: 90, results.FirstPacketP99: 99} {
-				v, err := probe.Percentile(r.SamplesUS, q)
+				v, err := stats.Percentile(r.SamplesUS, q)
 				if err != nil {
 					return err
 				}
