@@ -41,13 +41,16 @@ var headlineMetrics = []string{results.ThroughputBps, results.LatencyP50, result
 
 // display scales a metric for people.
 func display(metric string) (scale float64, unit string) {
-	switch results.Unit(metric) {
-	case "bit/s":
+	base, _ := results.SplitComponent(metric)
+	switch {
+	case base == results.PodMTU:
+		return 1, "bytes"
+	case base == results.SentBps || results.Unit(base) == "bit/s":
 		return 1e9, "Gbit/s"
-	case "bytes":
+	case results.Unit(base) == "bytes":
 		return 1 << 20, "MiB"
 	}
-	return 1, results.Unit(metric)
+	return 1, results.Unit(base)
 }
 
 // testKey names one chart of the per-test section.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -82,6 +83,10 @@ func Build(doc *results.Document) (*Page, error) {
 	if p.Scale, p.ScaleNotes, err = scaleCharts(doc); err != nil {
 		return nil, err
 	}
+	// A window's flags reach every metric of it: they are listed once per
+	// test and lab, with the figures they touch; an above-host figure is
+	// its own row.
+	flagRow := map[string]int{}
 	for _, s := range doc.Summaries {
 		if s.AboveHost == nil && len(s.Flags) == 0 {
 			continue
@@ -92,8 +97,21 @@ func Build(doc *results.Document) (*Page, error) {
 		if s.Placement != "" {
 			test += " " + s.Placement
 		}
-		p.Flagged = append(p.Flagged, FlaggedFigure{Test: test, Lab: s.Lab, Provider: s.Provider, Metric: s.Metric,
-			Median: r.Median + " " + unit, AboveHost: s.AboveHost != nil, Doubts: r.Doubts})
+		for _, k := range slices.Sorted(maps.Keys(s.Params)) {
+			test += " " + k + "=" + s.Params[k]
+		}
+		if s.AboveHost != nil {
+			p.Flagged = append(p.Flagged, FlaggedFigure{Test: test, Lab: s.Lab, Provider: s.Provider, Metric: s.Metric,
+				Median: r.Median + " " + unit, AboveHost: true, Doubts: r.Doubts})
+			continue
+		}
+		key := strings.Join(append([]string{test, s.Lab, s.Provider}, s.Flags...), "\x00")
+		if i, ok := flagRow[key]; ok {
+			p.Flagged[i].Metric += ", " + s.Metric
+			continue
+		}
+		flagRow[key] = len(p.Flagged)
+		p.Flagged = append(p.Flagged, FlaggedFigure{Test: test, Lab: s.Lab, Provider: s.Provider, Metric: s.Metric, Doubts: s.Flags})
 	}
 	defs, err := rank.LoadDefinitions(rank.Sources{})
 	if err != nil {

@@ -42,13 +42,13 @@ host: kernel {{.Doc.Run.Host.Kernel}}, {{.Doc.Run.Host.CPUs}} CPUs. Settings: {{
 <h2 id="labs">Labs</h2>
 <table>
 <tr><th>lab</th><th>CNI</th><th>provider</th><th>fidelity</th><th>status</th><th>datapath</th><th>services</th><th>pod MTU</th><th>up (s)</th><th>notes</th></tr>
-{{range .Doc.Labs}}<tr><td>{{.Name}}</td><td>{{.CNI}}</td><td>{{.Provider}}</td><td>{{.Fidelity}}</td><td>{{.Status}}</td><td>{{.Datapath}}</td><td>{{.Services}}</td><td class="num">{{if .PodMTU}}{{.PodMTU}}{{else}}–{{end}}</td><td class="num">{{printf "%.1f" .UpSeconds}}</td><td>{{with .Error}}<span class="flag">{{.}}</span> {{end}}{{if .Notes}}<details><summary>{{len .Notes}} notes</summary><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul></details>{{end}}</td></tr>
+{{range .Doc.Labs}}<tr><td>{{.Name}}</td><td>{{.CNI}}</td><td>{{.Provider}}</td><td>{{.Fidelity}}</td><td>{{.Status}}</td><td>{{.Datapath}}</td><td>{{.Services}}</td><td class="num">{{if .PodMTU}}{{.PodMTU}}{{else}}–{{end}}</td><td class="num">{{printf "%.1f" .UpSeconds}}</td><td>{{with .Error}}<span class="flag">{{.}}</span> {{end}}{{if .Notes}}<details><summary>notes ({{len .Notes}})</summary><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul></details>{{end}}</td></tr>
 {{end}}</table>
 
 {{if .Flagged}}<h2 id="flags">Flagged figures</h2>
 <p>Figures with a doubt. A figure <span class="flag">above its host baseline</span> beyond both intervals is impossible for a datapath built on that host: it is an artefact (placement, noise) and kept out of the rankings until explained.</p>
 <table>
-<tr><th>test</th><th>lab</th><th>provider</th><th>metric</th><th>median</th><th>doubt</th></tr>
+<tr><th>test</th><th>lab</th><th>provider</th><th>figures</th><th>median</th><th>doubt</th></tr>
 {{range .Flagged}}<tr><td>{{.Test}}</td><td>{{.Lab}}</td><td>{{.Provider}}</td><td>{{.Metric}}</td><td class="num">{{.Median}}</td><td>{{if .AboveHost}}<span class="flag">above host</span> {{end}}{{join .Doubts "; "}}</td></tr>
 {{end}}</table>
 {{end}}
