@@ -87,6 +87,7 @@ func Build(doc *results.Document) (*Page, error) {
 	// test and lab, with the figures they touch; an above-host figure is
 	// its own row.
 	flagRow := map[string]int{}
+	flagCount := []int{} // per row of p.Flagged: figures a window flag touches (0: an above-host row)
 	for _, s := range doc.Summaries {
 		if s.AboveHost == nil && len(s.Flags) == 0 {
 			continue
@@ -103,15 +104,22 @@ func Build(doc *results.Document) (*Page, error) {
 		if s.AboveHost != nil {
 			p.Flagged = append(p.Flagged, FlaggedFigure{Test: test, Lab: s.Lab, Provider: s.Provider, Metric: s.Metric,
 				Median: r.Median + " " + unit, AboveHost: true, Doubts: r.Doubts})
+			flagCount = append(flagCount, 0)
 			continue
 		}
 		key := strings.Join(append([]string{test, s.Lab, s.Provider}, s.Flags...), "\x00")
 		if i, ok := flagRow[key]; ok {
-			p.Flagged[i].Metric += ", " + s.Metric
+			flagCount[i]++
 			continue
 		}
 		flagRow[key] = len(p.Flagged)
-		p.Flagged = append(p.Flagged, FlaggedFigure{Test: test, Lab: s.Lab, Provider: s.Provider, Metric: s.Metric, Doubts: s.Flags})
+		flagCount = append(flagCount, 1)
+		p.Flagged = append(p.Flagged, FlaggedFigure{Test: test, Lab: s.Lab, Provider: s.Provider, Median: "–", Doubts: s.Flags})
+	}
+	for i, n := range flagCount {
+		if n > 0 {
+			p.Flagged[i].Metric = fmt.Sprintf("every figure of these windows (%d)", n)
+		}
 	}
 	defs, err := rank.LoadDefinitions(rank.Sources{})
 	if err != nil {
