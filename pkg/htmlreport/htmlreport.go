@@ -10,7 +10,6 @@ import (
 	"html/template"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -274,14 +273,14 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"time": func(t any) string { return fmt.Sprint(t) },
 }).Parse(pageHTML))
 
-// WriteFile writes the page of doc to path (mode 0644, like the run's
-// other files).
+// WriteFile writes the page of doc to path, with the mode of the run's
+// other files.
 func WriteFile(path string, doc *results.Document) error {
 	p, err := Build(doc)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := results.CreateFile(path)
 	if err != nil {
 		return err
 	}

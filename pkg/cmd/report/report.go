@@ -28,7 +28,13 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report RESULTS.json|RUN-DIR..",
 		Short: "Write report.md, report.html and/or summaries.csv next to each results file",
-		Args:  cobra.MinimumNArgs(1),
+		Long: "report rebuilds the people-facing files of runs from their results.json (or a run directory):\n" +
+			"report.md (tables, services-scale, the run's ranking and the claims' verdicts), report.html\n" +
+			"(the same with charts, one self-contained page) and summaries.csv (one row per figure with\n" +
+			"its interval, provider and fidelity). Files are written 0644.\n" +
+			"Exit codes: 0 written, 1 a file could not be written, 2 bad input (usage, or a results file\n" +
+			"that does not parse).",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			want := map[string]bool{}
 			for _, f := range strings.Split(formats, ",") {
@@ -75,7 +81,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 }
 
 func writeMarkdown(path string, doc *results.Document) error {
-	f, err := os.Create(path)
+	f, err := results.CreateFile(path)
 	if err != nil {
 		return err
 	}
@@ -109,7 +115,7 @@ var csvHeader = []string{"run", "lab", "scenario", "test", "placement", "proxy",
 // row like every other figure cnilab prints. An absent figure (robust CoV
 // below 6 windows, no ratio) is an empty cell, never a zero.
 func writeCSV(path string, doc *results.Document) error {
-	f, err := os.Create(path)
+	f, err := results.CreateFile(path)
 	if err != nil {
 		return err
 	}

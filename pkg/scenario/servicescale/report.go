@@ -23,6 +23,7 @@ func Markdown(ms []results.Measurement) string {
 		rate results.Measurement
 	}
 	byProxy := map[string]map[int]*row{}
+	defaultIPT := ""
 	var errs []string
 	for _, m := range ms {
 		if m.Scenario != Scenario {
@@ -51,6 +52,9 @@ func Markdown(ms []results.Measurement) string {
 		switch m.Test {
 		case TestProgram:
 			r.prog = m
+			if d := m.Params["iptables_default"]; d != "" {
+				defaultIPT = d
+			}
 		case TestFirstPacket:
 			r.fp[m.Placement] = m
 		case TestConnectRate:
@@ -64,7 +68,15 @@ func Markdown(ms []results.Measurement) string {
 	}
 	sort.Strings(names)
 	for _, p := range names {
-		fmt.Fprintf(&b, "\n### %s\n\n", p)
+		heading := p
+		switch {
+		case defaultIPT == "" || !isIPTables(p):
+		case p == defaultIPT:
+			heading += " (what this system's iptables drives: the labs' backend)"
+		default:
+			heading += fmt.Sprintf(" (beside the system's default %s)", defaultIPT)
+		}
+		fmt.Fprintf(&b, "\n### %s\n\n", heading)
 		b.WriteString("| N | program s | add-one s | add-one partial s | rules | chains | map entries | rules/ep | p50 first µs | p50 middle µs | p50 last µs | p01/p90/p99 last µs | connects/s |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		var ns []int
