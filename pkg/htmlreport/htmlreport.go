@@ -135,7 +135,7 @@ func Build(doc *results.Document) (*Page, error) {
 		p.EnvExtras = append(p.EnvExtras, x)
 		var per []map[string]json.RawMessage
 		for _, e := range env.Ranking {
-			x, err := extraFields(e, "place", "cni", "score", "variant", "options", "evidence", "other_variants")
+			x, err := extraFields(e, "place", "cni", "score", "score_low", "score_high", "tied_with", "tie", "variant", "options", "evidence", "other_variants")
 			if err != nil {
 				return nil, err
 			}
@@ -236,6 +236,13 @@ func evidenceText(e rank.Evidence) string {
 	} else {
 		b.WriteString(e.Value)
 	}
+	if e.CI95Low != nil && e.CI95High != nil {
+		level := "CI"
+		if e.CILevel > 0 {
+			level = pct(e.CILevel)
+		}
+		fmt.Fprintf(&b, " [%.4g–%.4g %s, %s]", *e.CI95Low, *e.CI95High, e.Unit, level)
+	}
 	if e.Detail != "" {
 		fmt.Fprintf(&b, " (%s)", e.Detail)
 	}
@@ -244,7 +251,11 @@ func evidenceText(e rank.Evidence) string {
 		if e.Normalized != nil {
 			n = *e.Normalized
 		}
-		fmt.Fprintf(&b, " → %.2f × %g = %+.1f", n, e.Weight, e.Contribution)
+		fmt.Fprintf(&b, " → %.2f", n)
+		if e.NormalizedLow != nil && e.NormalizedHigh != nil {
+			fmt.Fprintf(&b, " [%.2f–%.2f]", *e.NormalizedLow, *e.NormalizedHigh)
+		}
+		fmt.Fprintf(&b, " × %g = %+.1f", e.Weight, e.Contribution)
 	}
 	if e.Source != "" {
 		fmt.Fprintf(&b, " [%s]", e.Source)

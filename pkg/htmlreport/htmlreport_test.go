@@ -189,7 +189,11 @@ func TestRankingAndClaimsFromPkgRank(t *testing.T) {
 			t.Errorf("environment %s missing", env.Name)
 		}
 		for _, e := range env.Ranking {
-			row := regexp.MustCompile(`<tr><td class="num">` + strconv.Itoa(e.Place) + `</td><td>` + regexp.QuoteMeta(e.CNI) + `</td>`)
+			tie := ""
+			if len(e.TiedWith) > 0 {
+				tie = "="
+			}
+			row := regexp.MustCompile(`<tr( class="tied")?><td class="num">` + strconv.Itoa(e.Place) + tie + `</td><td>` + regexp.QuoteMeta(e.CNI) + `</td>`)
 			if !row.MatchString(page[strings.Index(page, `id="env-`+env.Name+`"`):]) {
 				t.Errorf("%s: place %d %s not shown", env.Name, e.Place, e.CNI)
 			}
@@ -276,5 +280,40 @@ func TestAboveHostAndFlagsShown(t *testing.T) {
 		if f.Chart.ID == "test-throughput-dts-cross-node" && !strings.Contains(f.Chart.SVG, Hex(flagColour)) {
 			t.Errorf("chart %s: no ring in %s", f.Chart.ID, Hex(flagColour))
 		}
+	}
+}
+
+// TestTiesShown: CNIs whose score intervals overlap share a place, and the
+// page says so with pkg/rank's reason.
+func TestTiesShown(t *testing.T) {
+	doc := loadRun(t, capturedRuns[0].files)
+	p, err := Build(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Ranking.Environments = []rank.EnvResult{{Name: "standard", Title: "Standard", Ranking: []rank.Entry{
+		{Place: 1, CNI: "cilium", Score: 80, ScoreLow: 71, ScoreHigh: 88, TiedWith: []string{"calico"}},
+		{Place: 1, CNI: "calico", Score: 77, ScoreLow: 70, ScoreHigh: 84, TiedWith: []string{"cilium"}, Tie: "throughput_bps on dts: intervals overlap"},
+		{Place: 3, CNI: "flannel", Score: 40, ScoreLow: 40, ScoreHigh: 40},
+	}}}
+	p.EnvExtras, p.EntryExtras = nil, nil
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, s := range []string{
+		`<td class="num">1=</td><td>cilium</td>`,
+		`<td class="num">1=</td><td>calico</td>`,
+		`<td class="num">3</td><td>flannel</td>`,
+		"tied with cilium: throughput_bps on dts: intervals overlap",
+		"71.0–88.0",
+	} {
+		if !strings.Contains(page, s) {
+			t.Errorf("%q not on the page", s)
+		}
+	}
+	if strings.Contains(page, "40.0–40.0") {
+		t.Error("a score without an interval shows a range")
 	}
 }

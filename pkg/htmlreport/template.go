@@ -27,6 +27,8 @@ figcaption { font-size: .85em; color: #444; max-width: 60em; }
 .verdict-reproduced { color: #00734d; font-weight: bold; }
 .verdict-contradicted { color: #c00000; font-weight: bold; }
 .verdict-untestable { color: #777; font-weight: bold; }
+tr.tied td { background: #fff8e1; }
+.tie { color: #886600; font-weight: bold; }
 .note { background: #fff8e1; border-left: 4px solid #e69f00; padding: .5em .8em; }
 ul.evidence { margin: 0; padding-left: 1.1em; }
 table.generic { font-size: 1em; margin: 0; }
@@ -73,7 +75,7 @@ host: kernel {{.Doc.Run.Host.Kernel}}, {{.Doc.Run.Host.CPUs}} CPUs. Settings: {{
 {{end}}{{end}}
 
 {{if .Ranking}}<h2 id="ranking">Ranking per environment</h2>
-<p>Computed by <code>cnilab rank</code> from this run ({{.Ranking.Input.Title}}). Each CNI is placed by its best-scoring variant; scores are 0–100 (weighted mean of normalised criteria, 1 = best candidate). Deciding evidence: the three rows that moved the score most.</p>
+<p>Computed by <code>cnilab rank</code> from this run ({{.Ranking.Input.Title}}). Each CNI is placed by its best-scoring variant; scores are 0–100 (weighted mean of normalised criteria, 1 = best candidate), with the score's range when every figure sits at either end of its interval. CNIs whose ranges overlap share a place (<b>1=</b>): the data cannot order them. Deciding evidence: the three rows that moved the score most.</p>
 {{with .Ranking.Input.Notes}}<ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{$page := .}}{{range $i, $env := .Ranking.Environments}}<h3 id="env-{{$env.Name}}">{{$env.Name}} — {{$env.Title}}</h3>
 <p>{{$env.Description}}. Compares {{$env.Variants}} variants.{{with $env.Requires}} Requires: {{join . "; "}}.{{end}}</p>
@@ -83,7 +85,7 @@ host: kernel {{.Doc.Run.Host.Kernel}}, {{.Doc.Run.Host.CPUs}} CPUs. Settings: {{
 {{end}}</table>
 {{if or $env.Ranking $env.Excluded}}<table class="ranking">
 <tr><th>place</th><th>CNI</th><th>variant</th><th>score</th><th>deciding evidence</th></tr>
-{{range $j, $e := $env.Ranking}}<tr><td class="num">{{$e.Place}}</td><td>{{$e.CNI}}</td><td>{{$e.Variant}}</td><td class="num">{{printf "%.1f" $e.Score}}</td><td><ul class="evidence">{{range deciding $e.Evidence 3}}<li>{{evidence .}}</li>{{end}}</ul>{{range $k, $v := index2 $page.EntryExtras $i $j}}<div><b>{{$k}}</b>: {{raw $v}}</div>{{end}}</td></tr>
+{{range $j, $e := $env.Ranking}}<tr{{if $e.TiedWith}} class="tied"{{end}}><td class="num">{{$e.Place}}{{if $e.TiedWith}}={{end}}</td><td>{{$e.CNI}}</td><td>{{$e.Variant}}</td><td class="num">{{printf "%.1f" $e.Score}}{{if ne $e.ScoreLow $e.ScoreHigh}}<br><small>{{printf "%.1f–%.1f" $e.ScoreLow $e.ScoreHigh}}</small>{{end}}</td><td>{{with $e.TiedWith}}<div class="tie">tied with {{join . ", "}}{{with $e.Tie}}: {{.}}{{end}}</div>{{end}}<ul class="evidence">{{range deciding $e.Evidence 3}}<li>{{evidence .}}</li>{{end}}</ul>{{range $k, $v := index2 $page.EntryExtras $i $j}}<div><b>{{$k}}</b>: {{raw $v}}</div>{{end}}</td></tr>
 {{end}}{{range $env.Excluded}}<tr><td class="num">–</td><td>{{.CNI}}</td><td></td><td>excluded</td><td>{{.Reason}}</td></tr>
 {{end}}</table>{{end}}
 {{if not $env.Ranking}}<p>No CNI qualifies.</p>{{end}}
