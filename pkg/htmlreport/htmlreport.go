@@ -241,7 +241,14 @@ func evidenceText(e rank.Evidence) string {
 		if e.CILevel > 0 {
 			level = pct(e.CILevel)
 		}
-		fmt.Fprintf(&b, " [%.4g–%.4g %s, %s]", *e.CI95Low, *e.CI95High, e.Unit, level)
+		scale, unit := 1.0, e.Unit
+		switch e.Unit {
+		case "bit/s":
+			scale, unit = 1e9, "Gbit/s"
+		case "bytes":
+			scale, unit = 1<<20, "MiB"
+		}
+		fmt.Fprintf(&b, " [%s–%s %s, %s]", num(*e.CI95Low/scale), num(*e.CI95High/scale), unit, level)
 	}
 	if e.Detail != "" {
 		fmt.Fprintf(&b, " (%s)", e.Detail)
