@@ -20,6 +20,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/htmlreport"
 	"github.com/cnilab/cnilab/pkg/iperf"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
@@ -325,6 +326,9 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 	}
 	doc = store.Document()
 	if err := writeReport(filepath.Join(dir, "report.md"), &doc); err != nil {
+		return &doc, err
+	}
+	if err := htmlreport.WriteFile(filepath.Join(dir, "report.html"), &doc); err != nil {
 		return &doc, err
 	}
 	if ctx.Err() != nil {

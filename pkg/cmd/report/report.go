@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/htmlreport"
 	"github.com/cnilab/cnilab/pkg/rank"
 	rep "github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
@@ -24,11 +26,12 @@ import (
 func NewCommand(s cli.Streams) *cobra.Command {
 	var formats string
 	cmd := &cobra.Command{
-		Use:   "report RESULTS.json..",
-		Short: "Write report.md and/or summaries.csv next to each results file",
-		Long: "report rebuilds the people-facing files of runs from their results.json: report.md (tables,\n" +
-			"services-scale, the run's ranking and the claims' verdicts) and summaries.csv (one row per\n" +
-			"figure with its interval, provider and fidelity). Files are written 0644.\n" +
+		Use:   "report RESULTS.json|RUN-DIR..",
+		Short: "Write report.md, report.html and/or summaries.csv next to each results file",
+		Long: "report rebuilds the people-facing files of runs from their results.json (or a run directory):\n" +
+			"report.md (tables, services-scale, the run's ranking and the claims' verdicts), report.html\n" +
+			"(the same with charts, one self-contained page) and summaries.csv (one row per figure with\n" +
+			"its interval, provider and fidelity). Files are written 0644.\n" +
 			"Exit codes: 0 written, 1 a file could not be written, 2 bad input (usage, or a results file\n" +
 			"that does not parse).",
 		Args: cobra.MinimumNArgs(1),
@@ -36,13 +39,16 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			want := map[string]bool{}
 			for _, f := range strings.Split(formats, ",") {
 				switch f = strings.TrimSpace(f); f {
-				case "md", "csv":
+				case "md", "csv", "html":
 					want[f] = true
 				default:
-					return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--format %q: md or csv", f))
+					return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--format %q: md, html or csv", f))
 				}
 			}
 			for _, path := range args {
+				if st, err := os.Stat(path); err == nil && st.IsDir() {
+					path = filepath.Join(path, "results.json") // a run directory
+				}
 				doc, err := results.ReadFile(path)
 				if err != nil {
 					return cli.WithCode(cli.ExitInvalid, err)
@@ -54,6 +60,12 @@ func NewCommand(s cli.Streams) *cobra.Command {
 					}
 					fmt.Fprintln(s.Err, "wrote", filepath.Join(dir, "report.md"))
 				}
+				if want["html"] {
+					if err := htmlreport.WriteFile(filepath.Join(dir, "report.html"), doc); err != nil {
+						return err
+					}
+					fmt.Fprintln(s.Err, "wrote", filepath.Join(dir, "report.html"))
+				}
 				if want["csv"] {
 					if err := writeCSV(filepath.Join(dir, "summaries.csv"), doc); err != nil {
 						return err
@@ -64,7 +76,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&formats, "format", "md", "formats, comma separated: md, csv")
+	cmd.Flags().StringVar(&formats, "format", "md", "formats, comma separated: md, html, csv")
 	return cmd
 }
 
