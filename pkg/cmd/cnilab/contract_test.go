@@ -52,7 +52,7 @@ func TestCLIContract(t *testing.T) {
 		{[]string{"compar"}, 2, "did you mean compare?", "cnilab [flags]"},
 		{[]string{"list"}, 2, "list: accepts 1 arg(s), received 0", "cnilab list cnis|scenarios|environments|labs"},
 		{[]string{"diff", "a"}, 2, "diff: accepts 2 arg(s), received 1", "cnilab diff OLD/results.json NEW/results.json"},
-		{[]string{"report"}, 2, "report: requires at least 1 arg(s), only received 0", "cnilab report RESULTS.json.."},
+		{[]string{"report"}, 2, "report: requires at least 1 arg(s), only received 0", "cnilab report RESULTS.json|RUN-DIR.."},
 		{[]string{"rank", "--colour"}, 2, "rank: unknown flag: --colour", "cnilab rank"},
 		{[]string{"run"}, 2, `run: required flag --run not set`, "cnilab run --run ID"},
 		{[]string{"images", "bogus"}, 2, `images: unknown command "bogus"`, "cnilab images build|list"},
