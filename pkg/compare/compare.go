@@ -276,6 +276,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 				l.Notes = append(l.Notes, "iperf3 version unknown: "+err.Error())
 			}
 			l.UpSteps = in.UpSteps
+			l.Detected = in.Detected
 			if in.Footprinter != nil {
 				for _, c := range in.Footprinter.Components() {
 					l.Footprint = append(l.Footprint, results.Component{Name: c.Name, Kind: c.Kind, Role: c.Role})
