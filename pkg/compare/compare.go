@@ -405,6 +405,10 @@ func (o Options) placements(sc *config.Scenario) []string {
 	return placements
 }
 
+// Workloads is what the run's scenarios ask every lab to run (a dry run
+// shows them before anything exists).
+func (o Options) Workloads() lab.Workloads { return o.workloads() }
+
 // workloads is what the run's scenarios ask every lab to run.
 func (o Options) workloads() lab.Workloads {
 	var w lab.Workloads
