@@ -48,6 +48,7 @@ func Required() []Permission {
 		Permission{Verb: "list", Resource: "nodes", Why: "choose the bench nodes"},
 		Permission{Verb: "create", Resource: "namespaces", Why: "cnilab-<run>"},
 		Permission{Verb: "list", Resource: "namespaces", Why: "find leftovers by label"},
+		Permission{Verb: "get", Resource: "namespaces", Why: "check a namespace is cnilab's before deleting it"},
 		Permission{Verb: "delete", Resource: "namespaces", Why: "remove cnilab-<run>"},
 	)
 	for _, v := range []string{"create", "get", "list", "delete"} {
