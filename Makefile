@@ -16,7 +16,7 @@ OUT       ?= reports/runs
 # snapshot the host's configuration.
 DEB_PKGS  := iperf3 iptables nftables ipset iproute2
 
-.PHONY: all build deps lab-compare test test-unit bench lint published nightly clean kind-host images
+.PHONY: all build deps lab-compare test test-unit bench lint published nightly clean kind-host images fuzz
 
 all: build
 
@@ -87,6 +87,23 @@ test-unit:
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./pkg/lab/netns/
+
+# fuzz runs every parser's fuzz target for FUZZTIME each, one after
+# another (go test fuzzes one target per run): definition files, datasets,
+# iperf3 JSON and the probes' arguments. A crasher lands in the package's
+# testdata/fuzz/<target>/ and stays there as a regression seed.
+# A new input's minimisation may take FUZZMINTIME; go's default (60 s) can
+# stall a 60 s run on two cores.
+FUZZTIME ?= 60s
+FUZZMINTIME ?= 5s
+FUZZ_TARGETS := ./pkg/config:FuzzParseLab ./pkg/config:FuzzParseScenario ./pkg/rank:FuzzParseEnvironments \
+	./pkg/dataset:FuzzParse ./pkg/iperf:FuzzParse ./pkg/probe:FuzzArgs
+fuzz:
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $${t%%:*} || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz found crashers in:$$failed (seeds under testdata/fuzz/)"; exit 1; fi
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi

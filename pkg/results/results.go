@@ -272,6 +272,12 @@ type AboveHost struct {
 	Evidence string `json:"evidence"`
 }
 
+// FlagAboveHostWithinNoise starts the Summary flag of a throughput figure
+// whose median is well above its host baseline's while the two intervals
+// overlap: not shown to be impossible, but not to be read as "faster than
+// the host" either.
+const FlagAboveHostWithinNoise = "above host within noise"
+
 // Summary aggregates one metric of one lab × test over repeats.
 type Summary struct {
 	Lab       string            `json:"lab"`

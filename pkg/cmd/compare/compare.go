@@ -33,7 +33,7 @@ type flags struct {
 	scenarios   string
 	profile     string
 	duration    cli.Seconds
-	repeats     int
+	repeats     cli.Count
 	placement   string
 	underlayMTU int
 	out         string
@@ -60,15 +60,15 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVar(&f.cnis, "cni", "host,flannel,calico,kube-router,cilium", "labs to compare, comma separated (cnilab list cnis)")
 	cmd.Flags().StringVar(&f.scenarios, "scenario", "throughput", "scenarios, comma separated (cnilab list scenarios)")
 	cmd.Flags().StringVar(&f.profile, "profile", "quick", "measurement profile: quick, stable or full (see scenarios/*.yaml)")
-	cmd.Flags().Var(&f.duration, "duration", "length of each measurement window, e.g. 10s (overrides the profile)")
-	cmd.Flags().IntVar(&f.repeats, "repeats", 0, "repeats per lab and test (overrides the profile)")
+	cmd.Flags().Var(&f.duration, "duration", "length of each measurement window, a Go duration such as 10s or 2m (overrides the profile)")
+	cmd.Flags().Var(&f.repeats, "repeats", "repeats per lab and test, at least 1 (overrides the profile)")
 	cmd.Flags().StringVar(&f.placement, "placement", "", "cross-node, same-node or both (default: the profile's)")
 	cmd.Flags().IntVar(&f.underlayMTU, "underlay-mtu", 1500, "fabric MTU (9000 mimics the 2024 lab's jumbo frames)")
 	cmd.Flags().StringVar(&f.out, "out", "reports/runs", "folder for run directories")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "keep the labs after the run (cnilab down --all removes them)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
 	cmd.Flags().BoolVar(&f.pinCPUs, "pin-cpus", false, "pin the iperf3 client to the first CPU and the server to the last")
-	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs `cnilab up` built for this run id (they are kept)")
+	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs 'cnilab up' built for this run id (they are kept)")
 	cmd.Flags().StringVar(&f.solo, "solo-baseline", "", "bring this lab up alone (then remove it) before all labs together, to record the parallel-vs-one provisioning ratio")
 	f.cluster.add(cmd)
 	f.defs.AddFlags(cmd)
@@ -116,7 +116,7 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		}
 	}
 	opts := cmp.Options{Set: set, Labs: labs, Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration.N,
-		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo}
+		Repeats: f.repeats.N, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: cli.NewProgress(s.Err), RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo}
 	if err := opts.Validate(); err != nil {
 		return cli.WithCode(cli.ExitInvalid, err)
 	}
@@ -148,6 +148,9 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	var p lab.Provider
 	var caps kernelcap.Set
 	if ch.name == "kind" {
+		if err := opts.Prerequisites(ctx, "kind"); err != nil {
+			return cli.WithCode(cli.ExitPrerequisite, err)
+		}
 		kp := kind.New(kind.ImagesFrom(images.Offline()), r, nil)
 		kp.Log = func(format string, args ...any) { fmt.Fprintf(s.Err, "  "+format+"\n", args...) }
 		p = kp
@@ -207,7 +210,7 @@ func Prepare(ctx context.Context, o *cmp.Options) (kernelcap.Set, error) {
 	if err := o.Validate(); err != nil {
 		return nil, cli.WithCode(cli.ExitInvalid, err)
 	}
-	if err := o.Prerequisites(); err != nil {
+	if err := o.Prerequisites(ctx, "netns"); err != nil {
 		return nil, cli.WithCode(cli.ExitPrerequisite, err)
 	}
 	caps, err := kernelcap.Detect(ctx)

@@ -14,6 +14,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
 )
 
 // Settings bound every window.
@@ -136,7 +137,7 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 		return fmt.Errorf("no transaction succeeded: %v", res.Errors)
 	}
 	for name, q := range map[string]float64{results.LatencyP50: 50, results.LatencyP90: 90, results.LatencyP99: 99} {
-		v, err := probe.Percentile(res.SamplesUS, q)
+		v, err := stats.Percentile(res.SamplesUS, q)
 		if err != nil {
 			return err
 		}
