@@ -244,6 +244,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 				l.Notes = append(l.Notes, "iperf3 version unknown: "+err.Error())
 			}
 			l.UpSteps = in.UpSteps
+			l.Detected = in.Detected
 			if in.Footprinter != nil {
 				for _, c := range in.Footprinter.Components() {
 					l.Footprint = append(l.Footprint, results.Component{Name: c.Name, Kind: c.Kind, Role: c.Role})
@@ -374,6 +375,10 @@ func (o Options) placements(sc *config.Scenario) []string {
 	}
 	return placements
 }
+
+// Workloads is what the run's scenarios ask every lab to run (a dry run
+// shows them before anything exists).
+func (o Options) Workloads() lab.Workloads { return o.workloads() }
 
 // workloads is what the run's scenarios ask every lab to run.
 func (o Options) workloads() lab.Workloads {

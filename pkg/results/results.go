@@ -119,6 +119,26 @@ type Lab struct {
 	Software *Software `json:"software,omitempty"`
 	// IPerf3 is the iperf3 version the lab's pods run ("3.12").
 	IPerf3 string `json:"iperf3,omitempty"`
+	// Detected is what an existing cluster runs, as cnilab found it
+	// (provider cluster: nothing was installed, so nothing is assumed).
+	Detected *Detected `json:"detected,omitempty"`
+}
+
+// Detected is the CNI of an existing cluster and how cnilab knows it.
+type Detected struct {
+	CNI     string `json:"cni"`
+	Version string `json:"version"`
+	// Mode is the forwarding mode in the lab definitions' terms (vxlan,
+	// host-gw, tunnel, native, ...), "" where not visible.
+	Mode string `json:"mode,omitempty"`
+	// Proxy is the service proxy (kube-proxy iptables, cilium eBPF, ...).
+	Proxy string `json:"proxy,omitempty"`
+	// How lists the evidence: objects read and what they said.
+	How []string `json:"how"`
+	// Nodes are the nodes the bench pods ran on (client, server) and why
+	// those.
+	Nodes    []string `json:"nodes,omitempty"`
+	NodesHow string   `json:"nodes_how,omitempty"`
 }
 
 // UpSteps are the timed steps of bringing a lab up, in order; each runs
