@@ -21,41 +21,29 @@ import (
 // "connection refused") is a failure. The NetworkPolicy scenario tells an
 // allowed UDP path from a denied one with it, as TCP connects do for TCP.
 func RunUDPProbe(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("probe udp", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	target := fs.String("target", "", "ip:port of a UDP echo server")
-	count := fs.Int("count", 3, "maximum datagrams (1..1000000)")
-	dur := fs.Duration("duration", 5*time.Second, "maximum run time (≤ 10m)")
-	timeout := fs.Duration("timeout", time.Second, "per-datagram reply timeout")
-	interval := fs.Duration("interval", 0, "pause between datagrams")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	ap, err := bounded(*target, *count, *dur)
+	a, err := parseClientArgs("udp", args)
 	if err != nil {
 		return err
 	}
-	if *timeout <= 0 || *interval < 0 {
-		return usageError{fmt.Errorf("-timeout %v -interval %v", *timeout, *interval)}
-	}
+	ap := a.target
 	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(ap))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	res := ConnectResult{Target: ap.String(), Mode: "udp", Errors: map[string]int{}, SamplesUS: make([]float64, 0, *count), Stopped: "count"}
+	res := ConnectResult{Target: ap.String(), Mode: "udp", Errors: map[string]int{}, SamplesUS: make([]float64, 0, a.count), Stopped: "count"}
 	buf := make([]byte, 64)
 	start := time.Now()
-	for res.Attempts < *count {
-		if time.Since(start) >= *dur {
+	for res.Attempts < a.count {
+		if time.Since(start) >= a.duration {
 			res.Stopped = "duration"
 			break
 		}
-		if res.Attempts > 0 && *interval > 0 {
-			time.Sleep(*interval)
+		if res.Attempts > 0 && a.interval > 0 {
+			time.Sleep(a.interval)
 		}
 		res.Attempts++
-		us, err := udpOnce(conn, res.Attempts, *timeout, buf)
+		us, err := udpOnce(conn, res.Attempts, a.timeout, buf)
 		if err != nil {
 			res.Failed++
 			res.Errors[err.Error()]++

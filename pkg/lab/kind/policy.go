@@ -17,6 +17,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/lab/kube"
 )
 
 // policyLab applies NetworkPolicy objects through the lab's API server; the
@@ -263,7 +264,7 @@ func (p *Provider) peerPods(ctx context.Context, in *lab.Instance, peers []lab.P
 		if !ok {
 			return fmt.Errorf("peer %s: no bench pod %q to run beside", pr.Key(), pr.Beside)
 		}
-		if err := ensureNamespace(ctx, cs, pr.Namespace, pr.NamespaceLabels); err != nil {
+		if err := kube.EnsureNamespace(ctx, cs, pr.Namespace, pr.NamespaceLabels); err != nil {
 			return err
 		}
 		zero := int64(0)
@@ -272,7 +273,7 @@ func (p *Provider) peerPods(ctx context.Context, in *lab.Instance, peers []lab.P
 			Spec: corev1.PodSpec{
 				NodeName: node, RestartPolicy: corev1.RestartPolicyNever, TerminationGracePeriodSeconds: &zero,
 				EnableServiceLinks: new(bool),
-				Containers: []corev1.Container{{Name: benchContainer, Image: repo + ":" + tag, ImagePullPolicy: corev1.PullNever,
+				Containers: []corev1.Container{{Name: kube.BenchContainer, Image: repo + ":" + tag, ImagePullPolicy: corev1.PullNever,
 					Command: []string{"sleep", "infinity"}}},
 			},
 		}
@@ -281,8 +282,8 @@ func (p *Provider) peerPods(ctx context.Context, in *lab.Instance, peers []lab.P
 		}
 	}
 	for _, pr := range peers {
-		if err := Poll(ctx, "peer pod "+pr.Key(), p.ReadyTimeout, time.Second, func(ctx context.Context) error {
-			return PodsRunning(ctx, cs, pr.Namespace, []string{pr.Name})
+		if err := kube.Poll(ctx, "peer pod "+pr.Key(), p.ReadyTimeout, time.Second, func(ctx context.Context) error {
+			return kube.PodsRunning(ctx, cs, pr.Namespace, []string{pr.Name})
 		}); err != nil {
 			return err
 		}
@@ -294,7 +295,7 @@ func (p *Provider) peerPods(ctx context.Context, in *lab.Instance, peers []lab.P
 		if err != nil {
 			return fmt.Errorf("peer pod %s address %q: %w", pr.Key(), kp.Status.PodIP, err)
 		}
-		pd := newPod(restCfg, cs, pr.Namespace, pr.Name, kp.Spec.NodeName, ip)
+		pd := kube.NewPod(restCfg, cs, pr.Namespace, pr.Name, kp.Spec.NodeName, ip)
 		in.Peers[pr.Key()] = pd
 	}
 	return nil

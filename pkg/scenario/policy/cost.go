@@ -203,10 +203,15 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 			if cr.OK == 0 {
 				return fmt.Errorf("no connect through the allowed path succeeded: %v", cr.Errors)
 			}
-			sorted := slices.Clone(cr.SamplesUS)
-			slices.Sort(sorted)
-			p50 := stats.Quantile(sorted, 0.5)
-			m.Metrics[results.FirstPacketP50], m.Metrics[results.FirstPacketP99] = p50, stats.Quantile(sorted, 0.99)
+			p50, err := stats.Percentile(cr.SamplesUS, 50)
+			if err != nil {
+				return err
+			}
+			p99, err := stats.Percentile(cr.SamplesUS, 99)
+			if err != nil {
+				return err
+			}
+			m.Metrics[results.FirstPacketP50], m.Metrics[results.FirstPacketP99] = p50, p99
 			if k == 0 {
 				base = p50
 			} else if base > 0 {
