@@ -11,12 +11,15 @@ import (
 const HostLab = "host"
 
 // Summarise groups successful measurements by lab × scenario × test ×
-// placement × proxy × params × metric and summarises each group; where the host
+// placement × proxy × params × metric (a lab being its name on its
+// provider) and summarises each group; where the same provider's host
 // baseline has the same test, metric and placement, the ratio of medians is
 // attached.
 func Summarise(doc *results.Document) []results.Summary {
 	type key struct {
-		lab, scenario, test, placement, proxy, params, metric string
+		// provider is part of a lab's identity: flannel on netns and
+		// flannel on kind are two labs, each with its own host baseline.
+		provider, lab, scenario, test, placement, proxy, params, metric string
 	}
 	groups := map[key][]float64{}
 	meta := map[key]results.Measurement{}
@@ -26,7 +29,7 @@ func Summarise(doc *results.Document) []results.Summary {
 			continue
 		}
 		for metric, v := range m.Metrics {
-			k := key{m.Lab, m.Scenario, m.Test, m.Placement, m.Proxy, paramsKey(m.Params), metric}
+			k := key{m.Provider, m.Lab, m.Scenario, m.Test, m.Placement, m.Proxy, paramsKey(m.Params), metric}
 			if _, seen := groups[k]; !seen {
 				order = append(order, k)
 				meta[k] = m
@@ -53,6 +56,9 @@ func Summarise(doc *results.Document) []results.Summary {
 		}
 		if a.lab != b.lab {
 			return a.lab < b.lab
+		}
+		if a.provider != b.provider {
+			return a.provider < b.provider
 		}
 		return a.metric < b.metric
 	})
@@ -85,7 +91,7 @@ func Summarise(doc *results.Document) []results.Summary {
 		if len(test) >= 3 && test[0] == 's' {
 			test = "d" + test[1:]
 		}
-		base, ok := medians[key{HostLab, s.Scenario, test, s.Placement, "", paramsKey(s.Params), s.Metric}]
+		base, ok := medians[key{s.Provider, HostLab, s.Scenario, test, s.Placement, "", paramsKey(s.Params), s.Metric}]
 		if ok && base != 0 {
 			r := s.Median / base
 			s.RatioToHost = &r

@@ -42,7 +42,8 @@ func key(s results.Summary) string {
 		params = append(params, k+"="+v)
 	}
 	sort.Strings(params)
-	parts := []string{s.Lab, s.Scenario, s.Test}
+	// A lab is its name on its provider: flannel@netns is not flannel@kind.
+	parts := []string{s.Lab + "@" + s.Provider, s.Scenario, s.Test}
 	if s.Placement != "" {
 		parts = append(parts, s.Placement)
 	}

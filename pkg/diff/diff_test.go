@@ -31,12 +31,12 @@ func TestCompare(t *testing.T) {
 		got[r.Key] = r.Verdict
 	}
 	for k, v := range map[string]Verdict{
-		"flannel throughput dts cross-node throughput_bps": Regression,
-		"calico throughput dts cross-node throughput_bps":  Same,
-		"cilium throughput dts cross-node throughput_bps":  Improvement,
-		"cilium throughput dts cross-node mcpu_per_gbit":   Regression,
-		"weave throughput dts cross-node throughput_bps":   OnlyOld,
-		"canal throughput dts cross-node throughput_bps":   OnlyNew,
+		"flannel@netns throughput dts cross-node throughput_bps": Regression,
+		"calico@netns throughput dts cross-node throughput_bps":  Same,
+		"cilium@netns throughput dts cross-node throughput_bps":  Improvement,
+		"cilium@netns throughput dts cross-node mcpu_per_gbit":   Regression,
+		"weave@netns throughput dts cross-node throughput_bps":   OnlyOld,
+		"canal@netns throughput dts cross-node throughput_bps":   OnlyNew,
 	} {
 		if got[k] != v {
 			t.Errorf("%s: %s, want %s", k, got[k], v)
@@ -45,8 +45,24 @@ func TestCompare(t *testing.T) {
 	// A small move is never news, even outside a narrow interval.
 	small := &results.Document{Summaries: []results.Summary{sum("cilium", results.ThroughputBps, 12.3e9, 12.2e9, 12.4e9)}}
 	for _, r := range Compare(old, small, 5) {
-		if r.Key == "cilium throughput dts cross-node throughput_bps" && r.Verdict != Same {
+		if r.Key == "cilium@netns throughput dts cross-node throughput_bps" && r.Verdict != Same {
 			t.Errorf("2.5 %% move judged %s", r.Verdict)
 		}
+	}
+}
+
+// TestCompareKeepsProvidersApart: flannel on netns and flannel on kind are
+// two figures, never compared with each other.
+func TestCompareKeepsProvidersApart(t *testing.T) {
+	kindSum := sum("flannel", results.ThroughputBps, 4e9, 3.9e9, 4.1e9)
+	kindSum.Provider, kindSum.Fidelity = "kind", results.Real
+	old := &results.Document{Summaries: []results.Summary{sum("flannel", results.ThroughputBps, 10e9, 9.5e9, 10.5e9)}}
+	cur := &results.Document{Summaries: []results.Summary{kindSum}}
+	got := map[string]Verdict{}
+	for _, r := range Compare(old, cur, 5) {
+		got[r.Key] = r.Verdict
+	}
+	if got["flannel@netns throughput dts cross-node throughput_bps"] != OnlyOld || got["flannel@kind throughput dts cross-node throughput_bps"] != OnlyNew {
+		t.Errorf("verdicts %v: a netns figure was compared with a kind one", got)
 	}
 }

@@ -43,6 +43,9 @@ type Document struct {
 	Labs         []Lab         `json:"labs"`
 	Measurements []Measurement `json:"measurements"`
 	Summaries    []Summary     `json:"summaries"`
+	// Fidelity compares each netns model with the real CNI on kind, when
+	// the run had both providers (FidelityCheck).
+	Fidelity *FidelityCheck `json:"fidelity,omitempty"`
 }
 
 // Run describes one cnilab invocation.
@@ -325,10 +328,21 @@ func ReadFile(path string) (*Document, error) {
 	return d, nil
 }
 
-// LabByName returns the lab entry with that name.
+// LabByName returns the first lab entry with that name (in a run with
+// two providers a name appears once per provider: see LabOf).
 func (d *Document) LabByName(name string) (Lab, bool) {
 	for _, l := range d.Labs {
 		if l.Name == name {
+			return l, true
+		}
+	}
+	return Lab{}, false
+}
+
+// LabOf returns the lab entry with that name on that provider.
+func (d *Document) LabOf(name, provider string) (Lab, bool) {
+	for _, l := range d.Labs {
+		if l.Name == name && l.Provider == provider {
 			return l, true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -54,7 +55,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			return run(cmd, s, f)
 		},
 	}
-	cmd.Flags().StringVar(&f.provider, "provider", "auto", "lab provider: auto, netns, kind, cluster")
+	cmd.Flags().StringVar(&f.provider, "provider", "auto", "lab provider: auto, netns, kind, cluster, or netns,kind (each netns model beside the real CNI, with the fidelity table)")
 	cmd.Flags().StringVar(&f.cnis, "cni", "host,flannel,calico,kube-router,cilium", "labs to compare, comma separated (cnilab list cnis)")
 	cmd.Flags().StringVar(&f.scenarios, "scenario", "throughput", "scenarios, comma separated (cnilab list scenarios)")
 	cmd.Flags().StringVar(&f.profile, "profile", "quick", "measurement profile: quick, stable or full (see scenarios/*.yaml)")
@@ -86,12 +87,15 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	if f.output != "text" && f.output != "json" {
 		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("-o %q: text or json", f.output))
 	}
+	both := false
 	switch f.provider {
 	case "auto", "netns", "kind":
+	case "netns,kind", "kind,netns":
+		both = true
 	case "cluster":
 		return cli.WithCode(cli.ExitPrerequisite, errors.New("--provider cluster: not built into this cnilab yet; use netns or kind"))
 	default:
-		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--provider %q: auto, netns, kind or cluster", f.provider))
+		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--provider %q: auto, netns, kind, cluster or netns,kind", f.provider))
 	}
 	set, err := f.defs.Load()
 	if err != nil {
@@ -103,20 +107,32 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	} else if f.placement != "" {
 		placements = split(f.placement)
 	}
-	opts := cmp.Options{Set: set, Labs: split(f.cnis), Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration.N,
+	labs := split(f.cnis)
+	if both && !slices.Contains(labs, cmp.HostLab) {
+		// Each provider's ratios need its own host baseline.
+		labs = append([]string{cmp.HostLab}, labs...)
+	}
+	opts := cmp.Options{Set: set, Labs: labs, Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration.N,
 		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo}
 	if err := opts.Validate(); err != nil {
 		return cli.WithCode(cli.ExitInvalid, err)
 	}
 	var noRecipe []string
 	for _, n := range opts.Labs {
-		if set.Labs[n].Kind == nil {
+		// Asked for, the kind provider realises the host baseline in one
+		// of its clusters; it needs no recipe. (auto keeps counting it,
+		// so the default lab list stays on netns.)
+		if set.Labs[n].Kind == nil && (n != cmp.HostLab || f.provider == "auto") {
 			noRecipe = append(noRecipe, n)
 		}
 	}
 	ctx := cmd.Context()
 	r := command.Exec{}
-	ch, err := chooseProvider(ctx, f.provider, noRecipe, kindReadiness{
+	want := f.provider
+	if both {
+		want = "kind"
+	}
+	ch, err := chooseProvider(ctx, want, noRecipe, kindReadiness{
 		engine: func(ctx context.Context) error { return images.CheckEngine(ctx, r) },
 		images: func(ctx context.Context) error {
 			missing, err := images.Present(ctx, r)
@@ -129,29 +145,34 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	if err != nil {
 		return cli.WithCode(cli.ExitPrerequisite, err)
 	}
-	fmt.Fprintf(s.Err, "provider %s (%s)\n", ch.name, ch.reason)
-	var p lab.Provider
+	var ps []lab.Provider
 	var caps kernelcap.Set
-	if ch.name == "kind" {
-		kp := kind.New(kind.ImagesFrom(images.Offline()), r, nil)
-		kp.Log = func(format string, args ...any) { fmt.Fprintf(s.Err, "  "+format+"\n", args...) }
-		p = kp
-		// The run records the host kernel's capabilities where it may
-		// read them; kind labs need none of them.
-		if os.Geteuid() == 0 {
-			if c, err := kernelcap.Detect(ctx); err == nil {
-				caps = c
-			}
-		}
-	} else {
+	if both || ch.name == "netns" {
 		caps, err = Prepare(ctx, &opts)
 		if err != nil {
 			return err
 		}
-		p = netns.New(caps, r)
+		ps = append(ps, netns.New(caps, r))
+	}
+	if both || ch.name == "kind" {
+		kp := kind.New(kind.ImagesFrom(images.Offline()), r, nil)
+		kp.Log = func(format string, args ...any) { fmt.Fprintf(s.Err, "  "+format+"\n", args...) }
+		ps = append(ps, kp)
+		// The run records the host kernel's capabilities where it may
+		// read them; kind labs need none of them.
+		if caps == nil && os.Geteuid() == 0 {
+			if c, err := kernelcap.Detect(ctx); err == nil {
+				caps = c
+			}
+		}
+	}
+	if both {
+		fmt.Fprintf(s.Err, "providers netns and kind (asked for): each model beside the real CNI\n")
+	} else {
+		fmt.Fprintf(s.Err, "provider %s (%s)\n", ch.name, ch.reason)
 	}
 	runner := &throughput.Runner{}
-	doc, err := cmp.Run(ctx, opts, p, caps, runner)
+	doc, err := cmp.RunAll(ctx, opts, ps, caps, runner)
 	if doc != nil {
 		if f.output == "json" {
 			enc := json.NewEncoder(s.Out)
@@ -165,6 +186,9 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 				return werr
 			}
 			if werr := report.Lines(s.Out, "services-scale (netns, measured here):", servicescale.ShapeSummary(doc.Measurements)); werr != nil {
+				return werr
+			}
+			if werr := report.FidelityText(s.Out, doc); werr != nil {
 				return werr
 			}
 		}
