@@ -171,8 +171,8 @@ func TestComputeFallsBackToMedianIntervals(t *testing.T) {
 		t.Fatalf("rows %+v", fc)
 	}
 	r := fc.Rows[0]
-	lo := 100 * ((7.6 / 10.5) / (4.1 / 4.9) - 1)
-	hi := 100 * ((8.4 / 9.5) / (3.9 / 5.1) - 1)
+	lo := 100 * ((7.6/10.5)/(4.1/4.9) - 1)
+	hi := 100 * ((8.4/9.5)/(3.9/5.1) - 1)
 	if r.ErrorLowPct == nil || !near(*r.ErrorLowPct, lo) || !near(*r.ErrorHighPct, hi) || r.Verdict != results.FidelityUndecided || r.IntervalFrom != "median intervals" {
 		t.Errorf("row %+v [%v, %v], want [%.2f, %.2f] undecided from median intervals", r, deref(r.ErrorLowPct), deref(r.ErrorHighPct), lo, hi)
 	}

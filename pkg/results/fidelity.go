@@ -38,9 +38,9 @@ type FidelityCheck struct {
 	Real  string `json:"real_provider"`
 	// HoldsPct, HoldsIntervalPct and DiffersPct are the verdict's bounds
 	// (10, 15, 10), recorded so a reader need not know the code.
-	HoldsPct         float64 `json:"holds_pct"`
-	HoldsIntervalPct float64 `json:"holds_interval_pct"`
-	DiffersPct       float64 `json:"differs_pct"`
+	HoldsPct         float64       `json:"holds_pct"`
+	HoldsIntervalPct float64       `json:"holds_interval_pct"`
+	DiffersPct       float64       `json:"differs_pct"`
 	Rows             []FidelityRow `json:"rows"`
 	// Labs is one line per CNI lab: its label and the verdict over its
 	// rows (differs if any row differs, holds if every row holds, else
