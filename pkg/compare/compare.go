@@ -635,8 +635,9 @@ func writeReport(path string, doc *results.Document) error {
 	}
 	// The run's own ranking and the published claims table close the
 	// report: one per provider, never the two mixed.
-	for _, d := range ByProvider(doc) {
-		if len(ByProvider(doc)) > 1 {
+	split := doc.ByProvider()
+	for _, d := range split {
+		if len(split) > 1 {
 			fmt.Fprintf(f, "\n# Ranking from the %s labs\n\n", d.Run.Provider)
 		}
 		if err := rank.AppendRunReport(f, d); err != nil {
@@ -730,42 +731,4 @@ func provision(ctx context.Context, p lab.Provider, specs []lab.Spec, dir string
 	start := time.Now()
 	in, err := hb.HostBaseline(ctx, *host, up)
 	return append([]schedule.Outcome{{Spec: *host, Instance: in, Err: err, Took: time.Since(start)}}, out...)
-}
-
-// ByProvider splits a document with several providers into one per
-// provider (labs, measurements and summaries of that provider; the run's
-// provider set to it), for what must never mix them (rankings). A
-// document of one provider is returned as it is.
-func ByProvider(doc *results.Document) []*results.Document {
-	var names []string
-	for _, l := range doc.Labs {
-		if !slices.Contains(names, l.Provider) {
-			names = append(names, l.Provider)
-		}
-	}
-	if len(names) <= 1 {
-		return []*results.Document{doc}
-	}
-	var out []*results.Document
-	for _, n := range names {
-		d := &results.Document{Schema: doc.Schema, Run: doc.Run, Fidelity: doc.Fidelity, Labs: []results.Lab{}, Measurements: []results.Measurement{}, Summaries: []results.Summary{}}
-		d.Run.Provider = n
-		for _, l := range doc.Labs {
-			if l.Provider == n {
-				d.Labs = append(d.Labs, l)
-			}
-		}
-		for _, m := range doc.Measurements {
-			if m.Provider == n {
-				d.Measurements = append(d.Measurements, m)
-			}
-		}
-		for _, s := range doc.Summaries {
-			if s.Provider == n {
-				d.Summaries = append(d.Summaries, s)
-			}
-		}
-		out = append(out, d)
-	}
-	return out
 }

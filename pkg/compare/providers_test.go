@@ -51,7 +51,7 @@ func TestSummariseKeepsProvidersApart(t *testing.T) {
 	}
 	// Rankings take one provider at a time.
 	doc := &results.Document{Labs: []results.Lab{{Name: "flannel", Provider: "netns"}, {Name: "flannel", Provider: "kind"}}, Measurements: ms, Summaries: sums}
-	split := ByProvider(doc)
+	split := doc.ByProvider()
 	if len(split) != 2 {
 		t.Fatalf("%d documents, want one per provider", len(split))
 	}

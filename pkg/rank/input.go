@@ -22,6 +22,9 @@ type Value struct {
 	// run); both zero when it has none.
 	Lo float64 `json:"ci95_low,omitempty"`
 	Hi float64 `json:"ci95_high,omitempty"`
+	// ModelError is the netns model's measured error against the real
+	// CNI for this figure, where a fidelity run measured one.
+	ModelError *ModelError `json:"model_error,omitempty"`
 }
 
 // RelHalfWidth is half the CI's width relative to the value: the
@@ -252,6 +255,7 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 		}
 		return a.Services < b.Services
 	})
+	applyModelError(in, doc)
 	return in
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/fidelity"
 	"github.com/cnilab/cnilab/pkg/rank"
 	rep "github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
@@ -21,12 +22,16 @@ import (
 
 // NewCommand returns `cnilab report`.
 func NewCommand(s cli.Streams) *cobra.Command {
-	var formats string
+	var formats, fidelitySummary string
+	var defs cli.Definitions
 	cmd := &cobra.Command{
 		Use:   "report RESULTS.json..",
 		Short: "Write report.md and/or summaries.csv next to each results file",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if fidelitySummary != "" {
+				return writeFidelitySummary(s, &defs, fidelitySummary, args)
+			}
 			want := map[string]bool{}
 			for _, f := range strings.Split(formats, ",") {
 				switch f = strings.TrimSpace(f); f {
@@ -59,7 +64,38 @@ func NewCommand(s cli.Streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&formats, "format", "md", "formats, comma separated: md, csv")
+	cmd.Flags().StringVar(&fidelitySummary, "fidelity-summary", "", "write the kept fidelity summary of one netns,kind run to this file (reports/fidelity/summary.json) instead of the reports")
+	defs.AddFlags(cmd)
 	return cmd
+}
+
+// writeFidelitySummary reduces one run with both providers to the summary
+// kept in the repo, which README's and labs/*.yaml's labels are checked
+// against.
+func writeFidelitySummary(s cli.Streams, defs *cli.Definitions, out string, args []string) error {
+	if len(args) != 1 {
+		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--fidelity-summary takes one results file, got %d", len(args)))
+	}
+	doc, err := results.ReadFile(args[0])
+	if err != nil {
+		return cli.WithCode(cli.ExitInvalid, err)
+	}
+	set, err := defs.Load()
+	if err != nil {
+		return err
+	}
+	k, err := fidelity.BuildKept(doc, set)
+	if err != nil {
+		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("%s: %w", args[0], err))
+	}
+	if err := fidelity.WriteKept(out, k); err != nil {
+		return err
+	}
+	for _, l := range k.Labs {
+		fmt.Fprintf(s.Err, "  %-16s %-12s %s %s\n", l.Lab, l.Label, l.Verdict, l.Why)
+	}
+	fmt.Fprintln(s.Err, "wrote", out)
+	return nil
 }
 
 func writeMarkdown(path string, doc *results.Document) error {
@@ -71,13 +107,23 @@ func writeMarkdown(path string, doc *results.Document) error {
 	if err := rep.Markdown(f, doc); err != nil {
 		return err
 	}
+	if err := rep.FidelityMarkdown(f, doc); err != nil {
+		return err
+	}
 	if md := servicescale.Markdown(doc.Measurements); strings.TrimSpace(md) != "" {
 		if _, err := f.WriteString("\n" + md); err != nil {
 			return err
 		}
 	}
-	if err := rank.AppendRunReport(f, doc); err != nil {
-		return err
+	// One ranking per provider, never the two mixed.
+	split := doc.ByProvider()
+	for _, d := range split {
+		if len(split) > 1 {
+			fmt.Fprintf(f, "\n# Ranking from the %s labs\n\n", d.Run.Provider)
+		}
+		if err := rank.AppendRunReport(f, d); err != nil {
+			return err
+		}
 	}
 	return f.Close()
 }
