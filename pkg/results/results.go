@@ -1,6 +1,10 @@
 // Package results defines cnilab's results document (schema
 // cnilab.results/v1) and a store that persists every measurement the moment
-// it finishes, so a killed run keeps what it measured.
+// it finishes, so a killed run keeps what it measured. A lab is its name
+// on its provider: a run with two providers (netns and kind) holds each
+// lab twice, and its fidelity section (Document.Fidelity; the design is
+// written out on FidelityCheck) sets each netns model against the real
+// CNI.
 package results
 
 import (
