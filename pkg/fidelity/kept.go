@@ -34,9 +34,22 @@ type Kept struct {
 	Profile string  `json:"profile,omitempty"`
 	Seconds float64 `json:"duration_s"`
 	Repeats int     `json:"repeats"`
+	// Runs lists every run the summary draws on, when more than one (a
+	// lab whose real side failed in one run measured in another).
+	Runs []KeptRun `json:"runs,omitempty"`
 	// Versions are what ran on the real side, per lab.
 	Versions []KeptVersions `json:"versions"`
 	Labs     []KeptLab      `json:"labs"`
+}
+
+// KeptRun is one run a summary draws on.
+type KeptRun struct {
+	ID      string  `json:"id"`
+	Date    string  `json:"date"`
+	Kernel  string  `json:"kernel"`
+	Profile string  `json:"profile,omitempty"`
+	Seconds float64 `json:"duration_s"`
+	Repeats int     `json:"repeats"`
 }
 
 // KeptVersions are a real lab's versions.
@@ -55,6 +68,8 @@ type KeptVersions struct {
 // KeptLab is one model's verdict.
 type KeptLab struct {
 	Lab string `json:"lab"`
+	// Run is the id of the run the verdict comes from.
+	Run string `json:"run,omitempty"`
 	// Label is the model's label when the run was made.
 	Label          results.Fidelity        `json:"label,omitempty"`
 	Verdict        results.FidelityVerdict `json:"verdict"`
@@ -96,7 +111,7 @@ func BuildKept(doc *results.Document, set *config.Set) (*Kept, error) {
 		Profile: doc.Run.Profile, Seconds: doc.Run.Settings.DurationSeconds, Repeats: doc.Run.Settings.Repeats}
 	seen := map[string]bool{}
 	for _, l := range fc.Labs {
-		kl := KeptLab{Lab: l.Lab, Label: l.Label, Verdict: l.Verdict, MaxAbsErrorPct: math.Round(10*l.MaxAbsErrorPct) / 10}
+		kl := KeptLab{Lab: l.Lab, Run: doc.Run.ID, Label: l.Label, Verdict: l.Verdict, MaxAbsErrorPct: math.Round(10*l.MaxAbsErrorPct) / 10}
 		for _, r := range fc.Rows {
 			if r.Lab == l.Lab {
 				kl.Tests = append(kl.Tests, KeptTest{Test: r.Test, Placement: r.Placement, ErrorPct: round1(r.ErrorPct), ErrorLowPct: round1p(r.ErrorLowPct), ErrorHighPct: round1p(r.ErrorHighPct), Verdict: r.Verdict})
@@ -121,7 +136,7 @@ func BuildKept(doc *results.Document, set *config.Set) (*Kept, error) {
 			continue
 		}
 		seen[u.Lab] = true
-		kl := KeptLab{Lab: u.Lab, Verdict: Unverified, Why: u.Why}
+		kl := KeptLab{Lab: u.Lab, Run: doc.Run.ID, Verdict: Unverified, Why: u.Why}
 		if d, ok := set.Labs[u.Lab]; ok {
 			kl.Label = results.Fidelity(d.Netns.Fidelity)
 		}
@@ -140,6 +155,45 @@ func BuildKept(doc *results.Document, set *config.Set) (*Kept, error) {
 	}
 	sort.Slice(k.Labs, func(i, j int) bool { return k.Labs[i].Lab < k.Labs[j].Lab })
 	return k, nil
+}
+
+// MergeKept combines summaries of several runs: a lab measured (not
+// unverified) in a later run replaces its unverified entry from an earlier
+// one; otherwise the first run's entry stays. The date, kernel and
+// settings at the top are the first run's; Runs lists them all.
+func MergeKept(ks []*Kept) *Kept {
+	if len(ks) == 0 {
+		return nil
+	}
+	out := *ks[0]
+	out.Labs = slices.Clone(ks[0].Labs)
+	out.Versions = slices.Clone(ks[0].Versions)
+	if len(ks) == 1 {
+		return &out
+	}
+	for _, k := range ks {
+		out.Runs = append(out.Runs, KeptRun{ID: k.RunID, Date: k.Date, Kernel: k.Kernel, Profile: k.Profile, Seconds: k.Seconds, Repeats: k.Repeats})
+	}
+	for _, k := range ks[1:] {
+		for _, l := range k.Labs {
+			i := slices.IndexFunc(out.Labs, func(o KeptLab) bool { return o.Lab == l.Lab })
+			switch {
+			case i < 0:
+				out.Labs = append(out.Labs, l)
+			case out.Labs[i].Verdict == Unverified && l.Verdict != Unverified:
+				out.Labs[i] = l
+				out.Versions = slices.DeleteFunc(out.Versions, func(v KeptVersions) bool { return v.Lab == l.Lab })
+				for _, v := range k.Versions {
+					if v.Lab == l.Lab {
+						out.Versions = append(out.Versions, v)
+					}
+				}
+			}
+		}
+	}
+	sort.Slice(out.Labs, func(i, j int) bool { return out.Labs[i].Lab < out.Labs[j].Lab })
+	sort.Slice(out.Versions, func(i, j int) bool { return out.Versions[i].Lab < out.Versions[j].Lab })
+	return &out
 }
 
 func round1(v float64) float64 { return math.Round(10*v) / 10 }

@@ -129,3 +129,25 @@ func TestCheckLabels(t *testing.T) {
 		})
 	}
 }
+
+func TestMergeKept(t *testing.T) {
+	first := &Kept{RunID: "r1", Date: "2026-12-01", Kernel: "6.18", Labs: []KeptLab{
+		{Lab: "flannel", Run: "r1", Verdict: results.FidelityHolds},
+		{Lab: "cilium", Run: "r1", Verdict: Unverified, Why: "unverified here: the kind lab failed"},
+	}, Versions: []KeptVersions{{Lab: "flannel", CNIVersion: "v0.28.10"}}}
+	second := &Kept{RunID: "r2", Date: "2026-12-01", Kernel: "6.18", Labs: []KeptLab{
+		{Lab: "flannel", Run: "r2", Verdict: results.FidelityDiffers},
+		{Lab: "cilium", Run: "r2", Verdict: results.FidelityUndecided},
+	}, Versions: []KeptVersions{{Lab: "flannel"}, {Lab: "cilium", CNIVersion: "1.18.3"}}}
+	m := MergeKept([]*Kept{first, second})
+	got := map[string]KeptLab{}
+	for _, l := range m.Labs {
+		got[l.Lab] = l
+	}
+	if got["flannel"].Run != "r1" || got["cilium"].Run != "r2" || got["cilium"].Verdict != results.FidelityUndecided {
+		t.Errorf("merged labs %+v: want flannel from r1 (measured first), cilium from r2 (unverified in r1)", m.Labs)
+	}
+	if len(m.Runs) != 2 || m.RunID != "r1" || len(m.Versions) != 2 {
+		t.Errorf("runs %+v, run id %s, versions %+v", m.Runs, m.RunID, m.Versions)
+	}
+}

@@ -64,30 +64,33 @@ func NewCommand(s cli.Streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&formats, "format", "md", "formats, comma separated: md, csv")
-	cmd.Flags().StringVar(&fidelitySummary, "fidelity-summary", "", "write the kept fidelity summary of one netns,kind run to this file (reports/fidelity/summary.json) instead of the reports")
+	cmd.Flags().StringVar(&fidelitySummary, "fidelity-summary", "", "write the kept fidelity summary of these netns,kind runs to this file (reports/fidelity/summary.json) instead of the reports")
 	defs.AddFlags(cmd)
 	return cmd
 }
 
-// writeFidelitySummary reduces one run with both providers to the summary
+// writeFidelitySummary reduces runs with both providers to the summary
 // kept in the repo, which README's and labs/*.yaml's labels are checked
-// against.
+// against; a lab measured in a later run replaces its unverified entry of
+// an earlier one.
 func writeFidelitySummary(s cli.Streams, defs *cli.Definitions, out string, args []string) error {
-	if len(args) != 1 {
-		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--fidelity-summary takes one results file, got %d", len(args)))
-	}
-	doc, err := results.ReadFile(args[0])
-	if err != nil {
-		return cli.WithCode(cli.ExitInvalid, err)
-	}
 	set, err := defs.Load()
 	if err != nil {
 		return err
 	}
-	k, err := fidelity.BuildKept(doc, set)
-	if err != nil {
-		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("%s: %w", args[0], err))
+	var ks []*fidelity.Kept
+	for _, path := range args {
+		doc, err := results.ReadFile(path)
+		if err != nil {
+			return cli.WithCode(cli.ExitInvalid, err)
+		}
+		k, err := fidelity.BuildKept(doc, set)
+		if err != nil {
+			return cli.WithCode(cli.ExitInvalid, fmt.Errorf("%s: %w", path, err))
+		}
+		ks = append(ks, k)
 	}
+	k := fidelity.MergeKept(ks)
 	if err := fidelity.WriteKept(out, k); err != nil {
 		return err
 	}
