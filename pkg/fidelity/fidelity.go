@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/cnilab/cnilab/pkg/results"
 )
@@ -81,6 +82,7 @@ func hostTest(test string) string {
 // the lab's and the host's median intervals at their widest. ok is false
 // when the summary has no ratio; the interval is nil when neither source
 // gives one.
+// With no interval, from says why.
 func ratioInterval(s results.Summary, host *results.Summary) (r float64, low, high *float64, from string, ok bool) {
 	if s.RatioToHost == nil {
 		return 0, nil, nil, "", false
@@ -89,8 +91,15 @@ func ratioInterval(s results.Summary, host *results.Summary) (r float64, low, hi
 	if s.RatioCI95Low != nil && s.RatioCI95High != nil {
 		return r, s.RatioCI95Low, s.RatioCI95High, "ratio interval", true
 	}
-	if host == nil || s.N < 2 || host.N < 2 || host.CI95Low <= 0 || host.CI95High <= 0 {
-		return r, nil, nil, "", true
+	switch {
+	case host == nil || s.N < 2 || host.N < 2:
+		n := 0
+		if host != nil {
+			n = host.N
+		}
+		return r, nil, nil, fmt.Sprintf("n=%d over a host of n=%d", s.N, n), true
+	case host.CI95Low <= 0:
+		return r, nil, nil, "the host's interval reaches 0: the ratio's is unbounded", true
 	}
 	lo, hi := s.CI95Low/host.CI95High, s.CI95High/host.CI95Low
 	return r, &lo, &hi, "median intervals", true
@@ -149,7 +158,16 @@ func Compute(doc *results.Document) *results.FidelityCheck {
 			e := mr/rr - 1
 			row.ErrorPct = 100 * e
 			var lo, hi *float64
-			if mlo != nil && rlo != nil && *rlo > 0 {
+			var noInterval []string
+			if mlo == nil {
+				noInterval = append(noInterval, "model: "+mfrom)
+			}
+			if rlo == nil {
+				noInterval = append(noInterval, "real: "+rfrom)
+			} else if *rlo <= 0 {
+				noInterval = append(noInterval, "real: the ratio's interval reaches 0")
+			}
+			if len(noInterval) == 0 {
 				row.ModelRatioLow, row.ModelRatioHigh = *mlo, *mhi
 				row.RealRatioLow, row.RealRatioHigh = *rlo, *rhi
 				l, h := *mlo / *rhi - 1, *mhi / *rlo - 1
@@ -163,7 +181,7 @@ func Compute(doc *results.Document) *results.FidelityCheck {
 			}
 			row.Verdict = Verdict(e, lo, hi)
 			if lo == nil {
-				row.Why = fmt.Sprintf("no interval (model n=%d, real n=%d)", m.N, r.N)
+				row.Why = "no interval (" + strings.Join(noInterval, "; ") + ")"
 			}
 		}
 		fc.Rows = append(fc.Rows, row)

@@ -100,9 +100,11 @@ func modelled(l *config.Lab) bool {
 // listing every modelled lab of the definitions: measured ones with their
 // verdicts, the others unverified with the reason.
 func BuildKept(doc *results.Document, set *config.Set) (*Kept, error) {
-	fc := doc.Fidelity
+	// Recomputed from the summaries, so the summary follows this code's
+	// rules; a document whose section has no summaries keeps its own.
+	fc := Compute(doc)
 	if fc == nil {
-		fc = Compute(doc)
+		fc = doc.Fidelity
 	}
 	if fc == nil {
 		return nil, errors.New("the run has no fidelity section: it did not measure both netns and kind (cnilab compare --provider netns,kind)")

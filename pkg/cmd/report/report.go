@@ -46,6 +46,9 @@ func NewCommand(s cli.Streams) *cobra.Command {
 				if err != nil {
 					return cli.WithCode(cli.ExitInvalid, err)
 				}
+				if fc := fidelity.Compute(doc); fc != nil {
+					doc.Fidelity = fc // this cnilab's rules
+				}
 				dir := filepath.Dir(path)
 				if want["md"] {
 					if err := writeMarkdown(filepath.Join(dir, "report.md"), doc); err != nil {
