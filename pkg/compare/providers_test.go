@@ -1,8 +1,13 @@
 package compare
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 
+	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/results"
 )
 
@@ -64,5 +69,48 @@ func TestSummariseKeepsProvidersApart(t *testing.T) {
 		if len(d.Labs) != 1 || len(d.Summaries) == 0 {
 			t.Errorf("%s document: %d labs, %d summaries", d.Run.Provider, len(d.Labs), len(d.Summaries))
 		}
+	}
+}
+
+// hostingProvider is a countingProvider that realises the host baseline
+// inside its other labs, as kind does.
+type hostingProvider struct {
+	countingProvider
+	sawUp []string
+}
+
+func (p *hostingProvider) HostBaseline(_ context.Context, s lab.Spec, up []*lab.Instance) (*lab.Instance, error) {
+	for _, in := range up {
+		p.sawUp = append(p.sawUp, in.Name)
+	}
+	if len(up) == 0 {
+		return nil, errors.New("nothing up to carry it")
+	}
+	return &lab.Instance{Name: s.Def.Name}, nil
+}
+
+// TestProvisionDefersTheHostBaseline: a provider that carries the host
+// inside its labs gets it only after those labs are up, never as a lab of
+// its own; another provider builds it like any lab.
+func TestProvisionDefersTheHostBaseline(t *testing.T) {
+	specs := []lab.Spec{{Def: &config.Lab{Name: HostLab}}, {Def: &config.Lab{Name: "flannel", Kind: &config.KindLab{}}}, {Def: &config.Lab{Name: "cilium", Kind: &config.KindLab{}}}}
+	hp := &hostingProvider{}
+	out := provision(context.Background(), hp, specs, "/runs/r1/kind")
+	if strings.Contains(strings.Join(hp.ups, ","), HostLab) {
+		t.Errorf("Up was asked for the host: %v", hp.ups)
+	}
+	if len(hp.sawUp) != 2 || len(out) != 3 || out[0].Spec.Def.Name != HostLab || out[0].Err != nil || out[0].Spec.Dir != "/runs/r1/kind" {
+		t.Errorf("host baseline saw %v; outcomes %+v", hp.sawUp, out)
+	}
+	// Nothing up: the host fails with the reason, the run goes on.
+	failing := &hostingProvider{countingProvider: countingProvider{fail: "flannel"}}
+	out = provision(context.Background(), failing, specs[:2], "/runs/r1/kind")
+	if out[0].Err == nil || !strings.Contains(out[0].Err.Error(), "nothing up") {
+		t.Errorf("host baseline over no lab: %v", out[0].Err)
+	}
+	plain := &countingProvider{}
+	provision(context.Background(), plain, specs, "/runs/r1/netns")
+	if len(plain.ups) != 3 {
+		t.Errorf("a provider without a host baseline of its own built %v, want all three", plain.ups)
 	}
 }
