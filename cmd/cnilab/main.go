@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,9 +16,7 @@ func main() {
 	defer stop()
 	root := cnilab.NewRoot(cli.Streams{Out: os.Stdout, Err: os.Stderr})
 	err := root.ExecuteContext(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cnilab:", err)
-	}
+	cli.Print(os.Stderr, err)
 	stop()
 	os.Exit(cli.Code(err))
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -23,9 +22,11 @@ import (
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/fidelity"
+	"github.com/cnilab/cnilab/pkg/htmlreport"
 	"github.com/cnilab/cnilab/pkg/iperf"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/prereq"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/rank"
 	"github.com/cnilab/cnilab/pkg/report"
@@ -52,7 +53,8 @@ type Options struct {
 	UnderlayMTU int
 	OutDir      string
 	Keep        bool
-	// PinCPUs pins iperf3 client and server to different CPUs.
+	// PinCPUs pins iperf3 client and server to different CPUs (the
+	// command's default; see throughput.Settings.PinCPUs for why).
 	PinCPUs bool
 	// ProbeLauncher starts the connect probe (default: this binary's
 	// hidden `probe` command).
@@ -68,7 +70,7 @@ type Options struct {
 }
 
 // ErrPrerequisite marks a missing prerequisite (exit code 3).
-var ErrPrerequisite = errors.New("missing prerequisite")
+var ErrPrerequisite = prereq.ErrMissing
 
 // Validate checks options against the definitions before anything is
 // created. Problems are config errors (exit code 2).
@@ -120,48 +122,14 @@ func NewRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Prerequisites checks what a netns comparison needs: root, and an iperf3
-// recent enough for the run's UDP tests.
-func (o *Options) Prerequisites() error {
-	var miss []string
-	if os.Geteuid() != 0 {
-		miss = append(miss, "root (the netns provider creates network namespaces): run as root or with sudo")
+// Prerequisites checks what the run needs installed for provider (netns
+// or kind): the checks `cnilab doctor --provider` prints (pkg/prereq).
+func (o *Options) Prerequisites(ctx context.Context, provider string) error {
+	cs, err := prereq.Checks(ctx, prereq.Real(), prereq.Need{Provider: provider, Set: o.Set, Labs: o.Labs, Scenarios: o.Scenarios})
+	if err != nil {
+		return err
 	}
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		miss = append(miss, "iperf3 (apt-get install -y iperf3)")
-	} else if o.hasUDPTests() {
-		out, err := exec.Command("iperf3", "--version").Output()
-		v, perr := iperf.ParseVersion(out)
-		switch {
-		case err != nil && perr != nil:
-			miss = append(miss, fmt.Sprintf("a working iperf3 (iperf3 --version: %v)", err))
-		case perr != nil:
-			miss = append(miss, perr.Error())
-		case !v.AtLeast(iperf.MinUDP.Major, iperf.MinUDP.Minor):
-			miss = append(miss, fmt.Sprintf("iperf3 ≥ %s for UDP tests (this one is %s, whose UDP figures are unreliable): upgrade it, or leave the u-tests out", iperf.MinUDP, v))
-		}
-	}
-	if len(miss) > 0 {
-		return fmt.Errorf("%w: %s", ErrPrerequisite, strings.Join(miss, "; "))
-	}
-	return nil
-}
-
-// hasUDPTests reports whether a throughput scenario of the run has a UDP
-// test.
-func (o *Options) hasUDPTests() bool {
-	for _, name := range o.Scenarios {
-		sc := o.Set.Scenarios[name]
-		if sc == nil || sc.Kind != "throughput" {
-			continue
-		}
-		for _, id := range sc.Tests {
-			if t, err := throughput.ParseTest(id, 1); err == nil && !t.Idle && t.Protocol == iperf.UDP {
-				return true
-			}
-		}
-	}
-	return false
+	return prereq.Err(provider, cs)
 }
 
 // iperf3Version asks the lab's client pod which iperf3 it runs.
@@ -349,6 +317,7 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 				l.Notes = append(l.Notes, "iperf3 version unknown: "+err.Error())
 			}
 			l.UpSteps = in.UpSteps
+			l.Detected = in.Detected
 			if in.Footprinter != nil {
 				for _, c := range in.Footprinter.Components() {
 					l.Footprint = append(l.Footprint, results.Component{Name: c.Name, Kind: c.Kind, Role: c.Role})
@@ -439,6 +408,9 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 	if err := writeReport(filepath.Join(dir, "report.md"), &doc); err != nil {
 		return &doc, err
 	}
+	if err := htmlreport.WriteFile(filepath.Join(dir, "report.html"), &doc); err != nil {
+		return &doc, err
+	}
 	if ctx.Err() != nil {
 		return &doc, fmt.Errorf("interrupted: %w (partial results kept in %s)", ctx.Err(), dir)
 	}
@@ -483,6 +455,10 @@ func (o Options) placements(sc *config.Scenario) []string {
 	return placements
 }
 
+// Workloads is what the run's scenarios ask every lab to run (a dry run
+// shows them before anything exists).
+func (o Options) Workloads() lab.Workloads { return o.workloads() }
+
 // workloads is what the run's scenarios ask every lab to run.
 func (o Options) workloads() lab.Workloads {
 	var w lab.Workloads
@@ -509,6 +485,12 @@ func fidelityOf(p lab.Provider, def *config.Lab) results.Fidelity {
 	return results.Real
 }
 
+// WindowProgress is a Progress writer that is told when each measurement
+// window starts (cli.Progress draws counts and an ETA on a terminal).
+type WindowProgress interface {
+	Window(scenario string, i, n int, what string)
+}
+
 // windowMeasurer is a scenario engine that measures one window in a lab
 // (throughput.Runner, latency.Runner).
 type windowMeasurer interface {
@@ -533,6 +515,9 @@ func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*
 		i++
 		if w.Test[0] == 's' && w.Lab.Proxy == "" {
 			return // the host baseline has no services
+		}
+		if wp, ok := progress.(WindowProgress); ok {
+			wp.Window(sc.Name, i, len(ws), fmt.Sprintf("%s %s %s r%d", w.Lab.Name, w.Test, w.Placement, w.Repeat))
 		}
 		res := m.Measure(ctx, w.Lab, sc.Name, w.Test, w.Placement, w.Repeat)
 		if ctx.Err() != nil && res.Error != "" {
@@ -615,7 +600,7 @@ func describe(m results.Measurement) string {
 }
 
 func writeReport(path string, doc *results.Document) error {
-	f, err := os.Create(path)
+	f, err := results.CreateFile(path)
 	if err != nil {
 		return err
 	}
@@ -667,7 +652,7 @@ func hasScenario(doc *results.Document, name string) bool {
 }
 
 func (o *Options) settings() (results.Settings, error) {
-	s := results.Settings{UnderlayMTU: o.UnderlayMTU, Statistic: "median over repeats; 95% CI of the mean (Student's t); CoV = sd/mean", OrderSeed: o.OrderSeed}
+	s := results.Settings{UnderlayMTU: o.UnderlayMTU, Statistic: "median over repeats with its order-statistic interval (exact coverage: 75 % at n=3, 93.8 % at n=5, >= 95 % from n=6); mean with its Student-t 95 % CI; CoV = sd/mean; robust CoV from n=6", OrderSeed: o.OrderSeed}
 	for s.OrderSeed == 0 {
 		var b [8]byte
 		if _, err := rand.Read(b[:]); err != nil {

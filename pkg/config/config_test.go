@@ -44,7 +44,7 @@ func TestMalformedLabs(t *testing.T) {
 		{"unknown mode", good + "  mode: geneve\n", "labs/x.yaml:5: netns.mode: unknown mode \"geneve\""},
 		{"unknown proxy", good + "  services: userspace\n", "labs/x.yaml:5: netns.services: unknown service proxy"},
 		{"unknown capability", good + "  requires: [veth, warp]\n", "labs/x.yaml:5: netns.requires.1: unknown capability \"warp\""},
-		{"wrong type", good + "  node_mask_bits: big\n", "labs/x.yaml:5: cannot unmarshal"},
+		{"wrong type", good + "  node_mask_bits: big\n", "labs/x.yaml:5: netns.node_mask_bits: cannot unmarshal"},
 		{"syntax", "name: [x\n", "labs/x.yaml:1: "},
 	}
 	for _, tc := range cases {

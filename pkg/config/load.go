@@ -7,9 +7,12 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -53,13 +56,20 @@ func IsInvalid(err error) bool {
 
 // doc is one parsed YAML file with its node tree, for line lookups.
 type doc struct {
-	file string
-	root *yaml.Node
+	file  string
+	root  *yaml.Node
+	lines int // the input's line count, as YAML counts lines
 }
 
 // line returns the line of the value at a key path ("netns", "pod_cidr"),
 // or of the deepest key found.
 func (d doc) line(keys ...string) int {
+	// yaml.v3 places an implicit null (a value left out at the end of
+	// the input) on the line after the last one.
+	return min(d.nodeLine(keys...), d.lines)
+}
+
+func (d doc) nodeLine(keys ...string) int {
 	n := d.root
 	if n == nil {
 		return 0
@@ -97,15 +107,55 @@ func (d doc) line(keys ...string) int {
 	return last
 }
 
-var yamlErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+// fieldAt is the dotted key path ("netns.pod_cidr", "tests.2") of the
+// deepest value that starts on line, "" when none does: it names the field
+// a type error is about.
+func (d doc) fieldAt(line int) string {
+	var best []string
+	var walk func(n *yaml.Node, path []string)
+	walk = func(n *yaml.Node, path []string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := append(slices.Clone(path), k.Value)
+				if k.Line == line || v.Line == line {
+					best = p
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := append(slices.Clone(path), strconv.Itoa(i))
+				if c.Line == line && len(p) > len(best) {
+					best = p
+				}
+				walk(c, p)
+			}
+		}
+	}
+	if d.root != nil {
+		walk(d.root, nil)
+	}
+	return strings.Join(best, ".")
+}
+
+var yamlErrLine = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
 var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)
 
 // decodeStrict decodes data into out, turning yaml's errors into Errors with
 // file and line.
 func decodeStrict(file string, data []byte, out any) (doc, error) {
-	d := doc{file: file, root: &yaml.Node{}}
+	d := doc{file: file, root: &yaml.Node{}, lines: Lines(data)}
 	if err := yaml.Unmarshal(data, d.root); err != nil {
-		return d, Errors{{File: file, Line: lineFromYAMLError(err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return d, Errors{syntaxError(file, data, err)}
+	}
+	if d.empty() {
+		return d, Errors{{File: file, Line: firstContentLine(data), Msg: "no definition in the file (empty, or only comments)"}}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -115,7 +165,7 @@ func decodeStrict(file string, data []byte, out any) (doc, error) {
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return d, Errors{{File: file, Line: lineFromYAMLError(err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return d, Errors{syntaxError(file, data, err)}
 	}
 	var es Errors
 	for _, msg := range te.Errors {
@@ -125,6 +175,8 @@ func decodeStrict(file string, data []byte, out any) (doc, error) {
 			e.Msg = m[2]
 			if f := unknownField.FindStringSubmatch(m[2]); f != nil {
 				e.Field, e.Msg = f[1], "unknown field"
+			} else {
+				e.Field = d.fieldAt(e.Line)
 			}
 		}
 		es = append(es, e)
@@ -132,13 +184,109 @@ func decodeStrict(file string, data []byte, out any) (doc, error) {
 	return d, es
 }
 
-func lineFromYAMLError(err error) int {
-	m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error())
-	if m == nil {
-		return 0
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+
+// syntaxError is a YAML error with the line it is on. yaml.v3 leaves the
+// line out for a problem on line 1 (its marks count from 0) and for bytes
+// its reader rejects; those lines are found here.
+func syntaxError(file string, data []byte, err error) Error {
+	msg := err.Error()
+	e := Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = msg[len(m[0]):]
+	} else if off := badByte(data); off >= 0 && !isUTF16(data) {
+		e.Line = lineAt(data, off)
+	} else {
+		e.Line = 1
 	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+	if lines := Lines(data); e.Line > lines {
+		e.Line = lines // an error at the end of input, after the last newline
+	}
+	return e
+}
+
+// badByte is the offset of the first byte YAML does not allow: invalid
+// UTF-8, or a control character other than tab, newline and carriage
+// return; -1 when there is none.
+func badByte(data []byte) int {
+	for off := 0; off < len(data); {
+		r, size := utf8.DecodeRune(data[off:])
+		allowed := r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7e) || r == 0x85 ||
+			(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd) || r >= 0x10000
+		if (r == utf8.RuneError && size == 1) || !allowed || (r == 0xfeff && off > 0) {
+			return off
+		}
+		off += size
+	}
+	return -1
+}
+
+// Lines is the number of lines of a YAML input as YAML counts them: its
+// text decoded (UTF-16 when it starts with that byte-order mark, as
+// yaml.v3 reads it, else UTF-8), with LF, CR LF, a lone CR, NEL, LS and PS
+// each ending a line.
+func Lines(data []byte) int {
+	if isUTF16(data) {
+		u := make([]uint16, 0, len(data)/2)
+		for i := 2; i+1 < len(data); i += 2 {
+			if data[0] == 0xfe {
+				u = append(u, uint16(data[i])<<8|uint16(data[i+1]))
+			} else {
+				u = append(u, uint16(data[i+1])<<8|uint16(data[i]))
+			}
+		}
+		data = []byte(string(utf16.Decode(u)))
+	}
+	return lineAt(data, len(data))
+}
+
+func isUTF16(data []byte) bool {
+	return len(data) >= 2 && ((data[0] == 0xfe && data[1] == 0xff) || (data[0] == 0xff && data[1] == 0xfe))
+}
+
+// lineAt is the 1-based line of byte offset off in UTF-8 data.
+func lineAt(data []byte, off int) int {
+	line := 1
+	for i := 0; i < off && i < len(data); i++ {
+		switch {
+		case data[i] == '\n':
+			line++
+		case data[i] == '\r':
+			if i+1 >= len(data) || data[i+1] != '\n' {
+				line++
+			}
+		case data[i] == 0xc2 && i+1 < len(data) && data[i+1] == 0x85,
+			data[i] == 0xe2 && i+2 < len(data) && data[i+1] == 0x80 && (data[i+2] == 0xa8 || data[i+2] == 0xa9):
+			line++
+		}
+	}
+	return line
+}
+
+// empty reports whether the document holds nothing: no node, or only the
+// null a bare "---" stands for.
+func (d doc) empty() bool {
+	n := d.root
+	if n == nil || n.Kind == 0 || (n.Kind == yaml.DocumentNode && len(n.Content) == 0) {
+		return true
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		c := n.Content[0]
+		return c.Kind == yaml.ScalarNode && c.Tag == "!!null" && c.Value == ""
+	}
+	return false
+}
+
+// firstContentLine is the first line that is neither blank nor a comment,
+// 0 when there is none.
+func firstContentLine(data []byte) int {
+	for i, l := range bytes.Split(data, []byte("\n")) {
+		if l = bytes.TrimSpace(l); len(l) > 0 && l[0] != '#' {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // Set is every definition cnilab knows.

@@ -30,12 +30,39 @@ func (lab *Lab) nodeSysctls(n Node) {
 }
 
 // buildHost is the no-CNI baseline: the "pods" are the node namespaces
-// themselves, so traffic crosses only the fabric.
+// themselves, so cross-node traffic crosses only the fabric.
+//
+// The same-node baseline (PodsPerNode ≥ 2) is a second namespace on node 1,
+// n1-p2, joined to the node by one veth pair: the client is node 1 itself,
+// as in the cross-node baseline, and the server sits one veth away. Every
+// CNI's same-node path contains that hop (the last one, from the node into
+// the server pod over its veth), plus more: the client pod's own veth, and a
+// bridge (flannel, kube-router) or a routing step (calico, cilium) in the
+// node. So this path is a subset of each of them and a true ceiling. Client
+// and server in one namespace (loopback over lo, MTU 65536) would not be:
+// no veth, no device queue, and a 40-fold MTU no pod has; and pods on a
+// bridge would not be a subset of the routed CNIs' paths. The link has the
+// underlay MTU, which no pod's MTU exceeds.
 func buildHost(lab *Lab) error {
 	lab.PodMTU = lab.Spec.UnderlayMTU
 	for i, n := range lab.Nodes {
 		lab.Pods = append(lab.Pods, Pod{Name: n.Name, NS: n.NS, Node: i, IP: n.IP, HostIf: "eth0"})
 	}
+	if lab.Spec.PodsPerNode < 2 {
+		return nil
+	}
+	n := lab.Nodes[0]
+	// A link subnet of its own, outside the fabric's 172.18.0.0/24.
+	link := netip.MustParsePrefix("172.18.1.0/30")
+	pod := Pod{Name: n.Name + "-p2", NS: n.NS + "-p2", Node: 0, IP: host(link, 2)}
+	pod.HostIf = vethName(pod.NS)
+	lab.Plan.Namespaces = append(lab.Plan.Namespaces, pod.NS)
+	lab.Plan.Links = append(lab.Plan.Links, netplan.Link{NS: n.NS, Name: pod.HostIf, Kind: netplan.KindVeth, MTU: lab.Spec.UnderlayMTU,
+		PeerNS: pod.NS, PeerName: "eth0"})
+	lab.Plan.Addrs = append(lab.Plan.Addrs,
+		netplan.Addr{NS: n.NS, Dev: pod.HostIf, Prefix: netip.PrefixFrom(host(link, 1), link.Bits())},
+		netplan.Addr{NS: pod.NS, Dev: "eth0", Prefix: netip.PrefixFrom(pod.IP, link.Bits())})
+	lab.Pods = append(lab.Pods, pod)
 	return nil
 }
 
@@ -286,8 +313,11 @@ func buildCilium(lab *Lab) error {
 	case "tunnel":
 		lab.RouteMTU = under - vxlanOverhead
 		for i, n := range lab.Nodes {
+			// Not bound to eth0, as Cilium's own device is not: bound,
+			// the kernel would cap it at 1450 where Cilium's has the
+			// underlay's MTU and leaves the 50 bytes to the route MTU.
 			lab.Plan.Links = append(lab.Plan.Links, netplan.Link{NS: n.NS, Name: "cilium_vxlan", Kind: netplan.KindVXLAN, MTU: under,
-				MAC: vtepMAC(i + 1), VNI: 2, Port: 8472, Local: n.IP, Parent: "eth0"})
+				MAC: vtepMAC(i + 1), VNI: 2, Port: 8472, Local: n.IP})
 			for j, peer := range lab.Nodes {
 				if j == i {
 					continue

@@ -82,8 +82,12 @@ func TestPlansMatchGolden(t *testing.T) {
 				t.Errorf("encap = %q, want %q", lab.Encap, tc.encap)
 			}
 			for _, p := range lab.Pods {
-				if !strings.HasPrefix(p.HostIf, tc.hostIf) || len(p.HostIf) > 15 {
-					t.Errorf("pod %s host interface %q, want prefix %q and ≤15 bytes", p.Name, p.HostIf, tc.hostIf)
+				want := tc.hostIf
+				if tc.spec.Model == "none" && p.NS != lab.Nodes[p.Node].NS {
+					want = "veth" // the host baseline's same-node server
+				}
+				if !strings.HasPrefix(p.HostIf, want) || len(p.HostIf) > 15 {
+					t.Errorf("pod %s host interface %q, want prefix %q and ≤15 bytes", p.Name, p.HostIf, want)
 				}
 			}
 		})
@@ -197,5 +201,46 @@ func TestFakeRejectsBrokenPlans(t *testing.T) {
 				t.Errorf("failed apply left state behind: %v", ns)
 			}
 		})
+	}
+}
+
+// TestHostSameNodeIsTwoNamespaces: the host baseline's same-node server is
+// a namespace of its own on node 1, one veth away from the node, with the
+// underlay MTU; there is none when no same-node pair is asked for.
+func TestHostSameNodeIsTwoNamespaces(t *testing.T) {
+	for _, tc := range []struct {
+		podsPerNode int
+		wantPods    int
+	}{{1, 2}, {2, 3}} {
+		s := spec("none", "underlay", "", 0)
+		s.PodsPerNode = tc.podsPerNode
+		lab, err := Plan(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lab.Pods) != tc.wantPods {
+			t.Fatalf("%d pods per node: %d pods, want %d", tc.podsPerNode, len(lab.Pods), tc.wantPods)
+		}
+		if tc.podsPerNode < 2 {
+			continue
+		}
+		same := lab.Pods[2]
+		n1 := lab.Nodes[0]
+		if same.Node != 0 || same.NS == n1.NS || same.IP == n1.IP {
+			t.Fatalf("same-node server %+v is not a second namespace on node 1 (%+v)", same, n1)
+		}
+		fake := netplan.NewFake()
+		if err := fake.Apply(context.Background(), &lab.Plan); err != nil {
+			t.Fatal(err)
+		}
+		var veth *netplan.Link
+		for i, l := range lab.Plan.Links {
+			if l.NS == n1.NS && l.PeerNS == same.NS {
+				veth = &lab.Plan.Links[i]
+			}
+		}
+		if veth == nil || veth.Kind != netplan.KindVeth || veth.PeerName != "eth0" || veth.MTU != 1500 || veth.Master != "" {
+			t.Errorf("node 1 to same-node server link %+v, want one plain veth of MTU 1500", veth)
+		}
 	}
 }

@@ -232,7 +232,7 @@ func TestMalformedDataset(t *testing.T) {
 		{"negative figure", head + variant + "      - test: dts\n        throughput_bps: -3\n", "d.yaml:13: variants.0.tests.0.throughput_bps: -3 is negative"},
 		{"loss over 100", head + variant + "      - test: dus\n        udp_loss_pct: 130\n", "d.yaml:13: variants.0.tests.0.udp_loss_pct: 130 % is over 100"},
 		{"bad policy", head + variant + "    network_policy: {ingress: maybe, egress: yes}\n", "d.yaml:12: variants.0.network_policy.ingress: \"maybe\""},
-		{"not a number", head + variant + "      - test: dts\n        throughput_bps: fast\n", "d.yaml:13: cannot unmarshal"},
+		{"not a number", head + variant + "      - test: dts\n        throughput_bps: fast\n", "d.yaml:13: variants.0.tests.0.throughput_bps: cannot unmarshal"},
 		{"no attribution", strings.Replace(head, "attribution: test data\n", "", 1) + variant, "d.yaml:1: attribution: missing"},
 		{"duplicate variant", head + variant + "  - name: a\n    cni: flannel\n    encryption: none\n", "d.yaml:12: variants.1.name: variant \"a\" listed twice"},
 	}

@@ -139,6 +139,13 @@ func Render(ch *chart.Chart, rel Release, kubeVersion string) (string, error) {
 type Client struct {
 	// Kubeconfig is the cluster's kubeconfig file (never the user's).
 	Kubeconfig string
+	// Context selects a context of Kubeconfig ("" its current one).
+	Context string
+	// Storage is Helm's release storage driver: "secret" (default) or
+	// "memory", which writes no release Secret into the cluster (an
+	// existing cluster: cnilab creates only the chart's objects and needs
+	// no right on Secrets).
+	Storage string
 	// CacheDir keeps downloaded chart repository indexes and charts (the
 	// run directory), so nothing lands in the user's Helm cache.
 	CacheDir string
@@ -162,10 +169,14 @@ func (c Client) config(namespace string) (*action.Configuration, error) {
 		logf = func(string, ...any) {}
 	}
 	flags := genericclioptions.NewConfigFlags(false)
-	kc, ns := c.Kubeconfig, namespace
-	flags.KubeConfig, flags.Namespace = &kc, &ns
+	kc, ns, kctx := c.Kubeconfig, namespace, c.Context
+	flags.KubeConfig, flags.Namespace, flags.Context = &kc, &ns, &kctx
+	storage := c.Storage
+	if storage == "" {
+		storage = "secret"
+	}
 	cfg := new(action.Configuration)
-	if err := cfg.Init(flags, namespace, "secret", logf); err != nil {
+	if err := cfg.Init(flags, namespace, storage, logf); err != nil {
 		return nil, fmt.Errorf("helm client for %s: %w", c.Kubeconfig, err)
 	}
 	return cfg, nil

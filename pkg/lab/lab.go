@@ -141,6 +141,8 @@ type Instance struct {
 	Footprinter Footprinter
 	// UpSteps times the steps of Up where the provider does (kind).
 	UpSteps *results.UpSteps
+	// Detected is what an existing cluster was found to run (cluster).
+	Detected *results.Detected
 	// Owned are the provider's handles to tear the lab down.
 	Owned any
 }

@@ -144,8 +144,16 @@ func applyTo(st map[string]*fakeNS, p *Plan) error {
 			if l.VNI <= 0 || l.VNI >= 1<<24 {
 				return fmt.Errorf("vxlan %s/%s: VNI %d out of range", l.NS, l.Name, l.VNI)
 			}
-			if _, ok := n.links[l.Parent]; !ok {
-				return fmt.Errorf("vxlan %s/%s: parent %s: no such device", l.NS, l.Name, l.Parent)
+			if l.Parent != "" {
+				parent, ok := n.links[l.Parent]
+				if !ok {
+					return fmt.Errorf("vxlan %s/%s: parent %s: no such device", l.NS, l.Name, l.Parent)
+				}
+				// The kernel caps a bound VXLAN device at its parent's
+				// MTU minus the IPv4 VXLAN overhead, without an error.
+				if top := parent.MTU - 50; l.MTU > top {
+					l.MTU = top
+				}
 			}
 		default:
 			return fmt.Errorf("link %s/%s: unknown kind %q", l.NS, l.Name, l.Kind)
@@ -320,7 +328,10 @@ func describeLink(l Link) string {
 	case KindVeth:
 		s += fmt.Sprintf(" peer %s/%s", l.PeerNS, l.PeerName)
 	case KindVXLAN:
-		s += fmt.Sprintf(" id %d dstport %d local %s dev %s", l.VNI, l.Port, l.Local, l.Parent)
+		s += fmt.Sprintf(" id %d dstport %d local %s", l.VNI, l.Port, l.Local)
+		if l.Parent != "" {
+			s += " dev " + l.Parent
+		}
 		if !l.Learning {
 			s += " nolearning"
 		}
@@ -336,7 +347,11 @@ func describeLink(l Link) string {
 
 func describeRoute(r Route) string {
 	if r.Type == RouteBlackhole {
-		return "blackhole " + r.Dst.String()
+		s := "blackhole " + r.Dst.String()
+		if r.Proto != 0 {
+			s += fmt.Sprintf(" proto %d", r.Proto)
+		}
+		return s
 	}
 	s := r.Dst.String()
 	if r.Gw.IsValid() {

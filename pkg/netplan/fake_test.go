@@ -100,3 +100,26 @@ func TestFakeRejects(t *testing.T) {
 		t.Errorf("onlink route rejected: %v", err)
 	}
 }
+
+// TestFakeCapsBoundVXLAN: like the kernel, the fake caps a VXLAN device
+// bound to a parent at the parent's MTU minus 50, and leaves an unbound
+// one at what the plan asks (the parity test checks both against the
+// kernel).
+func TestFakeCapsBoundVXLAN(t *testing.T) {
+	p := &Plan{Namespaces: []string{"cnl-v"}, Links: []Link{
+		{NS: "cnl-v", Name: "br0", Kind: KindBridge, MTU: 1500},
+		{NS: "cnl-v", Name: "bound", Kind: KindVXLAN, MTU: 1500, VNI: 1, Port: 8472, Parent: "br0"},
+		{NS: "cnl-v", Name: "free", Kind: KindVXLAN, MTU: 1500, VNI: 2, Port: 8472},
+	}}
+	f := NewFake()
+	if err := f.Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	mtu := map[string]int{}
+	for _, l := range f.State()["cnl-v"].Links {
+		mtu[l.Name] = l.MTU
+	}
+	if mtu["bound"] != 1450 || mtu["free"] != 1500 {
+		t.Errorf("MTUs %v, want bound 1450 and free 1500", mtu)
+	}
+}

@@ -261,7 +261,11 @@ func (hs *handles) addLink(l Link) error {
 	if err != nil {
 		return err
 	}
-	attrs := netlink.LinkAttrs{Name: l.Name, MTU: l.MTU, HardwareAddr: mac}
+	// NewLinkAttrs leaves txqueuelen unset (-1), so the kernel gives the
+	// device its default (1000) as on a real node; a zero LinkAttrs would
+	// ask for txqueuelen 0 on every device.
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.MTU, attrs.HardwareAddr = l.Name, l.MTU, mac
 	var link netlink.Link
 	switch l.Kind {
 	case KindBridge:
@@ -279,14 +283,17 @@ func (hs *handles) addLink(l Link) error {
 		if mtu == 0 {
 			mtu = l.MTU
 		}
-		link = &netlink.Veth{LinkAttrs: attrs, PeerName: l.PeerName, PeerNamespace: netlink.NsFd(int(peer)), PeerHardwareAddr: pmac, PeerMTU: uint32(mtu)}
+		link = &netlink.Veth{LinkAttrs: attrs, PeerName: l.PeerName, PeerNamespace: netlink.NsFd(int(peer)), PeerHardwareAddr: pmac, PeerMTU: uint32(mtu), PeerTxQLen: -1}
 	case KindVXLAN:
-		parent, err := h.LinkByName(l.Parent)
-		if err != nil {
-			return fmt.Errorf("parent %s: %w", l.Parent, err)
+		vx := &netlink.Vxlan{LinkAttrs: attrs, VxlanId: l.VNI, SrcAddr: l.Local.AsSlice(), Port: l.Port, Learning: l.Learning}
+		if l.Parent != "" {
+			parent, err := h.LinkByName(l.Parent)
+			if err != nil {
+				return fmt.Errorf("parent %s: %w", l.Parent, err)
+			}
+			vx.VtepDevIndex = parent.Attrs().Index
 		}
-		link = &netlink.Vxlan{LinkAttrs: attrs, VxlanId: l.VNI, VtepDevIndex: parent.Attrs().Index,
-			SrcAddr: l.Local.AsSlice(), Port: l.Port, Learning: l.Learning}
+		link = vx
 	case KindIPIP:
 		// tunl0 is the kernel's fallback IPIP device: it appears in every
 		// namespace once the ipip module is loaded; create it otherwise.

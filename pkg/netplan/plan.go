@@ -53,10 +53,14 @@ type Link struct {
 	PeerMAC  string
 
 	// VXLAN.
-	VNI      int
-	Port     int
-	Local    netip.Addr
-	Parent   string // underlay device in the same namespace
+	VNI   int
+	Port  int
+	Local netip.Addr
+	// Parent is the underlay device in the same namespace the device is
+	// bound to; the kernel then caps the VXLAN device's MTU at the
+	// parent's minus 50. Empty: none, the outer packet is routed (Cilium's
+	// cilium_vxlan).
+	Parent   string
 	Learning bool
 }
 

@@ -19,7 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -111,54 +111,40 @@ func ParseConnectResult(b []byte) (ConnectResult, error) {
 // syscall timed on its own; the socket is then closed with RST (linger 0)
 // so thousands of probes leave no TIME_WAIT behind to exhaust ports.
 func RunConnectProbe(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("probe connect", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	target := fs.String("target", "", "ip:port to connect to")
-	count := fs.Int("count", 1000, "maximum connects (1..1000000)")
-	dur := fs.Duration("duration", 10*time.Second, "maximum run time (≤ 10m)")
-	timeout := fs.Duration("timeout", time.Second, "per-connect timeout")
-	mode := fs.String("mode", "latency", "latency (keep samples) or rate")
-	read := fs.Bool("read", false, "read the backend's reply and tally it")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	ap, err := bounded(*target, *count, *dur)
+	a, err := parseClientArgs("connect", args)
 	if err != nil {
 		return err
 	}
-	if *mode != "latency" && *mode != "rate" {
-		return usageError{fmt.Errorf("-mode %q", *mode)}
-	}
 	runtime.LockOSThread()
-	res := ConnectResult{Target: ap.String(), Mode: *mode, Errors: map[string]int{}}
-	if *read {
+	res := ConnectResult{Target: a.target.String(), Mode: a.mode, Errors: map[string]int{}}
+	if a.read {
 		res.Replies = map[string]int{}
 	}
-	if *mode == "latency" {
-		res.SamplesUS = make([]float64, 0, *count)
+	if a.mode == "latency" {
+		res.SamplesUS = make([]float64, 0, a.count)
 	}
-	sa := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	tv := unix.NsecToTimeval(timeout.Nanoseconds())
+	sa := &unix.SockaddrInet4{Port: int(a.target.Port()), Addr: a.target.Addr().As4()}
+	tv := unix.NsecToTimeval(a.timeout.Nanoseconds())
 	start := time.Now()
 	res.Stopped = "count"
 	buf := make([]byte, 256)
-	for res.Attempts < *count {
-		if time.Since(start) >= *dur {
+	for res.Attempts < a.count {
+		if time.Since(start) >= a.duration {
 			res.Stopped = "duration"
 			break
 		}
 		res.Attempts++
-		us, reply, err := connectOnce(sa, tv, *read, buf)
+		us, reply, err := connectOnce(sa, tv, a.read, buf)
 		if err != nil {
 			res.Failed++
 			res.Errors[err.Error()]++
 			continue
 		}
 		res.OK++
-		if *mode == "latency" {
+		if a.mode == "latency" {
 			res.SamplesUS = append(res.SamplesUS, us)
 		}
-		if *read {
+		if a.read {
 			res.Replies[reply]++
 		}
 	}
@@ -248,34 +234,113 @@ func awaitConnect(fd int, tv unix.Timeval) error {
 	}
 }
 
-// bounded checks what every client probe shares: an IPv4 target, and a
-// loop bounded in count and time.
-func bounded(target string, count int, dur time.Duration) (netip.AddrPort, error) {
-	ap, err := netip.ParseAddrPort(target)
+// clientArgs are a client probe's (connect, rr) flags, checked.
+type clientArgs struct {
+	target   netip.AddrPort
+	count    int
+	duration time.Duration
+	timeout  time.Duration
+	mode     string
+	read     bool
+}
+
+// clientModes are the -mode values each client probe takes; the first is
+// its default.
+var clientModes = map[string][]string{"connect": {"latency", "rate"}, "rr": {"rr", "crr"}}
+
+// parseClientArgs parses and checks a client probe's flags: an IPv4
+// target, a loop bounded in count and time, a positive per-attempt timeout
+// and a known mode. Every problem is a usage error (exit 2).
+func parseClientArgs(probe string, args []string) (clientArgs, error) {
+	modes := clientModes[probe]
+	fs := flag.NewFlagSet("probe "+probe, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	target := fs.String("target", "", "ip:port to connect to")
+	count := fs.Int("count", 1000, "maximum attempts (1..1000000)")
+	dur := fs.Duration("duration", 10*time.Second, "maximum run time (≤ 10m)")
+	timeout := fs.Duration("timeout", time.Second, "per-attempt timeout (≤ 1m)")
+	mode := fs.String("mode", modes[0], strings.Join(modes, " or "))
+	var read *bool
+	if probe == "connect" {
+		read = fs.Bool("read", false, "read the backend's reply and tally it")
+	}
+	if err := fs.Parse(args); err != nil {
+		return clientArgs{}, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return clientArgs{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	ap, err := netip.ParseAddrPort(*target)
 	switch {
 	case err != nil || !ap.Addr().Is4():
-		return ap, usageError{fmt.Errorf("-target %q: want IPv4 ip:port", target)}
-	case count < 1 || count > 1_000_000:
-		return ap, usageError{fmt.Errorf("-count %d out of range", count)}
-	case dur <= 0 || dur > 10*time.Minute:
-		return ap, usageError{fmt.Errorf("-duration %v out of range", dur)}
+		return clientArgs{}, usageError{fmt.Errorf("-target %q: want IPv4 ip:port", *target)}
+	case *count < 1 || *count > 1_000_000:
+		return clientArgs{}, usageError{fmt.Errorf("-count %d out of range", *count)}
+	case *dur <= 0 || *dur > 10*time.Minute:
+		return clientArgs{}, usageError{fmt.Errorf("-duration %v out of range", *dur)}
+	case *timeout <= 0 || *timeout > time.Minute:
+		// 0 would mean no timeout at all to SO_SNDTIMEO: one black-holed
+		// attempt would outlive -duration.
+		return clientArgs{}, usageError{fmt.Errorf("-timeout %v out of range", *timeout)}
+	case !slices.Contains(modes, *mode):
+		return clientArgs{}, usageError{fmt.Errorf("-mode %q: %s", *mode, strings.Join(modes, " or "))}
 	}
-	return ap, nil
+	a := clientArgs{target: ap, count: *count, duration: *dur, timeout: *timeout, mode: *mode}
+	if read != nil {
+		a.read = *read
+	}
+	return a, nil
+}
+
+// serverArgs are a server probe's (serve, echo) flags, checked.
+type serverArgs struct {
+	listen   string
+	duration time.Duration
+	reply    string
+}
+
+// parseServerArgs parses and checks a server probe's flags: an IPv4
+// listen address and a lifetime of at most an hour.
+func parseServerArgs(probe string, args []string) (serverArgs, error) {
+	fs := flag.NewFlagSet("probe "+probe, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	listen := fs.String("listen", "", "ip:port to listen on")
+	dur := fs.Duration("duration", 10*time.Minute, "maximum lifetime (≤ 1h)")
+	var reply *string
+	if probe == "serve" {
+		reply = fs.String("reply", "", "text sent to every client")
+	}
+	if err := fs.Parse(args); err != nil {
+		return serverArgs{}, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return serverArgs{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if ap, err := netip.ParseAddrPort(*listen); err != nil || !ap.Addr().Is4() {
+		return serverArgs{}, usageError{fmt.Errorf("-listen %q: want IPv4 ip:port", *listen)}
+	}
+	if *dur <= 0 || *dur > time.Hour {
+		return serverArgs{}, usageError{fmt.Errorf("-duration %v out of range", *dur)}
+	}
+	a := serverArgs{listen: *listen, duration: *dur}
+	if reply != nil {
+		if strings.ContainsAny(*reply, "\n\x00") {
+			return serverArgs{}, usageError{fmt.Errorf("-reply %q: one line of text", *reply)}
+		}
+		a.reply = *reply
+	}
+	return a, nil
 }
 
 // RunServe listens on -listen and answers every connection with -reply,
 // then closes it, until -duration passes or it gets SIGTERM/SIGINT.
 func RunServe(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("probe serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	listen := fs.String("listen", "", "ip:port to listen on")
-	reply := fs.String("reply", "", "text sent to every client")
-	dur := fs.Duration("duration", 10*time.Minute, "maximum lifetime (≤ 1h)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	a, err := parseServerArgs("serve", args)
+	if err != nil {
+		return err
 	}
-	msg := []byte(*reply + "\n")
-	return serve(*listen, *dur, stdout, func(c net.Conn) {
+	msg := []byte(a.reply + "\n")
+	return serve(a.listen, a.duration, stdout, func(c net.Conn) {
 		_, _ = c.Write(msg)
 	})
 }
@@ -285,9 +350,6 @@ func RunServe(args []string, stdout io.Writer) error {
 // goroutine; the connection is closed when it returns), until duration
 // passes or SIGTERM/SIGINT arrives.
 func serve(listen string, duration time.Duration, stdout io.Writer, handle func(net.Conn)) error {
-	if listen == "" || duration <= 0 || duration > time.Hour {
-		return usageError{fmt.Errorf("-listen %q -duration %v", listen, duration)}
-	}
 	ln, err := net.Listen("tcp4", listen)
 	if err != nil {
 		return err
@@ -319,27 +381,6 @@ func serve(listen string, duration time.Duration, stdout io.Writer, handle func(
 			handle(c)
 		}()
 	}
-}
-
-// Percentile is the nearest-rank percentile (0 < p ≤ 100) of samples; it
-// errors on an empty set rather than inventing a zero.
-func Percentile(samples []float64, p float64) (float64, error) {
-	if len(samples) == 0 {
-		return 0, errors.New("no samples")
-	}
-	if p <= 0 || p > 100 {
-		return 0, fmt.Errorf("percentile %v out of range", p)
-	}
-	s := append([]float64(nil), samples...)
-	sort.Float64s(s)
-	rank := int(float64(len(s))*p/100+0.999999999) - 1
-	if rank < 0 {
-		rank = 0
-	}
-	if rank >= len(s) {
-		rank = len(s) - 1
-	}
-	return s[rank], nil
 }
 
 // Launcher says how to start a probe process: the cnilab binary with

@@ -6,26 +6,6 @@ import (
 	"testing"
 )
 
-func TestPercentile(t *testing.T) {
-	s := []float64{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
-	tests := []struct {
-		p, want float64
-		wantErr bool
-	}{
-		{1, 1, false}, {50, 5, false}, {90, 9, false}, {99, 10, false}, {100, 10, false},
-		{0, 0, true}, {101, 0, true},
-	}
-	for _, tc := range tests {
-		got, err := Percentile(s, tc.p)
-		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("p%v = %v, %v; want %v", tc.p, got, err, tc.want)
-		}
-	}
-	if _, err := Percentile(nil, 50); err == nil {
-		t.Error("percentile of nothing gave a value")
-	}
-}
-
 func TestParseConnectResult(t *testing.T) {
 	tests := []struct {
 		name, in string

@@ -3,7 +3,6 @@ package probe
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,27 +18,14 @@ import (
 // (connect, request, response, RST close) and times the whole transaction,
 // as netperf's TCP_RR and TCP_CRR do. Bounded by -count and -duration.
 func RunTransactions(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("probe rr", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	target := fs.String("target", "", "ip:port of an echo server")
-	count := fs.Int("count", 1000, "maximum transactions (1..1000000)")
-	dur := fs.Duration("duration", 10*time.Second, "maximum run time (≤ 10m)")
-	timeout := fs.Duration("timeout", time.Second, "per-transaction timeout")
-	mode := fs.String("mode", "rr", "rr (one connection) or crr (a connection per transaction)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	ap, err := bounded(*target, *count, *dur)
+	a, err := parseClientArgs("rr", args)
 	if err != nil {
 		return err
 	}
-	if *mode != "rr" && *mode != "crr" {
-		return usageError{fmt.Errorf("-mode %q: rr or crr", *mode)}
-	}
 	runtime.LockOSThread()
-	res := ConnectResult{Target: ap.String(), Mode: *mode, Errors: map[string]int{}, SamplesUS: make([]float64, 0, *count), Stopped: "count"}
-	sa := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	tv := unix.NsecToTimeval(timeout.Nanoseconds())
+	res := ConnectResult{Target: a.target.String(), Mode: a.mode, Errors: map[string]int{}, SamplesUS: make([]float64, 0, a.count), Stopped: "count"}
+	sa := &unix.SockaddrInet4{Port: int(a.target.Port()), Addr: a.target.Addr().As4()}
+	tv := unix.NsecToTimeval(a.timeout.Nanoseconds())
 	start := time.Now()
 	fd := -1
 	defer func() {
@@ -47,8 +33,8 @@ func RunTransactions(args []string, stdout io.Writer) error {
 			unix.Close(fd)
 		}
 	}()
-	for res.Attempts < *count {
-		if time.Since(start) >= *dur {
+	for res.Attempts < a.count {
+		if time.Since(start) >= a.duration {
 			res.Stopped = "duration"
 			break
 		}
@@ -61,13 +47,13 @@ func RunTransactions(args []string, stdout io.Writer) error {
 				res.Errors[err.Error()]++
 				continue
 			}
-			if *mode == "rr" {
+			if a.mode == "rr" {
 				t0 = time.Now() // rr times round trips only, not the one connect
 			}
 		}
 		err := roundTrip(fd)
 		us := float64(time.Since(t0).Nanoseconds()) / 1e3
-		if err != nil || *mode == "crr" {
+		if err != nil || a.mode == "crr" {
 			unix.Close(fd)
 			fd = -1
 		}
@@ -147,14 +133,11 @@ func roundTrip(fd int) error {
 // RunEcho listens on -listen and echoes whatever each connection sends
 // until it closes, for at most -duration or until SIGTERM/SIGINT.
 func RunEcho(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("probe echo", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	listen := fs.String("listen", "", "ip:port to listen on")
-	dur := fs.Duration("duration", 10*time.Minute, "maximum lifetime (≤ 1h)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	a, err := parseServerArgs("echo", args)
+	if err != nil {
+		return err
 	}
-	return serve(*listen, *dur, stdout, func(c net.Conn) {
+	return serve(a.listen, a.duration, stdout, func(c net.Conn) {
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}

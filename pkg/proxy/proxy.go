@@ -105,8 +105,9 @@ type Target struct {
 	// Invalid (zero) means "unknown" and the rule is left out.
 	ClusterCIDR netip.Prefix
 	// IPTables selects the iptables binaries for the iptables proxy:
-	// "iptables" (the system default, nf_tables backend on this machine)
-	// or "iptables-legacy". Empty means "iptables".
+	// "iptables" (the system default, whichever backend it drives),
+	// "iptables-nft" or "iptables-legacy". Empty means "iptables". The
+	// proxy asks the binaries which backend they drive and is named by it.
 	IPTables string
 	// CgroupDir is the cgroup v2 directory holding the lab's client
 	// processes; socket-LB attaches there. Unused by the netfilter proxies.
@@ -140,7 +141,10 @@ type Counts struct {
 
 // Proxy is one service-proxy backend bound to a Target.
 type Proxy interface {
-	// Name is the backend name as labs/*.yaml spells it.
+	// Name is the backend's identity, what results and rankings match
+	// on: iptables-legacy, iptables-nft, nftables, ebpf, ipvs. labs/*.yaml
+	// asks for "iptables" (the system's binaries) and the iptables proxy
+	// names the backend they turned out to drive.
 	Name() string
 	// Fidelity of this backend's model of the real proxy.
 	Fidelity() results.Fidelity

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
 )
 
 // Claim verdicts.
@@ -208,14 +209,14 @@ func evalOrdering(c Claim, in *Input, env *EnvResult, r *ClaimResult) {
 		}
 		if c.Match == "relative" && len(present) >= 2 {
 			r.Computed = relativeOrder(env, present, excluded)
-			if d := orderDiff(present, r.Computed); d != "" {
-				r.Diff = d
+			if inv, _ := compareOrder(env, present); len(inv) > 0 {
+				r.Diff = orderDiff(present, r.Computed)
 				r.Verdict = Contradicted
 				r.Reason = fmt.Sprintf("among the CNIs in the data the order is %s, not %s (%s)", strings.Join(r.Computed, " > "), strings.Join(present, " > "), strings.Join(why, "; "))
 				return
 			}
 		}
-		if c.Match == "leader" && !slices.Contains(missing, c.Order[0]) && len(env.Ranking) > 0 && env.Ranking[0].CNI != c.Order[0] {
+		if e, ok := env.Place(c.Order[0]); c.Match == "leader" && !slices.Contains(missing, c.Order[0]) && len(env.Ranking) > 0 && (!ok || e.Place != 1) {
 			r.Computed = env.Order()[:1]
 			r.Verdict = Contradicted
 			r.Reason = fmt.Sprintf("%s leads %s, not %s (%s)", env.Ranking[0].CNI, env.Name, c.Order[0], strings.Join(why, "; "))
@@ -231,10 +232,17 @@ func evalOrdering(c Claim, in *Input, env *EnvResult, r *ClaimResult) {
 		leaderOK := len(r.Computed) > 0 && r.Computed[0] == c.Order[0]
 		altOK := sameSet(r.Computed[min(1, k):], c.Order[1:])
 		r.Diff = orderDiff(c.Order, r.Computed)
+		lead, _ := env.Place(c.Order[0])
 		switch {
 		case len(excluded) > 0:
 			r.Verdict = Contradicted
 			r.Reason = fmt.Sprintf("%s fails a hard requirement of %s", strings.Join(excluded, ", "), env.Name)
+		case lead.Place == 1 && len(lead.TiedWith) > 0:
+			r.Verdict = Untestable
+			r.Reason = fmt.Sprintf("%s is tied for first with %s (score intervals overlap): the data does not decide the leader", c.Order[0], strings.Join(lead.TiedWith, ", "))
+		case leaderOK && !altOK && k < len(env.Ranking) && env.Ranking[k-1].Place == env.Ranking[k].Place:
+			r.Verdict = Untestable
+			r.Reason = fmt.Sprintf("%s leads, but place %d is shared by %s and %s (score intervals overlap): the data does not decide which CNIs follow", c.Order[0], env.Ranking[k-1].Place, env.Ranking[k-1].CNI, env.Ranking[k].CNI)
 		case leaderOK && altOK:
 			r.Verdict, r.Reason = Reproduced, fmt.Sprintf("%s leads %s and the next places are the claimed alternatives", c.Order[0], env.Name)
 		case leaderOK:
@@ -245,7 +253,13 @@ func evalOrdering(c Claim, in *Input, env *EnvResult, r *ClaimResult) {
 	case "relative":
 		r.Computed = relativeOrder(env, c.Order, excluded)
 		r.Diff = orderDiff(c.Order, r.Computed)
-		if r.Diff == "" {
+		inv, tied := compareOrder(env, c.Order)
+		switch {
+		case len(inv) > 0:
+			r.Verdict, r.Reason = Contradicted, fmt.Sprintf("computed order %s", strings.Join(r.Computed, " > "))
+		case len(tied) > 0:
+			r.Verdict, r.Reason = Untestable, fmt.Sprintf("%s tied (score intervals overlap): the data does not order them", strings.Join(tied, "; "))
+		default:
 			r.Verdict, r.Reason = Reproduced, "the named CNIs appear in the claimed order"
 			switch {
 			case len(excluded) == 1:
@@ -253,8 +267,6 @@ func evalOrdering(c Claim, in *Input, env *EnvResult, r *ClaimResult) {
 			case len(excluded) > 1:
 				r.Reason += fmt.Sprintf(" (%s are excluded by requirements, which places them below every ranked CNI; the data does not order them among themselves)", strings.Join(excluded, ", "))
 			}
-		} else {
-			r.Verdict, r.Reason = Contradicted, fmt.Sprintf("computed order %s", strings.Join(r.Computed, " > "))
 		}
 	}
 	if len(excluded) > 0 && len(env.DataOnly) > 0 {
@@ -279,6 +291,33 @@ func relativeOrder(env *EnvResult, named, excluded []string) []string {
 		}
 	}
 	return out
+}
+
+// compareOrder checks a claimed order against the ranking's places, pair
+// by pair: inversions are pairs the ranking puts the other way round with
+// distinct places (an excluded CNI sits below every ranked one; two
+// excluded CNIs are not ordered), tied are pairs sharing a place.
+func compareOrder(env *EnvResult, order []string) (inversions, tied []string) {
+	place := func(cni string) (int, bool) {
+		if e, ok := env.Place(cni); ok {
+			return e.Place, true
+		}
+		return math.MaxInt, false
+	}
+	for i := range order {
+		for j := i + 1; j < len(order); j++ {
+			pa, ra := place(order[i])
+			pb, rb := place(order[j])
+			switch {
+			case !ra && !rb:
+			case pa > pb:
+				inversions = append(inversions, order[i]+" < "+order[j])
+			case pa == pb:
+				tied = append(tied, order[i]+" and "+order[j])
+			}
+		}
+	}
+	return inversions, tied
 }
 
 func isExcluded(env *EnvResult, cni string) bool {
@@ -327,20 +366,11 @@ func curves(in *Input, metric string) map[string]curve {
 		sort.Ints(c.sizes)
 		c.values = nil
 		for _, n := range c.sizes {
-			c.values = append(c.values, median(acc[key{p, n}]))
+			c.values = append(c.values, stats.Median(acc[key{p, n}]))
 		}
 		out[p] = c
 	}
 	return out
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func (c curve) describe(metric string) string {
@@ -349,6 +379,18 @@ func (c curve) describe(metric string) string {
 		parts[i] = fmt.Sprintf("%d: %s", n, Format(metric, c.values[i]))
 	}
 	return fmt.Sprintf("%s %s by services: %s [%s]", c.proxy, metric, strings.Join(parts, ", "), c.source)
+}
+
+// iptablesCurves returns the curves of every iptables backend measured at
+// two or more sizes, by name.
+func iptablesCurves(cs map[string]curve) []curve {
+	var out []curve
+	for _, p := range sortedKeys(cs) {
+		if isIPTables(p) && len(cs[p].sizes) >= 2 {
+			out = append(out, cs[p])
+		}
+	}
+	return out
 }
 
 // growth is the ratio of the value at the largest size to the smallest.
@@ -371,45 +413,67 @@ func evalStatement(c Claim, in *Input, r *ClaimResult) {
 	switch c.Check {
 	case "lookup-scaling":
 		cs := curves(in, results.FirstPacketP50)
-		ipt, okI := cs["iptables"]
+		ipts := iptablesCurves(cs)
 		ebpf, okE := cs["ebpf"]
-		if !okI || !okE || len(ipt.sizes) < 2 || len(ebpf.sizes) < 2 {
-			r.Verdict, r.Reason = Untestable, fmt.Sprintf("needs %s at two or more service counts for both iptables and ebpf in %s", results.FirstPacketP50, in.Name)
+		if len(ipts) == 0 || !okE || len(ebpf.sizes) < 2 {
+			r.Verdict, r.Reason = Untestable, fmt.Sprintf("needs %s at two or more service counts for both an iptables backend and ebpf in %s", results.FirstPacketP50, in.Name)
 			return
 		}
-		r.Evidence = append(r.Evidence, ipt.describe(results.FirstPacketP50), ebpf.describe(results.FirstPacketP50))
-		gi, ge := ipt.growth(), ebpf.growth()
-		r.Evidence = append(r.Evidence, fmt.Sprintf("growth smallest→largest: iptables ×%.2f (claim needs ≥ ×%.2f), ebpf ×%.2f (claim needs ≤ ×%.2f)", gi, t["grows_min_ratio"], ge, t["flat_max_ratio"]))
+		for _, ipt := range ipts {
+			r.Evidence = append(r.Evidence, ipt.describe(results.FirstPacketP50))
+		}
+		r.Evidence = append(r.Evidence, ebpf.describe(results.FirstPacketP50))
+		ge := ebpf.growth()
+		// Every iptables backend measured must show the growth: both
+		// walk KUBE-SERVICES rule by rule.
+		var grew, flat []string
+		for _, ipt := range ipts {
+			gi := ipt.growth()
+			r.Evidence = append(r.Evidence, fmt.Sprintf("growth smallest→largest: %s ×%.2f (claim needs ≥ ×%.2f), ebpf ×%.2f (claim needs ≤ ×%.2f)", ipt.proxy, gi, t["grows_min_ratio"], ge, t["flat_max_ratio"]))
+			if gi >= t["grows_min_ratio"] {
+				grew = append(grew, fmt.Sprintf("%s ×%.2f", ipt.proxy, gi))
+			} else {
+				flat = append(flat, fmt.Sprintf("%s ×%.2f", ipt.proxy, gi))
+			}
+		}
 		switch {
-		case gi >= t["grows_min_ratio"] && ge <= t["flat_max_ratio"]:
-			r.Verdict, r.Reason = Reproduced, fmt.Sprintf("iptables first-packet latency grew ×%.2f while eBPF stayed within ×%.2f", gi, ge)
-		case gi < t["grows_min_ratio"]:
-			r.Verdict, r.Reason = Contradicted, fmt.Sprintf("iptables first-packet latency grew only ×%.2f", gi)
+		case len(flat) == 0 && ge <= t["flat_max_ratio"]:
+			r.Verdict, r.Reason = Reproduced, fmt.Sprintf("iptables first-packet latency grew (%s) while eBPF stayed within ×%.2f", strings.Join(grew, ", "), ge)
+		case len(flat) > 0:
+			r.Verdict, r.Reason = Contradicted, fmt.Sprintf("iptables first-packet latency grew only %s", strings.Join(flat, ", "))
 		default:
 			r.Verdict, r.Reason = Contradicted, fmt.Sprintf("eBPF first-packet latency grew ×%.2f, not flat", ge)
 		}
 	case "update-scaling":
 		cs := curves(in, results.AddOneSeconds)
-		ipt, ok := cs["iptables"]
-		if !ok || len(ipt.sizes) < 2 {
-			r.Verdict, r.Reason = Untestable, fmt.Sprintf("needs %s at two or more service counts for iptables in %s", results.AddOneSeconds, in.Name)
+		ipts := iptablesCurves(cs)
+		if len(ipts) == 0 {
+			r.Verdict, r.Reason = Untestable, fmt.Sprintf("needs %s at two or more service counts for an iptables backend in %s", results.AddOneSeconds, in.Name)
 			return
 		}
 		for _, p := range sortedKeys(cs) {
 			r.Evidence = append(r.Evidence, cs[p].describe(results.AddOneSeconds))
 		}
-		e := ipt.exponent()
-		r.Evidence = append(r.Evidence, fmt.Sprintf("iptables add-one time grows as N^%.2f (1 = proportional to the table; the claim needs ≥ %.2f)", e, t["min_exponent"]))
-		if e >= t["min_exponent"] {
-			r.Verdict, r.Reason = Reproduced, fmt.Sprintf("adding one service costs time that grows with the table (N^%.2f): the whole table is rewritten", e)
+		var grows, incremental []string
+		for _, ipt := range ipts {
+			e := ipt.exponent()
+			r.Evidence = append(r.Evidence, fmt.Sprintf("%s add-one time grows as N^%.2f (1 = proportional to the table; the claim needs ≥ %.2f)", ipt.proxy, e, t["min_exponent"]))
+			if e >= t["min_exponent"] {
+				grows = append(grows, fmt.Sprintf("%s N^%.2f", ipt.proxy, e))
+			} else {
+				incremental = append(incremental, fmt.Sprintf("%s N^%.2f", ipt.proxy, e))
+			}
+		}
+		if len(incremental) == 0 {
+			r.Verdict, r.Reason = Reproduced, fmt.Sprintf("adding one service costs time that grows with the table (%s): the whole table is rewritten", strings.Join(grows, ", "))
 		} else {
-			r.Verdict, r.Reason = Contradicted, fmt.Sprintf("adding one service costs about the same at every size (N^%.2f): updates are incremental", e)
+			r.Verdict, r.Reason = Contradicted, fmt.Sprintf("adding one service costs about the same at every size (%s): updates are incremental", strings.Join(incremental, ", "))
 		}
 	case "rules-per-endpoint":
 		var vals []float64
 		src := ""
 		for _, p := range in.Scale {
-			if p.Metric == results.RulesPerEP && p.Proxy == "iptables" {
+			if p.Metric == results.RulesPerEP && isIPTables(p.Proxy) {
 				vals = append(vals, p.Value.V)
 				src = p.Value.Source
 			}
@@ -418,7 +482,7 @@ func evalStatement(c Claim, in *Input, r *ClaimResult) {
 			r.Verdict, r.Reason = Untestable, fmt.Sprintf("no %s for iptables in %s", results.RulesPerEP, in.Name)
 			return
 		}
-		m := median(vals)
+		m := stats.Median(vals)
 		r.Evidence = append(r.Evidence, fmt.Sprintf("iptables rules per endpoint: median %.1f over %d measurements [%s]; the claim needs ≥ %.0f", m, len(vals), src, t["min_rules"]))
 		if m >= t["min_rules"] {
 			r.Verdict, r.Reason = Reproduced, fmt.Sprintf("each endpoint adds %.1f iptables rules", m)
@@ -444,6 +508,9 @@ func evalServicePath(c Claim, in *Input, r *ClaimResult) {
 	noise := map[string][]float64{}
 	for _, cand := range in.Candidates {
 		proxy := cand.Services
+		if isIPTables(proxy) {
+			proxy = "iptables" // the per-packet path is the same rules on either backend
+		}
 		if proxy != "ebpf" && proxy != "iptables" {
 			continue
 		}
@@ -461,11 +528,11 @@ func evalServicePath(c Claim, in *Input, r *ClaimResult) {
 		r.Verdict, r.Reason = Untestable, fmt.Sprintf("needs dts and sts throughput for labs with both ebpf and iptables service proxies in %s", in.Name)
 		return
 	}
-	e, i := median(pen["ebpf"]), median(pen["iptables"])
+	e, i := stats.Median(pen["ebpf"]), stats.Median(pen["iptables"])
 	max := c.Thresholds["max_ebpf_penalty"]
 	// The claim is that iptables pays a per-packet cost eBPF avoids: a gap
 	// inside the runs' own noise shows no such cost either way.
-	if n := math.Max(median(noise["ebpf"]), median(noise["iptables"])); math.Abs(i-e) <= n {
+	if n := math.Max(stats.Median(noise["ebpf"]), stats.Median(noise["iptables"])); math.Abs(i-e) <= n {
 		if n > max {
 			// Too noisy to see a cost of the size the claim is about.
 			r.Verdict, r.Reason = Untestable, fmt.Sprintf("the service path costs %.1f %% with eBPF and %.1f %% with iptables, but run-to-run noise (±%.1f %%) is larger than the %.1f %% the claim turns on: repeat with more repeats or longer windows", 100*e, 100*i, 100*n, 100*max)

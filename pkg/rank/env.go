@@ -6,6 +6,78 @@
 // (scenarios/environments.yaml: requirements, criteria, weights), facts
 // (labs/*.yaml) and figures (a cnilab results document or a published
 // dataset). The code only normalises, weighs and sorts.
+//
+// # Normalisation
+//
+// Every numeric criterion is a ratio to the best candidate of the pool:
+// value/best when higher is better, best/value when lower is better, so 1
+// is the best and a 12.45 vs 11.10 Gbit/s gap reads 1.00 vs 0.89 (min–max
+// made it 1 vs 0, and one weak candidate squeezed everyone else). UDP loss
+// is compared as the delivered share, 100 − loss %, higher is better: a
+// ratio of loss percentages explodes near zero. Numeric facts are ratios
+// too; yes/partial/no facts score 1, 0.5, 0. A score is
+// 100 × Σ weight·normalised / Σ weight over the criteria that count; a
+// candidate without a figure or fact counts 0 on that criterion.
+//
+// # Ties
+//
+// A figure with an interval (a cnilab run's median with its CI) is
+// normalised at both ends of the interval as well, the best taken at its
+// point value, clamped to 0–1; facts and published figures have none. The
+// score interval [score_low, score_high] is the weighted sum at the low
+// ends and at the high ends: every figure at its worst, or at its best, at
+// once (conservative). Two CNIs are tied when their score intervals
+// overlap. An entry joins the tie group above it when it overlaps any
+// member, so ties chain, and a group shares its first place (1=, 1=, 3).
+// A published dataset without intervals ties only on equal scores.
+//
+// This rule was chosen over "tied when every criterion that separates them
+// has overlapping intervals": under that rule a fact worth one point of
+// 100 would break a tie the figures cannot decide, and a lead built from
+// several overlapping figures would never tie. Summing the intervals
+// weighs each criterion's noise by its weight, as the score does.
+//
+// Ordering claims respect ties: two named CNIs in one tie group are not
+// ordered by the data, so a claim that needs their order is untestable
+// unless another pair already contradicts it.
+//
+// # Service proxies and services-scale
+//
+// A proxy is named by its backend: iptables-legacy, iptables-nft,
+// nftables, ebpf, ipvs. services-scale figures reach only the labs that
+// run that backend; a lab that records a bare "iptables" gets none. A
+// criterion with services: max compares at the largest service count that
+// every candidate with services-scale data reached (measured there, or
+// tried there and failed); a candidate whose proxy failed at that count
+// scores 0 on it, the failure in its evidence.
+//
+// # Figures above the host
+//
+// A results summary flagged above_host (a lab figure above its host
+// baseline beyond both intervals: an artefact, since a datapath cannot
+// beat the path it is built on) is kept out of every criterion; the input
+// notes say so per lab and the criterion's evidence says why it counts 0.
+//
+// # JSON (cnilab rank -o json)
+//
+//	input{name, kind, title, notes[]}
+//	environments[]{name, title, description, variants, requires[],
+//	  weights[]{criterion, weight, rule, why, skipped},
+//	  ranking[]{place, cni, score, score_low, score_high, tied_with[], tie,
+//	    variant, options, other_variants[]{variant, score},
+//	    evidence[]{kind, criterion, value, raw, unit, ci95_low, ci95_high,
+//	      ci_level, source, normalized, normalized_low, normalized_high,
+//	      weight, contribution, detail}},
+//	  excluded[]{cni, reason, evidence[]}, not_eligible[], data_only_order[]}
+//	claims[]{id, text, origin, verdict, reason, seed_order,
+//	  computed_order, diff, evidence[]}
+//
+// place is shared by tied entries (1, 1, 3); tied_with lists the other CNIs
+// of the same place and tie the figures that could not separate an entry
+// from the one above it ("dts 12.45 [8.05–15.73] vs 11.10 [8.77–12.81]
+// Gbit/s"). score_low/score_high equal score when no figure has an
+// interval. ci95_low/ci95_high bound raw (the median's own interval) and
+// ci_level is its actual coverage (0.75 at n = 3).
 package rank
 
 import (
@@ -61,10 +133,12 @@ type Criterion struct {
 	Why    string  `yaml:"why,omitempty" json:"why,omitempty"`
 
 	// Metric criteria.
-	Metric    string `yaml:"metric,omitempty" json:"metric,omitempty"`
-	Test      string `yaml:"test,omitempty" json:"test,omitempty"`
-	Services  string `yaml:"services,omitempty" json:"services,omitempty"`
-	Better    string `yaml:"better,omitempty" json:"better,omitempty"`
+	Metric   string `yaml:"metric,omitempty" json:"metric,omitempty"`
+	Test     string `yaml:"test,omitempty" json:"test,omitempty"`
+	Services string `yaml:"services,omitempty" json:"services,omitempty"`
+	Better   string `yaml:"better,omitempty" json:"better,omitempty"`
+	// Normalize may only say "ratio" (the one normalisation); kept so
+	// existing profiles that spell it out still load.
 	Normalize string `yaml:"normalize,omitempty" json:"normalize,omitempty"`
 
 	// Fact criteria.
@@ -97,17 +171,15 @@ func (c Criterion) Describe() string {
 	case c.Fact != "" && c.Contains != "":
 		return fmt.Sprintf("fact %s contains %s", c.Fact, c.Contains)
 	case c.Fact != "" && c.Number != "":
-		return fmt.Sprintf("fact %s (number, %s)", c.Fact, dir)
+		return fmt.Sprintf("fact %s (number, %s, ratio to best)", c.Fact, dir)
 	case c.Fact != "":
 		return fmt.Sprintf("fact %s (yes 1, partial 0.5, no 0)", c.Fact)
 	case c.Services != "":
-		return fmt.Sprintf("%s at services=%s (%s)", c.Metric, c.Services, dir)
+		return fmt.Sprintf("%s at services=%s (%s, ratio to best)", c.Metric, c.Services, dir)
+	case c.Metric == results.UDPLossPct && c.lowerIsBetter():
+		return fmt.Sprintf("%s on %s (%s, delivered share 100 − loss as a ratio to best)", c.Metric, c.Test, dir)
 	}
-	norm := c.Normalize
-	if norm == "" {
-		norm = "minmax"
-	}
-	return fmt.Sprintf("%s on %s (%s, %s)", c.Metric, c.Test, dir, norm)
+	return fmt.Sprintf("%s on %s (%s, ratio to best)", c.Metric, c.Test, dir)
 }
 
 type environmentsFile struct {
@@ -182,8 +254,12 @@ func ParseEnvironments(file string, data []byte) ([]Environment, error) {
 				if c.Better != "" && c.Better != "lower" && c.Better != "higher" {
 					bad(fmt.Sprintf("%q, want lower or higher", c.Better), cat("better")...)
 				}
-				if c.Normalize != "" && c.Normalize != "minmax" && c.Normalize != "ratio" {
-					bad(fmt.Sprintf("%q, want minmax or ratio", c.Normalize), cat("normalize")...)
+				switch c.Normalize {
+				case "", "ratio":
+				case "minmax":
+					bad("minmax is no longer offered: it turns any gap into 1 vs 0 and lets the pool squeeze the others; every figure is a ratio to the best (drop the field or say ratio)", cat("normalize")...)
+				default:
+					bad(fmt.Sprintf("%q, want ratio", c.Normalize), cat("normalize")...)
 				}
 			default:
 				bad("a criterion needs a metric or a fact", cat("name")...)

@@ -10,6 +10,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/dataset"
 	"github.com/cnilab/cnilab/pkg/facts"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
 )
 
 // Value is one figure with where it came from, so every printed number
@@ -22,6 +23,9 @@ type Value struct {
 	// run); both zero when it has none.
 	Lo float64 `json:"ci95_low,omitempty"`
 	Hi float64 `json:"ci95_high,omitempty"`
+	// Level is the interval's actual coverage (Summary.CILevel; 0 when
+	// the source does not say).
+	Level float64 `json:"ci_level,omitempty"`
 	// ModelError is the netns model's measured error against the real
 	// CNI for this figure, where a fidelity run measured one.
 	ModelError *ModelError `json:"model_error,omitempty"`
@@ -48,7 +52,11 @@ type Candidate struct {
 	// PolicyObserved is a NetworkPolicy test result from the data itself.
 	PolicyObserved *dataset.PolicyResult
 	metrics        map[string]Value // test/metric
-	scale          []ScalePoint
+	// leftOut says why a figure the data has is kept out (test/metric):
+	// above its host baseline beyond both intervals.
+	leftOut     map[string]string
+	scale       []ScalePoint
+	scaleFailed []ScaleFailure
 }
 
 // Metric returns a figure of the candidate.
@@ -77,6 +85,17 @@ type ScalePoint struct {
 	CI95High float64
 }
 
+// ScaleFailure is a services-scale window that failed: the proxy tried N
+// services and produced no figure there.
+type ScaleFailure struct {
+	Lab      string
+	Proxy    string
+	Services int
+	// Test is the step that failed (program, first-packet, connect-rate).
+	Test   string
+	Reason string
+}
+
 // Input is everything a ranking reads.
 type Input struct {
 	// Name is the dataset name or the run id.
@@ -87,7 +106,9 @@ type Input struct {
 	Candidates []*Candidate
 	// Scale holds every services-scale figure (claims C8–C10 read them).
 	Scale []ScalePoint
-	Notes []string
+	// ScaleFailures are the services-scale windows that failed.
+	ScaleFailures []ScaleFailure
+	Notes         []string
 }
 
 // HasCNI reports whether any candidate belongs to the CNI.
@@ -157,6 +178,9 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 			continue
 		}
 		c := &Candidate{Name: l.Name, CNI: l.CNI, Encryption: "none", Services: l.Services, Options: l.Datapath, Facts: factsByCNI[l.CNI]}
+		if l.Services == "iptables" {
+			in.Notes = append(in.Notes, fmt.Sprintf("lab %s records its service proxy as %q without the backend (%s or %s): no services-scale figures reach it", l.Name, l.Services, IPTablesNFT, IPTablesLegacy))
+		}
 		byLab[l.Name] = c
 		in.Candidates = append(in.Candidates, c)
 	}
@@ -166,7 +190,7 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 	var measuredLabs []string
 	for _, s := range doc.Summaries {
 		src := fmt.Sprintf("%s, %s, median of %d", s.Provider, s.Fidelity, s.N)
-		v := Value{V: s.Median, Unit: s.Unit, Source: src, Lo: s.CI95Low, Hi: s.CI95High}
+		v := Value{V: s.Median, Unit: s.Unit, Source: src, Lo: s.CI95Low, Hi: s.CI95High, Level: s.CILevel}
 		if v.Unit == "" {
 			v.Unit = results.Unit(s.Metric)
 		}
@@ -186,6 +210,7 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 			if proxy == "" {
 				proxy = s.Proxy
 			}
+			proxy = scaleBackend(proxy, s.Params)
 			in.Scale = append(in.Scale, ScalePoint{Lab: s.Lab, Proxy: proxy, Services: services, Metric: s.Metric, Value: v, CI95Low: s.CI95Low, CI95High: s.CI95High})
 			continue
 		}
@@ -198,6 +223,21 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 			if !idleNoted {
 				in.Notes = append(in.Notes, "idle CPU and memory left out: "+l.NoFootprint)
 				idleNoted = true
+			}
+			continue
+		}
+		if s.AboveHost != nil {
+			// A datapath cannot beat the path it is built on: the figure
+			// is an artefact (placement, noise) until explained, and no
+			// place may rest on it.
+			if c, ok := byLab[s.Lab]; ok {
+				why := "above its host baseline beyond both intervals — see report"
+				if c.leftOut == nil {
+					c.leftOut = map[string]string{}
+				}
+				c.leftOut[s.Test+"/"+s.Metric] = why
+				in.Notes = append(in.Notes, fmt.Sprintf("lab %s: %s %s left out: %s (%s vs host %s)", s.Lab, s.Test, s.Metric, why,
+					Format(s.Metric, s.Median), Format(s.Metric, s.AboveHost.HostMedian)))
 			}
 			continue
 		}
@@ -230,6 +270,27 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 			}
 		}
 	}
+	for _, m := range doc.Measurements {
+		if m.Scenario != "services-scale" || m.Error == "" {
+			continue
+		}
+		n, err := strconv.Atoi(m.Params["services"])
+		if err != nil {
+			continue
+		}
+		in.ScaleFailures = append(in.ScaleFailures, ScaleFailure{Lab: m.Lab, Proxy: scaleBackend(m.Proxy, m.Params), Services: n, Test: m.Test, Reason: m.Error})
+	}
+	for _, f := range in.ScaleFailures {
+		if c, ok := byLab[f.Lab]; ok {
+			c.scaleFailed = append(c.scaleFailed, f)
+			continue
+		}
+		for _, c := range in.Candidates {
+			if hasBackend(c.Services) && c.Services == f.Proxy {
+				c.scaleFailed = append(c.scaleFailed, f)
+			}
+		}
+	}
 	for _, p := range in.Scale {
 		if c, ok := byLab[p.Lab]; ok {
 			c.scale = append(c.scale, p)
@@ -238,7 +299,7 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 		// services-scale measures the proxies on a topology of its own (not
 		// a CNI lab): each CNI lab takes the figures of the proxy it runs.
 		for _, c := range in.Candidates {
-			if c.Services != "" && c.Services == p.Proxy {
+			if hasBackend(c.Services) && c.Services == p.Proxy {
 				q := p
 				q.Value.Source += ", " + p.Proxy + " measured by services-scale"
 				c.scale = append(c.scale, q)
@@ -318,10 +379,81 @@ func componentsOf(doc *results.Document, lab string) string {
 	return "the CNI's own pods: " + strings.Join(names, ", ")
 }
 
-// scaleMetric returns the candidate's services-scale figure for a metric
-// at the requested size ("max" = largest measured).
-// Several points can share a size (the real service placed first, middle
-// and last); their median is the figure.
+// scaleFailureApplies says whether a failed services-scale window takes
+// out a metric: a failed programming step ends the proxy's run at that
+// size (every metric), a failed probe only the figures it would have made.
+func scaleFailureApplies(f ScaleFailure, metric string) bool {
+	switch f.Test {
+	case "first-packet":
+		return strings.HasPrefix(metric, "first_packet_")
+	case "connect-rate":
+		return metric == results.ConnectRate
+	}
+	return true
+}
+
+// scaleSizes is every service count the candidate's proxy reached for a
+// metric: measured there, or tried there and failed.
+func (c *Candidate) scaleSizes(metric string) map[int]bool {
+	out := map[int]bool{}
+	for _, p := range c.scale {
+		if p.Metric == metric {
+			out[p.Services] = true
+		}
+	}
+	for _, f := range c.scaleFailed {
+		if scaleFailureApplies(f, metric) {
+			out[f.Services] = true
+		}
+	}
+	return out
+}
+
+// scaleFailure returns why the candidate's proxy has no figure for a metric
+// at n services, when it tried and failed there.
+func (c *Candidate) scaleFailure(metric string, n int) (string, bool) {
+	for _, f := range c.scaleFailed {
+		if f.Services == n && scaleFailureApplies(f, metric) {
+			return f.Reason, true
+		}
+	}
+	return "", false
+}
+
+// scaleAt returns the candidate's services-scale figure for a metric at n
+// services. Several points can share a size (the real service placed
+// first, middle and last); their median is the figure, and its interval
+// is the median point's (the mean of the two middle ones' ends for an even
+// count).
+func (c *Candidate) scaleAt(metric string, n int) (ScalePoint, bool) {
+	var at []ScalePoint
+	for _, p := range c.scale {
+		if p.Metric == metric && p.Services == n {
+			at = append(at, p)
+		}
+	}
+	if len(at) == 0 {
+		return ScalePoint{}, false
+	}
+	sort.SliceStable(at, func(i, j int) bool { return at[i].Value.V < at[j].Value.V })
+	pt := at[len(at)/2]
+	vals := make([]float64, len(at))
+	for i, p := range at {
+		vals[i] = p.Value.V
+	}
+	pt.Value.V = stats.Median(vals)
+	if len(at)%2 == 0 {
+		a, b := at[len(at)/2-1].Value, at[len(at)/2].Value
+		pt.Value.Lo, pt.Value.Hi = (a.Lo+b.Lo)/2, (a.Hi+b.Hi)/2
+	}
+	if len(at) > 1 {
+		pt.Value.Source += fmt.Sprintf(", median of %d placements", len(at))
+	}
+	return pt, true
+}
+
+// scaleMetric returns the candidate's figure at the largest size it
+// measured ("max") or at the size named; claims and tests read it.
 func (c *Candidate) scaleMetric(metric, services string) (ScalePoint, bool) {
 	want := -1
 	for _, p := range c.scale {
@@ -337,18 +469,34 @@ func (c *Candidate) scaleMetric(metric, services string) (ScalePoint, bool) {
 	if want < 0 {
 		return ScalePoint{}, false
 	}
-	var at []ScalePoint
-	var vals []float64
-	for _, p := range c.scale {
-		if p.Metric == metric && p.Services == want {
-			at = append(at, p)
-			vals = append(vals, p.Value.V)
+	return c.scaleAt(metric, want)
+}
+
+// Proxy backend names (the identity a services-scale figure carries).
+const (
+	IPTablesLegacy = "iptables-legacy"
+	IPTablesNFT    = "iptables-nft"
+)
+
+// isIPTables says whether a proxy name is one of the iptables backends
+// (or an older result's bare "iptables").
+func isIPTables(p string) bool { return p == "iptables" || strings.HasPrefix(p, "iptables-") }
+
+// hasBackend says whether a lab's service proxy names a backend that
+// services-scale figures can belong to: not empty, and not a bare
+// "iptables", which may be either iptables backend (older results measured
+// services-scale on iptables-legacy while the labs ran iptables-nft).
+func hasBackend(services string) bool { return services != "" && services != "iptables" }
+
+// scaleBackend is the backend identity of a services-scale figure. Older
+// results name the proxy "iptables" and the binaries in the "iptables"
+// parameter; newer ones name the backend itself.
+func scaleBackend(proxy string, params map[string]string) string {
+	if proxy == "iptables" {
+		switch b := params["iptables"]; b {
+		case IPTablesLegacy, IPTablesNFT:
+			return b
 		}
 	}
-	pt := at[0]
-	if len(at) > 1 {
-		pt.Value.V = median(vals)
-		pt.Value.Source += fmt.Sprintf(", median of %d placements", len(at))
-	}
-	return pt, true
+	return proxy
 }

@@ -110,6 +110,18 @@ func evidenceLine(e Evidence) string {
 	if e.Value == "" {
 		b.WriteString("no figure")
 	}
+	if e.CI95Low != nil && e.CI95High != nil {
+		lo, hi := Format(e.metric, *e.CI95Low), Format(e.metric, *e.CI95High)
+		if e.metric == "" {
+			lo, hi = fmt.Sprintf("%.4g", *e.CI95Low), fmt.Sprintf("%.4g", *e.CI95High)
+		}
+		num, _, _ := strings.Cut(lo, " ")
+		level := "CI"
+		if e.CILevel > 0 {
+			level = fmt.Sprintf("%.4g %% CI", 100*e.CILevel)
+		}
+		fmt.Fprintf(&b, " [%s–%s, %s]", num, hi, level)
+	}
 	if e.Detail != "" {
 		fmt.Fprintf(&b, " (%s)", e.Detail)
 	}
@@ -123,7 +135,11 @@ func evidenceLine(e Evidence) string {
 	if e.Normalized != nil {
 		n = *e.Normalized
 	}
-	fmt.Fprintf(&b, " → %.2f × %g = %+.1f", n, e.Weight, e.Contribution)
+	fmt.Fprintf(&b, " → %.2f", n)
+	if e.NormalizedLow != nil && e.NormalizedHigh != nil {
+		fmt.Fprintf(&b, " [%.2f–%.2f]", *e.NormalizedLow, *e.NormalizedHigh)
+	}
+	fmt.Fprintf(&b, " × %g = %+.1f", e.Weight, e.Contribution)
 	if e.Source != "" {
 		fmt.Fprintf(&b, " [%s]", e.Source)
 	}
@@ -154,8 +170,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		if len(env.Ranking) == 0 {
 			p("   no CNI qualifies\n")
 		}
-		for _, e := range env.Ranking {
-			p("   %d. %-12s score %5.1f  (variant %s)\n", e.Place, e.CNI, e.Score, e.Variant)
+		for i, e := range env.Ranking {
+			if line, ok := tieLine(env.Ranking, i); ok {
+				p("   %s\n", line)
+			}
+			p("   %-3s %-12s score %5.1f%s  (variant %s)\n", placeLabel(env.Ranking, i), e.CNI, e.Score, scoreRange(e), e.Variant)
 			for _, ev := range e.Evidence {
 				p("        %s\n", evidenceLine(ev))
 			}
@@ -190,6 +209,42 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// placeLabel is "1." for a place of its own and "1=" for a shared one.
+func placeLabel(r []Entry, i int) string {
+	if len(r[i].TiedWith) > 0 {
+		return fmt.Sprintf("%d=", r[i].Place)
+	}
+	return fmt.Sprintf("%d.", r[i].Place)
+}
+
+// scoreRange prints the score interval when figures had intervals.
+func scoreRange(e Entry) string {
+	if e.ScoreLow == e.ScoreHigh {
+		return ""
+	}
+	return fmt.Sprintf(" [%.1f–%.1f]", e.ScoreLow, e.ScoreHigh)
+}
+
+// tieLine is the line that opens a tie group, at its first entry:
+// "1= calico, kube-router (tied: dts 12.45 [8.05–15.73] vs 11.10
+// [8.77–12.81] Gbit/s)".
+func tieLine(r []Entry, i int) (string, bool) {
+	if len(r[i].TiedWith) == 0 || (i > 0 && r[i-1].Place == r[i].Place) {
+		return "", false
+	}
+	names := []string{r[i].CNI}
+	var why []string
+	for j := i + 1; j < len(r) && r[j].Place == r[i].Place; j++ {
+		names = append(names, r[j].CNI)
+		if j-i == 1 && (j+1 >= len(r) || r[j+1].Place != r[i].Place) {
+			why = append(why, r[j].Tie)
+		} else {
+			why = append(why, fmt.Sprintf("%s vs %s: %s", r[j-1].CNI, r[j].CNI, r[j].Tie))
+		}
+	}
+	return fmt.Sprintf("%d= %s (tied: %s)", r[i].Place, strings.Join(names, ", "), strings.Join(why, "; ")), true
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
@@ -242,17 +297,32 @@ func (r *Report) writeMarkdown(w io.Writer, h string) error {
 			p("| %g | %s | %s | %s |\n", wt.Weight, mdEscape(wt.Criterion), mdEscape(rule), mdEscape(wt.Why))
 		}
 		p("\n| place | CNI | variant | score | deciding evidence |\n|---:|---|---|---:|---|\n")
-		for _, e := range env.Ranking {
+		for i, e := range env.Ranking {
 			var ev []string
 			for _, x := range deciding(e.Evidence, 3) {
 				ev = append(ev, mdEscape(evidenceLine(x)))
 			}
-			p("| %d | %s | %s | %.1f | %s |\n", e.Place, e.CNI, e.Variant, e.Score, strings.Join(ev, "<br>"))
+			if e.Tie != "" {
+				ev = append([]string{mdEscape("tied with the place above: " + e.Tie)}, ev...)
+			}
+			p("| %s | %s | %s | %.1f%s | %s |\n", strings.TrimSuffix(placeLabel(env.Ranking, i), "."), e.CNI, e.Variant, e.Score, scoreRange(e), strings.Join(ev, "<br>"))
+		}
+		var ties []string
+		for i := range env.Ranking {
+			if line, ok := tieLine(env.Ranking, i); ok {
+				ties = append(ties, line)
+			}
 		}
 		for _, x := range env.Excluded {
 			p("| – | %s | | excluded | %s |\n", x.CNI, mdEscape(x.Reason))
 		}
 		p("\n")
+		for _, t := range ties {
+			p("- %s\n", mdEscape(t))
+		}
+		if len(ties) > 0 {
+			p("\n")
+		}
 		for _, n := range env.NotEligible {
 			p("- not compared: %s\n", n)
 		}

@@ -167,27 +167,48 @@ func TestAppendRunReport(t *testing.T) {
 }
 
 // services-scale measures proxies, not CNI labs: each lab takes the figures
-// of the proxy it runs, the median over the real service's placements.
-func TestScaleFiguresFollowTheLabsProxy(t *testing.T) {
+// of the proxy backend it runs, the median over the real service's
+// placements. An iptables-nft lab gets only iptables-nft figures; a lab
+// that records a bare "iptables" gets none.
+func TestScaleFiguresFollowTheLabsBackend(t *testing.T) {
 	defs, _ := loadReal(t)
 	doc := &results.Document{Schema: results.Schema, Run: results.Run{ID: "r", Provider: "netns"},
 		Labs: []results.Lab{
-			{Name: "flannel", CNI: "flannel", Provider: "netns", Fidelity: results.Faithful, Status: results.StatusOK, Services: "iptables"},
+			{Name: "flannel", CNI: "flannel", Provider: "netns", Fidelity: results.Faithful, Status: results.StatusOK, Services: "iptables-nft"},
+			{Name: "calico", CNI: "calico", Provider: "netns", Fidelity: results.Faithful, Status: results.StatusOK, Services: "iptables-legacy"},
 			{Name: "cilium", CNI: "cilium", Provider: "netns", Fidelity: results.Approximate, Status: results.StatusOK, Services: "ebpf"},
+			{Name: "canal", CNI: "canal", Provider: "netns", Fidelity: results.Faithful, Status: results.StatusOK, Services: "iptables"},
 		}}
-	for proxy, vals := range map[string][]float64{"iptables": {70, 80, 90}, "ebpf": {19, 20, 21}} {
+	put := func(proxy string, params map[string]string, vals []float64) {
 		for i, v := range vals {
+			p := map[string]string{"services": "10000"}
+			for k, x := range params {
+				p[k] = x
+			}
 			doc.Summaries = append(doc.Summaries, results.Summary{Lab: "services-scale", Scenario: "services-scale", Test: "first-packet",
-				Placement: []string{"first", "middle", "last"}[i], Proxy: proxy, Params: map[string]string{"services": "10000"},
+				Placement: []string{"first", "middle", "last"}[i], Proxy: proxy, Params: p,
 				Metric: results.FirstPacketP50, Median: v, N: 2, Provider: "netns", Fidelity: results.Faithful})
 		}
 	}
+	put("iptables-nft", nil, []float64{70, 80, 90})
+	// An older result: the proxy is "iptables", the binaries a parameter.
+	put("iptables", map[string]string{"iptables": "iptables-legacy"}, []float64{7, 8, 9})
+	put("ebpf", nil, []float64{19, 20, 21})
 	in := FromResults(doc, defs.Facts)
-	want := map[string]float64{"flannel": 80, "cilium": 20}
+	want := map[string]float64{"flannel": 80, "calico": 8, "cilium": 20}
 	for _, c := range in.Candidates {
 		p, ok := c.scaleMetric(results.FirstPacketP50, "max")
-		if !ok || p.Value.V != want[c.Name] || !strings.Contains(p.Value.Source, "measured by services-scale") {
-			t.Errorf("%s: %+v %v, want %v from its proxy", c.Name, p, ok, want[c.Name])
+		w, wantOK := want[c.Name]
+		if ok != wantOK || p.Value.V != w || (ok && !strings.Contains(p.Value.Source, "measured by services-scale")) {
+			t.Errorf("%s (%s): %+v %v, want %v from its own backend", c.Name, c.Services, p, ok, w)
 		}
+		for _, q := range c.scale {
+			if q.Proxy != c.Services {
+				t.Errorf("%s runs %s but got a %s figure", c.Name, c.Services, q.Proxy)
+			}
+		}
+	}
+	if !strings.Contains(strings.Join(in.Notes, "\n"), `lab canal records its service proxy as "iptables" without the backend`) {
+		t.Errorf("no note about canal's bare iptables: %v", in.Notes)
 	}
 }

@@ -102,20 +102,47 @@ func tests(doc *results.Document) []testKey {
 	return out
 }
 
-func gbps(v float64) string { return fmt.Sprintf("%.2f", v/1e9) }
-
-func ci(s results.Summary, scale float64, format string) string {
+// median prints a summary's headline the one way cnilab prints it: the
+// median, the median's own interval and that interval's coverage,
+// "7.00 [6.50–7.50] (75 %)". One window has no interval.
+func median(s results.Summary, scale float64, format string) string {
+	m := fmt.Sprintf(format, s.Median/scale)
 	if s.N < 2 {
-		return "n/a (n=1)"
+		return m + " (n=1, no interval)"
 	}
-	return fmt.Sprintf(format+"–"+format, s.CI95Low/scale, s.CI95High/scale)
+	if s.CIMethod == "" {
+		// Results written before ci_method carry the mean's t-interval.
+		return fmt.Sprintf("%s (older run: mean's 95 %% CI "+format+"–"+format+")", m, s.CI95Low/scale, s.CI95High/scale)
+	}
+	return fmt.Sprintf("%s ["+format+"–"+format+"] (%s)", m, s.CI95Low/scale, s.CI95High/scale, level(s.CILevel))
 }
 
+// level prints a coverage with three significant figures: 0.75 → "75 %",
+// 0.9375 → "93.8 %".
+func level(l float64) string { return fmt.Sprintf("%.3g %%", 100*l) }
+
+// cov is the CoV with the robust CoV beside it where there is one (n ≥ 6).
+func cov(s results.Summary) string {
+	if s.RobustCoVPct == nil {
+		return fmt.Sprintf("%.1f", s.CoVPct)
+	}
+	return fmt.Sprintf("%.1f (%.1f)", s.CoVPct, *s.RobustCoVPct)
+}
+
+// ratio is the ratio to host with its interval; a figure above its host
+// baseline beyond both intervals is marked.
 func ratio(s results.Summary) string {
 	if s.RatioToHost == nil {
 		return "–"
 	}
-	return fmt.Sprintf("%.2f", *s.RatioToHost)
+	r := fmt.Sprintf("%.2f", *s.RatioToHost)
+	if s.RatioCI95Low != nil && s.RatioCI95High != nil {
+		r += fmt.Sprintf(" [%.2f–%.2f]", *s.RatioCI95Low, *s.RatioCI95High)
+	}
+	if s.AboveHost != nil {
+		r += " ⚠ above host"
+	}
+	return r
 }
 
 func fmtOr(s results.Summary, ok bool, f string, scale float64) string {
@@ -136,6 +163,7 @@ func Markdown(w io.Writer, doc *results.Document) error {
 	if r.Settings.OrderSeed != 0 {
 		fmt.Fprintf(b, "- lab order shuffled per repeat, seed %d\n", r.Settings.OrderSeed)
 	}
+	b.WriteString(statisticsNote)
 	if r.Provider == "netns" {
 		b.WriteString("\nThese figures come from **datapath models**: each CNI's forwarding design rebuilt with the same kernel mechanisms in network namespaces, measured with real iperf3. They are not the CNI's own agent; no control plane runs. `faithful` means the same devices, routes and rules as the CNI builds; `approximate` means the mechanism is modelled (see the notes per lab). CPU is machine-wide, all non-idle modes including softirq, over the steady part of each window; windows run one at a time.\n")
 	}
@@ -163,16 +191,20 @@ func Markdown(w io.Writer, doc *results.Document) error {
 		fmt.Fprintf(b, "\n## %s — %s (%s, %s)\n\n", k.test, title, k.placement, k.scenario)
 		rs := rows(doc, k.scenario, k.test, k.placement)
 		if k.test == "idle" {
-			b.WriteString("| lab | CPU cores (median) | 95% CI | used memory (GiB) | n | provider | fidelity |\n|---|---|---|---|---|---|---|\n")
+			b.WriteString("| lab | CPU cores: median [interval] (coverage) | used memory (GiB) | n | provider | fidelity |\n|---|---|---|---|---|---|\n")
 			for _, r := range rs {
 				c, okc := r.m[results.CPUCores]
 				m, okm := r.m[results.MemUsedBytes]
-				fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s |\n", r.lab, fmtOr(c, okc, "%.3f", 1), ci(c, 1, "%.3f"), fmtOr(m, okm, "%.2f", 1<<30), c.N, r.provider, r.fidelity)
+				cores := "–"
+				if okc {
+					cores = median(c, 1, "%.3f")
+				}
+				fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s |\n", r.lab, cores, fmtOr(m, okm, "%.2f", 1<<30), c.N, r.provider, r.fidelity)
 			}
 			continue
 		}
 		if strings.HasSuffix(k.test, "rr") {
-			b.WriteString("| lab | proxy | p50 µs (median) | 95% CI | CoV % (robust) | × host | p90 µs | p99 µs | transactions/s | n | provider | fidelity |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+			b.WriteString("| lab | proxy | p50 µs: median [interval] (coverage) | CoV % (robust) | × host [interval] | p90 µs | p99 µs | transactions/s | n | provider | fidelity |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, r := range rs {
 				p50, ok := r.m[results.LatencyP50]
 				if !ok {
@@ -181,7 +213,7 @@ func Markdown(w io.Writer, doc *results.Document) error {
 				p90, ok90 := r.m[results.LatencyP90]
 				p99, ok99 := r.m[results.LatencyP99]
 				tr, okt := r.m[results.TransactionRate]
-				fmt.Fprintf(b, "| %s | %s | %.1f | %s | %.1f (%.1f) | %s | %s | %s | %s | %d | %s | %s |\n", r.lab, dash(r.proxy), p50.Median, ci(p50, 1, "%.1f"), p50.CoVPct, p50.RobustCoVPct, ratio(p50),
+				fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", r.lab, dash(r.proxy), median(p50, 1, "%.1f"), cov(p50), ratio(p50),
 					fmtOr(p90, ok90, "%.1f", 1), fmtOr(p99, ok99, "%.1f", 1), fmtOr(tr, okt, "%.0f", 1), p50.N, r.provider, r.fidelity)
 			}
 			continue
@@ -191,7 +223,7 @@ func Markdown(w io.Writer, doc *results.Document) error {
 		if udp {
 			extra = "UDP loss % (median)"
 		}
-		fmt.Fprintf(b, "| lab | proxy | Gbit/s (median) | 95%% CI | CoV %% (robust) | × host | %s | CPU cores | mCPU per Gbit/s | n | provider | fidelity |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", extra)
+		fmt.Fprintf(b, "| lab | proxy | Gbit/s: median [interval] (coverage) | CoV %% (robust) | × host [interval] | %s | CPU cores | mCPU per Gbit/s | n | provider | fidelity |\n|---|---|---|---|---|---|---|---|---|---|---|\n", extra)
 		for _, r := range rs {
 			t, ok := r.m[results.ThroughputBps]
 			if !ok {
@@ -207,10 +239,12 @@ func Markdown(w io.Writer, doc *results.Document) error {
 			}
 			c, okc := r.m[results.CPUCores]
 			e, oke := r.m[results.MCPUPerGbit]
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %.1f (%.1f) | %s | %s | %s | %s | %d | %s | %s |\n", r.lab, dash(r.proxy), gbps(t.Median), ci(t, 1e9, "%.2f"), t.CoVPct, t.RobustCoVPct, ratio(t), ex,
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", r.lab, dash(r.proxy), median(t, 1e9, "%.2f"), cov(t), ratio(t), ex,
 				fmtOr(c, okc, "%.2f", 1), fmtOr(e, oke, "%.0f", 1), t.N, r.provider, r.fidelity)
 		}
 	}
+	b.WriteString(aboveHostSection(doc))
+	b.WriteString(flagsSection(doc))
 	var failed []results.Measurement
 	for _, m := range doc.Measurements {
 		if m.Error != "" {
@@ -365,7 +399,7 @@ func Table(w io.Writer, doc *results.Document) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "TEST\tPLACEMENT\tLAB\tPROXY\tGBIT/S\t95%% CI\tCOV%% (ROBUST)\t×HOST\tMCPU/GBIT\tN\tPROVIDER/FIDELITY\n")
+	fmt.Fprintf(tw, "TEST\tPLACEMENT\tLAB\tPROXY\tGBIT/S MEDIAN [INTERVAL] (COVERAGE)\tCOV%% (ROBUST)\t×HOST [INTERVAL]\tMCPU/GBIT\tN\tPROVIDER/FIDELITY\tFLAGS\n")
 	for _, k := range tests(doc) {
 		if k.test == "idle" {
 			continue
@@ -376,12 +410,12 @@ func Table(w io.Writer, doc *results.Document) error {
 				continue
 			}
 			e, oke := r.m[results.MCPUPerGbit]
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f (%.1f)\t%s\t%s\t%d\t%s/%s\n", k.test, k.placement, r.lab, dash(r.proxy), gbps(t.Median), ci(t, 1e9, "%.2f"), t.CoVPct, t.RobustCoVPct, ratio(t), fmtOr(e, oke, "%.0f", 1), t.N, r.provider, r.fidelity)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s/%s\t%s\n", k.test, k.placement, r.lab, dash(r.proxy), median(t, 1e9, "%.2f"), cov(t), ratio(t), fmtOr(e, oke, "%.0f", 1), t.N, r.provider, r.fidelity, flagCount(t))
 		}
 	}
 	for _, l := range doc.Labs {
 		if l.Status != results.StatusOK {
-			fmt.Fprintf(tw, "%s\t\t%s\t\t%s\t%s\t\t\t\t\t%s/%s\n", "–", l.Name, l.Status, l.Error, l.Provider, l.Fidelity)
+			fmt.Fprintf(tw, "%s\t\t%s\t\t%s\t%s\t\t\t\t%s/%s\t\n", "–", l.Name, l.Status, l.Error, l.Provider, l.Fidelity)
 		}
 	}
 	return tw.Flush()
@@ -402,4 +436,101 @@ func Lines(w io.Writer, title string, lines []string) error {
 		}
 	}
 	return nil
+}
+
+// statisticsNote says once what every "median [interval] (coverage)"
+// means, so no reader takes the interval for a 95 % one around a mean.
+const statisticsNote = "- statistics: every figure is *median [interval] (coverage)*. The interval is the median's own distribution-free order-statistic interval; its coverage is exact, not nominal: 75 % with 3 windows, 93.8 % with 5, at least 95 % from 6 (the narrowest such interval). CoV is the standard deviation over the mean; the robust CoV (1.4826·MAD over the median) is shown only from 6 windows. *× host* is the ratio of medians with the interval [low / host high, high / host low], which holds whenever both medians' intervals do; it is given for rates and latencies only.\n"
+
+// aboveHostSection lists the figures that beat their host baseline: those
+// beyond both intervals (impossible for a datapath: an artefact of
+// placement or noise, kept out of rankings until explained) and those
+// above it inside the noise, each with the per-CPU evidence of the
+// windows; "" when there are none.
+func aboveHostSection(doc *results.Document) string {
+	b := &strings.Builder{}
+	var noise []string
+	for _, s := range doc.Summaries {
+		if s.AboveHost != nil {
+			if b.Len() == 0 {
+				b.WriteString("\n## Figures above their host baseline\n\nA CNI cannot beat the path it is built on. These figures lie above their host baseline beyond both intervals: they depend on where client, server and softirq ran (see the per-CPU view of each window), not on the datapath, and are kept out of rankings until explained.\n\n| lab | test | placement | metric | median [interval] (coverage) | host median [interval] | × host [interval] | n | provider | fidelity | evidence |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+			}
+			a := s.AboveHost
+			scale, format := figureScale(s)
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | "+format+" ["+format+"–"+format+"] | %s | %d | %s | %s | %s |\n", s.Lab, s.Test, s.Placement, s.Metric, median(s, scale, format),
+				a.HostMedian/scale, a.HostCI95Low/scale, a.HostCI95High/scale, ratio(s), s.N, s.Provider, s.Fidelity, escape(a.Evidence))
+		}
+		for _, f := range s.Flags {
+			if strings.HasPrefix(f, results.FlagAboveHostWithinNoise) {
+				noise = append(noise, fmt.Sprintf("- **%s %s %s** (%s, %s/%s): %s\n", s.Lab, s.Test, s.Placement, s.Metric, s.Provider, s.Fidelity, f))
+			}
+		}
+	}
+	if len(noise) > 0 {
+		if b.Len() == 0 {
+			b.WriteString("\n## Figures above their host baseline\n\nNo figure lies above its host baseline beyond both intervals.\n")
+		}
+		b.WriteString("\nAbove the host's median by more than 5 %, but inside the noise (the intervals overlap): read these as \"about the host's figure\", and look at the per-CPU view of the windows before reading anything else into them.\n\n")
+		for _, l := range noise {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// flagsSection lists the doubts carried from the windows (other than the
+// above-host ones, shown with their evidence), once per lab × test ×
+// placement rather than once per metric; "" when there are none.
+func flagsSection(doc *results.Document) string {
+	type where struct{ lab, scenario, test, placement, proxy string }
+	seen := map[where]map[string]bool{}
+	var order []where
+	var flags = map[where][]string{}
+	for _, s := range doc.Summaries {
+		if len(s.Params) > 0 {
+			continue
+		}
+		w := where{s.Lab, s.Scenario, s.Test, s.Placement, s.Proxy}
+		for _, f := range s.Flags {
+			if strings.HasPrefix(f, results.FlagAboveHostWithinNoise) {
+				continue
+			}
+			if seen[w] == nil {
+				seen[w] = map[string]bool{}
+				order = append(order, w)
+			}
+			if !seen[w][f] {
+				seen[w][f] = true
+				flags[w] = append(flags[w], f)
+			}
+		}
+	}
+	if len(order) == 0 {
+		return ""
+	}
+	b := &strings.Builder{}
+	b.WriteString("\n## Flags\n\nDoubts about figures whose windows did not fail.\n\n| lab | scenario | test | placement | proxy | flags |\n|---|---|---|---|---|---|\n")
+	for _, w := range order {
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", w.lab, w.scenario, w.test, dash(w.placement), dash(w.proxy), escape(strings.Join(flags[w], "; ")))
+	}
+	return b.String()
+}
+
+// figureScale is how a metric is printed: bit rates in Gbit/s.
+func figureScale(s results.Summary) (float64, string) {
+	if s.Unit == "bit/s" {
+		return 1e9, "%.2f"
+	}
+	return 1, "%.4g"
+}
+
+// flagCount is the terminal table's pointer to the report's flags.
+func flagCount(s results.Summary) string {
+	switch {
+	case s.AboveHost != nil:
+		return "ABOVE HOST (see report.md)"
+	case len(s.Flags) > 0:
+		return fmt.Sprintf("%d flag(s) (see report.md)", len(s.Flags))
+	}
+	return ""
 }

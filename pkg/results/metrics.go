@@ -110,11 +110,45 @@ func Unit(metric string) string {
 	return units[base]
 }
 
-// LowerIsBetter says which direction is good for a metric.
-func LowerIsBetter(metric string) bool {
-	switch metric {
-	case ThroughputBps, ConnectRate, TransactionRate:
-		return false
-	}
-	return true
+// Direction says which way a metric is better.
+type Direction string
+
+const (
+	Higher Direction = "higher"
+	Lower  Direction = "lower"
+	// Neutral metrics describe a setup rather than its performance
+	// (pod_mtu, rule counts, the sender's rate, how many samples a
+	// percentile rests on): a change is news, neither a regression nor an
+	// improvement.
+	Neutral Direction = "neutral"
+)
+
+// better lists every metric with a direction; the rest are Neutral.
+var better = map[string]Direction{
+	ThroughputBps: Higher, ConnectRate: Higher, TransactionRate: Higher,
+
+	Retransmits: Lower, UDPLossPct: Lower, UDPJitterMs: Lower,
+	CPUCores: Lower, SoftirqCores: Lower, MCPUPerGbit: Lower, MemUsedBytes: Lower,
+	ProgramSeconds: Lower, AddOneSeconds: Lower, AddOnePartialSeconds: Lower,
+	FirstPacketP01: Lower, FirstPacketP50: Lower, FirstPacketP90: Lower, FirstPacketP99: Lower,
+	LatencyP50: Lower, LatencyP90: Lower, LatencyP99: Lower, ConnectFailed: Lower,
+	AgentCPUCores: Lower, AgentMemBytes: Lower, NodeCPUCores: Lower, NodeMemBytes: Lower,
+	PodsCPUCores: Lower, PodsMemBytes: Lower,
+
+	SentBps: Neutral, PodMTU: Neutral, RuleCount: Neutral, RulesPerEP: Neutral,
+	ChainCount: Neutral, MapEntryCount: Neutral, ConnectSamples: Neutral,
 }
+
+// Better is the direction of a metric (per-component ones by their base);
+// an unknown metric is Neutral, never silently "lower is better".
+func Better(metric string) Direction {
+	base, _ := SplitComponent(metric)
+	if d, ok := better[base]; ok {
+		return d
+	}
+	return Neutral
+}
+
+// LowerIsBetter says the metric is better lower; false for higher-is-better
+// and for neutral metrics.
+func LowerIsBetter(metric string) bool { return Better(metric) == Lower }

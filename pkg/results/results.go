@@ -126,6 +126,26 @@ type Lab struct {
 	Software *Software `json:"software,omitempty"`
 	// IPerf3 is the iperf3 version the lab's pods run ("3.12").
 	IPerf3 string `json:"iperf3,omitempty"`
+	// Detected is what an existing cluster runs, as cnilab found it
+	// (provider cluster: nothing was installed, so nothing is assumed).
+	Detected *Detected `json:"detected,omitempty"`
+}
+
+// Detected is the CNI of an existing cluster and how cnilab knows it.
+type Detected struct {
+	CNI     string `json:"cni"`
+	Version string `json:"version"`
+	// Mode is the forwarding mode in the lab definitions' terms (vxlan,
+	// host-gw, tunnel, native, ...), "" where not visible.
+	Mode string `json:"mode,omitempty"`
+	// Proxy is the service proxy (kube-proxy iptables, cilium eBPF, ...).
+	Proxy string `json:"proxy,omitempty"`
+	// How lists the evidence: objects read and what they said.
+	How []string `json:"how"`
+	// Nodes are the nodes the bench pods ran on (client, server) and why
+	// those.
+	Nodes    []string `json:"nodes,omitempty"`
+	NodesHow string   `json:"nodes_how,omitempty"`
 }
 
 // UpSteps are the timed steps of bringing a lab up, in order; each runs
@@ -222,7 +242,9 @@ type Measurement struct {
 	// CPUs is the per-CPU view of the window (busy and softirq share of
 	// each CPU, from /proc/stat and /proc/softirqs), so a figure that
 	// depends on where client, server and softirq ran can be shown with its
-	// placement.
+	// placement. These are machine-wide readings: everything else on the
+	// machine is in them too, and on kind every node shares this kernel,
+	// so they are the machine's CPUs, not one node's.
 	CPUs []CPUWindow `json:"cpus,omitempty"`
 	// Pinning says how the window's processes were placed on CPUs
 	// ("client cpu0, server cpu1", "unpinned").
@@ -258,6 +280,12 @@ type AboveHost struct {
 	// windows (busy and softirq per CPU), in words.
 	Evidence string `json:"evidence"`
 }
+
+// FlagAboveHostWithinNoise starts the Summary flag of a throughput figure
+// whose median is well above its host baseline's while the two intervals
+// overlap: not shown to be impossible, but not to be read as "faster than
+// the host" either.
+const FlagAboveHostWithinNoise = "above host within noise"
 
 // Summary aggregates one metric of one lab × test over repeats.
 type Summary struct {

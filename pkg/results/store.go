@@ -20,12 +20,30 @@ type Store struct {
 	path string
 }
 
+// FileMode is the mode of every file in a run directory: readable by all,
+// so a user can rank or diff the results of a run made with sudo.
+const FileMode = 0o644
+
+// CreateFile creates (or truncates) a run file with FileMode, whatever the
+// umask.
+func CreateFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, FileMode)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(FileMode); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // Create starts a new run directory.
 func Create(dir string, run Run) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	log, err := os.OpenFile(filepath.Join(dir, "measurements.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	log, err := os.OpenFile(filepath.Join(dir, "measurements.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, FileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +141,12 @@ func (s *Store) flushLocked() error {
 	}
 	tmp, err := os.CreateTemp(s.dir, ".results-*.json")
 	if err != nil {
+		return err
+	}
+	// CreateTemp makes 0600 files; results.json is read like its siblings.
+	if err := tmp.Chmod(FileMode); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
 		return err
 	}
 	if _, err := tmp.Write(append(data, '\n')); err != nil {

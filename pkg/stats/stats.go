@@ -1,95 +1,130 @@
-// Package stats summarises repeated measurements: median, mean, a 95%
-// confidence interval of the mean (Student's t, since repeats are few) and
-// the coefficient of variation.
+// Package stats summarises repeated measurements so that every figure shown
+// comes with the interval that belongs to it:
+//
+//   - the median with its distribution-free order-statistic interval
+//     (MedianCI), whose exact coverage is returned with it because few
+//     repeats cannot reach 95 %;
+//   - the mean with its Student-t interval, the standard deviation and
+//     Welch's test on two means (Welch);
+//   - the coefficient of variation, and a robust CoV only from n = 6;
+//   - the ratio of two medians with a conservative interval (Ratio);
+//   - the one percentile implementation of the tree (Percentile, Median).
 package stats
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 )
 
+// MinRobustN is the smallest sample with a robust CoV. Below it the median
+// absolute deviation is one of two or three deviations (at n = 3 the
+// smaller of the two non-zero ones), so one deviant window yields a small
+// "robust" figure that says nothing about the spread.
+const MinRobustN = 6
+
 // Summary of a sample.
 type Summary struct {
-	N        int
-	Median   float64
+	N      int
+	Median float64
+	// MedianCI is the median's order-statistic interval and its coverage.
+	MedianCI Interval
 	Mean     float64
-	StdDev   float64
-	CI95Low  float64
-	CI95High float64
+	// StdDev is the sample standard deviation (n − 1 in the denominator).
+	StdDev float64
+	// MeanCI95Low/High is the mean's 95 % Student-t interval.
+	MeanCI95Low  float64
+	MeanCI95High float64
 	// CoVPct is the sample standard deviation over the mean, in percent.
 	CoVPct float64
 	// RobustCoVPct is 1.4826 × the median absolute deviation over the
-	// median, in percent: the CoV a normal sample would have, but blind to
-	// a single outlier window. A large CoV with a small robust CoV means one
-	// window was disturbed, not that the path is unstable.
-	RobustCoVPct float64
-}
-
-// t975 holds the 0.975 quantile of Student's t for 1..30 degrees of freedom.
-var t975 = []float64{0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-	2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-	2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
-
-// TQuantile975 returns t(0.975, df).
-func TQuantile975(df int) float64 {
-	if df < 1 {
-		return math.NaN()
-	}
-	if df < len(t975) {
-		return t975[df]
-	}
-	return 1.960 + 2.4/float64(df) // within 0.002 of the true value above 30
+	// median, in percent; nil below MinRobustN or when the median is 0.
+	// 1.4826 makes it equal the CoV for a normal sample.
+	RobustCoVPct *float64
 }
 
 // ErrEmpty is returned for an empty sample.
 var ErrEmpty = errors.New("no values to summarise")
 
-// Summarise computes the summary. With one value the interval collapses to
-// it and CoV is 0; callers show n so readers can tell.
+// Summarise computes the summary. With one value both intervals collapse
+// to it (the median's with coverage 0) and CoV is 0; callers show n so
+// readers can tell.
 func Summarise(xs []float64) (Summary, error) {
 	if len(xs) == 0 {
 		return Summary{}, ErrEmpty
 	}
-	s := Summary{N: len(xs)}
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return Summary{}, fmt.Errorf("value %v is not a finite number", x)
+		}
+	}
+	n := len(xs)
+	s := Summary{N: n}
 	sorted := append([]float64(nil), xs...)
 	sort.Float64s(sorted)
-	s.Median = Quantile(sorted, 0.5)
+	s.Median = quantileSorted(sorted, 0.5)
+	s.MedianCI = medianCISorted(sorted)
 	for _, x := range xs {
 		s.Mean += x
 	}
-	s.Mean /= float64(len(xs))
-	if len(xs) > 1 {
+	s.Mean /= float64(n)
+	s.MeanCI95Low, s.MeanCI95High = s.Mean, s.Mean
+	if n > 1 {
 		var ss float64
 		for _, x := range xs {
 			ss += (x - s.Mean) * (x - s.Mean)
 		}
-		s.StdDev = math.Sqrt(ss / float64(len(xs)-1))
-		half := TQuantile975(len(xs)-1) * s.StdDev / math.Sqrt(float64(len(xs)))
-		s.CI95Low, s.CI95High = s.Mean-half, s.Mean+half
-	} else {
-		s.CI95Low, s.CI95High = s.Mean, s.Mean
+		s.StdDev = math.Sqrt(ss / float64(n-1))
+		half := TQuantile975(n-1) * s.StdDev / math.Sqrt(float64(n))
+		s.MeanCI95Low, s.MeanCI95High = s.Mean-half, s.Mean+half
 	}
 	if s.Mean != 0 {
 		s.CoVPct = 100 * s.StdDev / math.Abs(s.Mean)
 	}
-	if s.Median != 0 {
-		dev := make([]float64, len(sorted))
+	if n >= MinRobustN && s.Median != 0 {
+		dev := make([]float64, n)
 		for i, x := range sorted {
 			dev[i] = math.Abs(x - s.Median)
 		}
 		sort.Float64s(dev)
-		s.RobustCoVPct = 100 * 1.4826 * Quantile(dev, 0.5) / math.Abs(s.Median)
+		r := 100 * 1.4826 * quantileSorted(dev, 0.5) / math.Abs(s.Median)
+		s.RobustCoVPct = &r
 	}
 	return s, nil
 }
 
-// Quantile returns the q-quantile of sorted values with linear
-// interpolation between closest ranks.
-func Quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
+// Percentile returns the p-th percentile (0 ≤ p ≤ 100) of xs, which need
+// not be sorted. Between two order statistics it interpolates linearly
+// (the definition R calls type 7 and NumPy uses by default), so the 50th
+// percentile is the usual median. It is the one percentile of cnilab:
+// latency percentiles of a window, medians over repeats and rank's
+// medians all come from here. An empty sample is an error, never a zero.
+func Percentile(xs []float64, p float64) (float64, error) {
+	if len(xs) == 0 {
+		return 0, errors.New("percentile of no samples")
+	}
+	if math.IsNaN(p) || p < 0 || p > 100 {
+		return 0, fmt.Errorf("percentile %v out of range 0–100", p)
+	}
+	sorted := append([]float64(nil), xs...)
+	sort.Float64s(sorted)
+	return quantileSorted(sorted, p/100), nil
+}
+
+// Median is Percentile(xs, 50); NaN for an empty sample, so a missing
+// figure cannot pass for a zero.
+func Median(xs []float64) float64 {
+	m, err := Percentile(xs, 50)
+	if err != nil {
 		return math.NaN()
 	}
+	return m
+}
+
+// quantileSorted is the q-quantile (0 ≤ q ≤ 1) of sorted, non-empty
+// values with linear interpolation between closest ranks.
+func quantileSorted(sorted []float64, q float64) float64 {
 	if q <= 0 {
 		return sorted[0]
 	}

@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cnilab/cnilab/labs"
 	"github.com/cnilab/cnilab/pkg/config"
@@ -32,10 +34,13 @@ type Streams struct {
 	Err io.Writer
 }
 
-// ExitError carries an exit code.
+// ExitError carries an exit code and, for a usage error, the hint that
+// follows the reason.
 type ExitError struct {
 	Code int
 	Err  error
+	// Hint is the command's usage line, printed under a usage error.
+	Hint string
 }
 
 func (e *ExitError) Error() string { return e.Err.Error() }
@@ -49,6 +54,24 @@ func WithCode(code int, err error) error {
 	return &ExitError{Code: code, Err: err}
 }
 
+// Usage makes err a usage error of cmd: exit 2, a one-line reason naming
+// the command, and cmd's usage line as the hint.
+func Usage(cmd *cobra.Command, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) && ee.Hint != "" {
+		return err
+	}
+	reason := strings.Join(strings.Fields(strings.SplitN(err.Error(), "\n", 2)[0]), " ")
+	if cmd.HasParent() {
+		reason = strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ") + ": " + reason
+	}
+	return &ExitError{Code: ExitInvalid, Err: errors.New(reason),
+		Hint: fmt.Sprintf("usage: %s (%s --help for more)", cmd.UseLine(), cmd.CommandPath())}
+}
+
 // Code returns the exit code for err.
 func Code(err error) int {
 	if err == nil {
@@ -58,27 +81,119 @@ func Code(err error) int {
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
-	// Commands with their own error types say their code this way.
-	var coded interface{ ExitCode() int }
-	if errors.As(err, &coded) {
-		return coded.ExitCode()
-	}
 	if config.IsInvalid(err) {
 		return ExitInvalid
 	}
 	return ExitFailed
 }
 
-// Definitions are the --labs and --scenarios flags.
+// Print writes err as cnilab reports it on stderr: "cnilab: reason", then
+// the usage hint of a usage error.
+func Print(w io.Writer, err error) {
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(w, "cnilab:", err)
+	var ee *ExitError
+	if errors.As(err, &ee) && ee.Hint != "" {
+		fmt.Fprintln(w, ee.Hint)
+	}
+}
+
+// Harden makes every usage error in root's command tree exit 2 with a
+// reason and a usage hint: bad flags and flag values (root's flag error
+// function, which subcommands inherit), argument-count errors and missing
+// required flags (each command's Args wrapped; cobra checks Args before
+// required flags), and unknown subcommands (a group command without Run
+// would otherwise print its help and exit 0).
+func Harden(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return Usage(c, err) })
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		// pflag's warnings (a deprecated flag) go to stderr; cobra would
+		// print them on its "out", which is the command's stdout.
+		c.Flags().SetOutput(root.ErrOrStderr())
+		if c.DisableFlagParsing {
+			return // the command parses its own arguments (probe)
+		}
+		if c.HasSubCommands() && !c.Runnable() {
+			c.Args = subcommandArgs
+			c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+		}
+		args := c.Args
+		if args == nil {
+			args = cobra.NoArgs
+			if c.Name() == "help" {
+				args = cobra.ArbitraryArgs // cobra's own: help TOPIC
+			}
+		}
+		c.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return Usage(c, err)
+			}
+			return Usage(c, requiredFlags(c))
+		}
+	}
+	walk(root)
+}
+
+// subcommandArgs rejects what is not a subcommand of a group command,
+// suggesting the nearest ones.
+func subcommandArgs(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	msg := fmt.Sprintf("unknown command %q (commands: %s)", args[0], strings.Join(names, ", "))
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		msg = fmt.Sprintf("unknown command %q: did you mean %s?", args[0], strings.Join(s, " or "))
+	}
+	return errors.New(msg)
+}
+
+// requiredFlags is cobra's missing-required-flag check, run where its
+// error can be made a usage error.
+func requiredFlags(c *cobra.Command) error {
+	var missing []string
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if req := f.Annotations[cobra.BashCompOneRequiredFlag]; len(req) > 0 && req[0] == "true" && !f.Changed {
+			missing = append(missing, "--"+f.Name)
+		}
+	})
+	if len(missing) > 0 {
+		return fmt.Errorf("required flag %s not set", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// Definitions are the --lab-dir and --scenario-dir flags.
 type Definitions struct {
 	LabsDir      string
 	ScenariosDir string
 }
 
-// AddFlags registers the flags on cmd.
+// AddFlags registers the flags on cmd. --labs and --scenarios were their
+// names until 0.x; --scenarios was one letter from --scenario (names), so
+// both folder flags end in -dir now and the old names stay one release as
+// deprecated aliases.
 func (d *Definitions) AddFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&d.LabsDir, "labs", "", "folder of lab definitions (default: the embedded labs/)")
-	cmd.Flags().StringVar(&d.ScenariosDir, "scenarios", "", "folder of scenario definitions (default: the embedded scenarios/)")
+	f := cmd.Flags()
+	f.StringVar(&d.LabsDir, "lab-dir", "", "folder of lab definitions, one YAML per lab (default: the embedded labs/)")
+	f.StringVar(&d.ScenariosDir, "scenario-dir", "", "folder of scenario definitions and environments.yaml (default: the embedded scenarios/)")
+	f.StringVar(&d.LabsDir, "labs", "", "")
+	f.StringVar(&d.ScenariosDir, "scenarios", "", "")
+	_ = f.MarkDeprecated("labs", "use --lab-dir")
+	_ = f.MarkDeprecated("scenarios", "use --scenario-dir (--scenario takes scenario names)")
 }
 
 // FS returns the lab and scenario folders to read, with their display
@@ -88,13 +203,13 @@ func (d *Definitions) FS() (labsFS fs.FS, labsName string, scFS fs.FS, scName st
 	scFS, scName = scenarios.FS, "scenarios"
 	if d.LabsDir != "" {
 		if st, err := os.Stat(d.LabsDir); err != nil || !st.IsDir() {
-			return nil, "", nil, "", WithCode(ExitInvalid, fmt.Errorf("--labs %s: not a folder", d.LabsDir))
+			return nil, "", nil, "", WithCode(ExitInvalid, fmt.Errorf("--lab-dir %s: not a folder", d.LabsDir))
 		}
 		labsFS, labsName = os.DirFS(d.LabsDir), d.LabsDir
 	}
 	if d.ScenariosDir != "" {
 		if st, err := os.Stat(d.ScenariosDir); err != nil || !st.IsDir() {
-			return nil, "", nil, "", WithCode(ExitInvalid, fmt.Errorf("--scenarios %s: not a folder", d.ScenariosDir))
+			return nil, "", nil, "", WithCode(ExitInvalid, fmt.Errorf("--scenario-dir %s: not a folder", d.ScenariosDir))
 		}
 		scFS, scName = os.DirFS(d.ScenariosDir), d.ScenariosDir
 	}
@@ -114,8 +229,9 @@ func (d *Definitions) Load() (*config.Set, error) {
 	return set, nil
 }
 
-// Seconds is a whole-seconds flag that takes what kind, kubectl and helm
-// users type ("30s", "2m") as well as a bare number of seconds.
+// Seconds is a whole-seconds flag that takes Go durations, as kind,
+// kubectl and helm users type them ("30s", "2m"), and bare seconds. Zero
+// and negative values are usage errors; unset, N stays 0 (the profile's).
 type Seconds struct{ N int }
 
 // String implements pflag.Value.
@@ -128,19 +244,19 @@ func (s *Seconds) String() string {
 
 // Set implements pflag.Value.
 func (s *Seconds) Set(v string) error {
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 {
-			return fmt.Errorf("%q: a duration cannot be negative", v)
-		}
-		s.N = n
-		return nil
-	}
 	d, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("%q: want a duration such as 30s or 2m", v)
+	if n, aerr := strconv.Atoi(v); aerr == nil {
+		d, err = time.Duration(n)*time.Second, nil
 	}
-	if d < 0 || d%time.Second != 0 {
-		return fmt.Errorf("%q: want a whole, non-negative number of seconds", v)
+	switch {
+	case err != nil:
+		return errors.New("want a duration such as 30s or 2m")
+	case d <= 0:
+		return errors.New("must be positive")
+	case d%time.Second != 0:
+		return errors.New("want whole seconds (iperf3 counts its windows in seconds)")
+	case d > 24*time.Hour:
+		return errors.New("more than a day per window")
 	}
 	s.N = int(d / time.Second)
 	return nil
@@ -148,3 +264,26 @@ func (s *Seconds) Set(v string) error {
 
 // Type implements pflag.Value.
 func (*Seconds) Type() string { return "duration" }
+
+// Count is a flag for a number of things that must be at least one;
+// unset, N stays 0 (the profile's).
+type Count struct{ N int }
+
+// String implements pflag.Value.
+func (c *Count) String() string { return strconv.Itoa(c.N) }
+
+// Set implements pflag.Value.
+func (c *Count) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil:
+		return errors.New("want a whole number")
+	case n < 1:
+		return errors.New("must be at least 1")
+	}
+	c.N = n
+	return nil
+}
+
+// Type implements pflag.Value.
+func (*Count) Type() string { return "int" }

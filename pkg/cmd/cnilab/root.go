@@ -46,7 +46,8 @@ func NewRoot(s cli.Streams) *cobra.Command {
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.AddCommand(compare.NewCommand(s), up.NewCommand(s), run.NewCommand(s), down.NewCommand(s), list.NewCommand(s), doctor.NewCommand(s),
-		rankcmd.NewCommand(rankcmd.Streams{Out: s.Out, Err: s.Err}), diffcmd.NewCommand(s), reportcmd.NewCommand(s), imagescmd.NewCommand(s),
+		rankcmd.NewCommand(s), diffcmd.NewCommand(s), reportcmd.NewCommand(s), imagescmd.NewCommand(s),
 		kindhostcmd.NewCommand(s))
+	cli.Harden(root)
 	return root
 }

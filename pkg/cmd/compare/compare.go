@@ -18,6 +18,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/images"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/lab/cluster"
 	"github.com/cnilab/cnilab/pkg/lab/kind"
 	"github.com/cnilab/cnilab/pkg/lab/netns"
 	"github.com/cnilab/cnilab/pkg/report"
@@ -33,7 +34,7 @@ type flags struct {
 	scenarios   string
 	profile     string
 	duration    cli.Seconds
-	repeats     int
+	repeats     cli.Count
 	placement   string
 	underlayMTU int
 	out         string
@@ -42,6 +43,7 @@ type flags struct {
 	runID       string
 	solo        string
 	pinCPUs     bool
+	cluster     clusterFlags
 }
 
 // NewCommand returns `cnilab compare`.
@@ -59,16 +61,17 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVar(&f.cnis, "cni", "host,flannel,calico,kube-router,cilium", "labs to compare, comma separated (cnilab list cnis)")
 	cmd.Flags().StringVar(&f.scenarios, "scenario", "throughput", "scenarios, comma separated (cnilab list scenarios)")
 	cmd.Flags().StringVar(&f.profile, "profile", "quick", "measurement profile: quick, stable or full (see scenarios/*.yaml)")
-	cmd.Flags().Var(&f.duration, "duration", "length of each measurement window, e.g. 10s (overrides the profile)")
-	cmd.Flags().IntVar(&f.repeats, "repeats", 0, "repeats per lab and test (overrides the profile)")
+	cmd.Flags().Var(&f.duration, "duration", "length of each measurement window, a Go duration such as 10s or 2m (overrides the profile)")
+	cmd.Flags().Var(&f.repeats, "repeats", "repeats per lab and test, at least 1 (overrides the profile)")
 	cmd.Flags().StringVar(&f.placement, "placement", "", "cross-node, same-node or both (default: the profile's)")
 	cmd.Flags().IntVar(&f.underlayMTU, "underlay-mtu", 1500, "fabric MTU (9000 mimics the 2024 lab's jumbo frames)")
 	cmd.Flags().StringVar(&f.out, "out", "reports/runs", "folder for run directories")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "keep the labs after the run (cnilab down --all removes them)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
-	cmd.Flags().BoolVar(&f.pinCPUs, "pin-cpus", false, "pin the iperf3 client to the first CPU and the server to the last")
-	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs `cnilab up` built for this run id (they are kept)")
+	cmd.Flags().BoolVar(&f.pinCPUs, "pin-cpus", true, "pin the iperf3 client and server to two different CPUs (the lowest and highest each pod may use), host baseline included; --pin-cpus=false leaves placement to the scheduler")
+	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs 'cnilab up' built for this run id (they are kept)")
 	cmd.Flags().StringVar(&f.solo, "solo-baseline", "", "bring this lab up alone (then remove it) before all labs together, to record the parallel-vs-one provisioning ratio")
+	f.cluster.add(cmd)
 	f.defs.AddFlags(cmd)
 	return cmd
 }
@@ -90,10 +93,15 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	both := false
 	switch f.provider {
 	case "auto", "netns", "kind":
+		if f.cluster.set(cmd) {
+			return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--kubeconfig, --context, --bench-image, --nodes, --node-selector and --dry-run are for --provider cluster, not %s", f.provider))
+		}
 	case "netns,kind", "kind,netns":
 		both = true
+		if f.cluster.set(cmd) {
+			return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--kubeconfig, --context, --bench-image, --nodes, --node-selector and --dry-run are for --provider cluster, not %s", f.provider))
+		}
 	case "cluster":
-		return cli.WithCode(cli.ExitPrerequisite, errors.New("--provider cluster: not built into this cnilab yet; use netns or kind"))
 	default:
 		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--provider %q: auto, netns, kind, cluster or netns,kind", f.provider))
 	}
@@ -112,10 +120,19 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		// Each provider's ratios need its own host baseline.
 		labs = append([]string{cmp.HostLab}, labs...)
 	}
+	var cp *cluster.Provider
+	if f.provider == "cluster" {
+		if cp, labs, err = f.cluster.prepare(cmd, s, set, labs, cmd.Flags().Changed("cni")); err != nil {
+			return err
+		}
+	}
 	opts := cmp.Options{Set: set, Labs: labs, Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration.N,
-		Repeats: f.repeats, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: s.Err, RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo}
+		Repeats: f.repeats.N, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: cli.NewProgress(s.Err), RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo}
 	if err := opts.Validate(); err != nil {
 		return cli.WithCode(cli.ExitInvalid, err)
+	}
+	if cp != nil {
+		return runCluster(cmd, s, f, opts, cp)
 	}
 	var noRecipe []string
 	for _, n := range opts.Labs {
@@ -155,6 +172,9 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		ps = append(ps, netns.New(caps, r))
 	}
 	if both || ch.name == "kind" {
+		if err := opts.Prerequisites(ctx, "kind"); err != nil {
+			return cli.WithCode(cli.ExitPrerequisite, err)
+		}
 		kp := kind.New(kind.ImagesFrom(images.Offline()), r, nil)
 		kp.Log = func(format string, args ...any) { fmt.Fprintf(s.Err, "  "+format+"\n", args...) }
 		ps = append(ps, kp)
@@ -171,6 +191,12 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	} else {
 		fmt.Fprintf(s.Err, "provider %s (%s)\n", ch.name, ch.reason)
 	}
+	return finish(ctx, s, f, opts, ps, caps)
+}
+
+// finish runs the comparison with providers ps (one, or netns and kind)
+// and prints its document.
+func finish(ctx context.Context, s cli.Streams, f *flags, opts cmp.Options, ps []lab.Provider, caps kernelcap.Set) error {
 	runner := &throughput.Runner{}
 	doc, err := cmp.RunAll(ctx, opts, ps, caps, runner)
 	if doc != nil {
@@ -211,7 +237,7 @@ func Prepare(ctx context.Context, o *cmp.Options) (kernelcap.Set, error) {
 	if err := o.Validate(); err != nil {
 		return nil, cli.WithCode(cli.ExitInvalid, err)
 	}
-	if err := o.Prerequisites(); err != nil {
+	if err := o.Prerequisites(ctx, "netns"); err != nil {
 		return nil, cli.WithCode(cli.ExitPrerequisite, err)
 	}
 	caps, err := kernelcap.Detect(ctx)

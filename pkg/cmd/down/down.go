@@ -12,6 +12,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/images"
+	"github.com/cnilab/cnilab/pkg/lab/cluster"
 	"github.com/cnilab/cnilab/pkg/lab/kind"
 	"github.com/cnilab/cnilab/pkg/lab/netns"
 	"github.com/cnilab/cnilab/pkg/netplan"
@@ -20,14 +21,22 @@ import (
 // NewCommand returns `cnilab down`.
 func NewCommand(s cli.Streams) *cobra.Command {
 	var all bool
-	var runID string
+	var runID, provider, kubeconfig, kubeContext string
 	cmd := &cobra.Command{
-		Use:   "down [--run ID | --all]",
+		Use:   "down [--run ID | --all] [--provider cluster --kubeconfig F [--context C]]",
 		Short: "Remove labs: one run's (--run) or every cnl- leftover (--all); idempotent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if all == (runID != "") {
 				return cli.WithCode(cli.ExitInvalid, errors.New("give exactly one of --run ID or --all"))
+			}
+			switch {
+			case provider == "cluster":
+				return downCluster(cmd, s, kubeconfig, kubeContext, runID)
+			case provider != "":
+				return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--provider %q: only cluster (netns and kind leftovers are always removed)", provider))
+			case kubeconfig != "" || kubeContext != "":
+				return cli.WithCode(cli.ExitInvalid, errors.New("--kubeconfig and --context need --provider cluster"))
 			}
 			p := netns.New(nil, command.Exec{})
 			kp := kindProvider(cmd.Context())
@@ -70,7 +79,30 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "remove every cnl- namespace and kind cluster, whichever run made it")
 	cmd.Flags().StringVar(&runID, "run", "", "remove the labs of this run id")
+	cmd.Flags().StringVar(&provider, "provider", "", "cluster: remove cnilab's namespaces (cnilab-*, labelled cnilab.io/run) from an existing cluster, and nothing else")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "--provider cluster: the cluster's kubeconfig file")
+	cmd.Flags().StringVar(&kubeContext, "context", "", "--provider cluster: kubeconfig context")
 	return cmd
+}
+
+// downCluster removes cnilab's namespaces from an existing cluster: every
+// run's (--all) or one run's. Only namespaces named cnilab-* that carry
+// the run label go; nothing else in the cluster is touched.
+func downCluster(cmd *cobra.Command, s cli.Streams, kubeconfig, kubeContext, runID string) error {
+	if kubeconfig == "" {
+		return cli.WithCode(cli.ExitInvalid, errors.New("--provider cluster needs --kubeconfig FILE"))
+	}
+	p, err := cluster.New(kubeconfig, kubeContext)
+	if err != nil {
+		return cli.WithCode(cli.ExitInvalid, err)
+	}
+	p.Run = runID
+	removed, err := p.DownAll(cmd.Context())
+	for _, n := range removed {
+		fmt.Fprintf(s.Err, "removed namespace %s\n", n)
+	}
+	fmt.Fprintf(s.Err, "removed %d cnilab namespaces from the cluster\n", len(removed))
+	return err
 }
 
 // kindProvider is the kind provider when a Docker engine answers, nil when

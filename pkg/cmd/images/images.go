@@ -209,7 +209,7 @@ func newList(s cli.Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&source, "images", "", "offline or upstream (default: the set `images build` last chose, else offline)")
+	cmd.Flags().StringVar(&source, "images", "", "offline or upstream (default: the set 'images build' last chose, else offline)")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "cache dir holding the recorded choice")
 	return cmd
 }

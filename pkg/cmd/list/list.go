@@ -2,6 +2,7 @@
 package list
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -27,24 +28,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 		ValidArgs: []string{"cnis", "scenarios", "environments", "labs"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if args[0] == "labs" {
-				names, err := netns.New(nil, command.Exec{}).List(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, n := range names {
-					fmt.Fprintln(s.Out, n)
-				}
-				if images.CheckEngine(cmd.Context(), command.Exec{}) != nil {
-					return nil // no Docker engine: no kind cluster can run
-				}
-				clusters, err := kind.New(kind.ImagesFrom(images.Offline()), command.Exec{}, nil).List(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, c := range clusters {
-					fmt.Fprintln(s.Out, "kind cluster "+c)
-				}
-				return nil
+				return listLabs(cmd.Context(), s)
 			}
 			set, err := defs.Load()
 			if err != nil {
@@ -103,4 +87,35 @@ func dash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+// listLabs prints the running labs: netns namespaces and kind clusters
+// named cnl-. With none it says so on stderr, so stdout stays a list a
+// script can read.
+func listLabs(ctx context.Context, s cli.Streams) error {
+	names, err := netns.New(nil, command.Exec{}).List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		fmt.Fprintln(s.Out, n)
+	}
+	var clusters []string
+	engine := images.CheckEngine(ctx, command.Exec{}) == nil
+	if engine {
+		if clusters, err = kind.New(kind.ImagesFrom(images.Offline()), command.Exec{}, nil).List(ctx); err != nil {
+			return err
+		}
+	}
+	for _, c := range clusters {
+		fmt.Fprintln(s.Out, "kind cluster "+c)
+	}
+	if len(names)+len(clusters) == 0 {
+		where := "no cnl- network namespaces and no kind clusters"
+		if !engine {
+			where = "no cnl- network namespaces (no Docker engine answers, so no kind clusters)"
+		}
+		fmt.Fprintf(s.Err, "no labs running: %s\n", where)
+	}
+	return nil
 }

@@ -6,12 +6,12 @@ package rank
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cnilab/cnilab/pkg/cmd/cli"
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/dataset"
 	engine "github.com/cnilab/cnilab/pkg/rank"
@@ -19,50 +19,40 @@ import (
 	"github.com/cnilab/cnilab/reports/published"
 )
 
-// Streams are where the command writes: the report to Out, messages to Err.
-type Streams struct {
-	Out io.Writer
-	Err io.Writer
-}
-
-// Exit codes (design §7).
-const (
-	ExitOK       = 0
-	ExitBadInput = 2
-)
-
-// ExitError carries the process exit code for the root command to use.
-type ExitError struct {
-	Code int
-	Err  error
-}
-
-func (e *ExitError) Error() string { return e.Err.Error() }
-func (e *ExitError) Unwrap() error { return e.Err }
-
-// ExitCode is what main should exit with.
-func (e *ExitError) ExitCode() int { return e.Code }
-
-func badInput(err error) error { return &ExitError{Code: ExitBadInput, Err: err} }
+func badInput(err error) error { return cli.WithCode(cli.ExitInvalid, err) }
 
 // options are one invocation's flags (kept per command, never global).
 type options struct {
 	results, published, dataset string
 	envs                        []string
 	output                      string
-	labsDir, scenariosDir       string
+	defs                        cli.Definitions
 }
 
 // NewCommand returns `cnilab rank`.
-func NewCommand(streams Streams) *cobra.Command {
+func NewCommand(streams cli.Streams) *cobra.Command {
 	o := &options{}
 	cmd := &cobra.Command{
 		Use:   "rank [--results FILE | --published NAME | --dataset FILE] [--env e,..] [-o text|json|markdown]",
 		Short: "Rank CNIs per environment with evidence, and check the published claims",
 		Long: "Rank CNIs for each environment profile (scenarios/environments.yaml) from a cnilab results file,\n" +
 			"an embedded published dataset (" + strings.Join(dataset.Names(published.FS), ", ") + ") or a dataset file\n" +
-			"in the same format, and compute a verdict for every claim in reports/published/claims.yaml.\n" +
-			"Exit codes: 0 ok, 2 bad input.",
+			"in the same format, and compute a verdict for every claim in reports/published/claims.yaml.\n\n" +
+			"Figures are normalised as a ratio to the best candidate (1 = best). Where figures carry\n" +
+			"intervals (a cnilab run), each score has one too; CNIs whose score intervals overlap are\n" +
+			"tied and share a place (\"1= calico, kube-router (tied: dts 12.45 [8.05–15.73] vs ...)\").\n" +
+			"A published dataset without intervals ties only on equal scores. Services-scale criteria\n" +
+			"compare at the largest service count every candidate reached; a figure above its host\n" +
+			"baseline beyond both intervals is left out (the notes say which).\n\n" +
+			"JSON (-o json): input{name, kind, title, notes[]}; environments[]{name, weights[], ranking[]{\n" +
+			"place (shared by tied entries: 1, 1, 3), cni, score, score_low, score_high, tied_with[] (the\n" +
+			"other CNIs of the same place), tie (the figures that could not separate it from the entry\n" +
+			"above), variant, evidence[]{criterion, value, raw, unit, ci95_low, ci95_high, ci_level,\n" +
+			"normalized, normalized_low, normalized_high, weight, contribution, source, detail}},\n" +
+			"excluded[], not_eligible[]}; claims[]{id, verdict, reason, evidence[]}. The full contract\n" +
+			"is in the package documentation of pkg/rank.\n\n" +
+			"Exit codes: 0 ranked, 1 failed, 2 bad input (usage, or a malformed results, dataset or definition file:\n" +
+			"file:line: field).",
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -76,13 +66,11 @@ func NewCommand(streams Streams) *cobra.Command {
 	f.StringVar(&o.dataset, "dataset", "", "dataset file in the published format (cnilab.dataset/v1)")
 	f.StringSliceVar(&o.envs, "env", nil, "environments to rank (default: all)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text, json or markdown")
-	f.StringVar(&o.labsDir, "labs", "", "directory of lab definitions (facts); default: the embedded labs/")
-	f.StringVar(&o.scenariosDir, "scenarios", "", "directory holding environments.yaml; default: the embedded scenarios/")
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
+	o.defs.AddFlags(cmd)
 	return cmd
 }
 
-func (o *options) run(streams Streams) error {
+func (o *options) run(streams cli.Streams) error {
 	n := 0
 	for _, s := range []string{o.results, o.published, o.dataset} {
 		if s != "" {
@@ -102,11 +90,9 @@ func (o *options) run(streams Streams) error {
 		return badInput(fmt.Errorf("-o %q: want text, json or markdown", o.output))
 	}
 	src := engine.Sources{}
-	if o.labsDir != "" {
-		src.Labs, src.LabsPrefix = os.DirFS(o.labsDir), o.labsDir
-	}
-	if o.scenariosDir != "" {
-		src.Scenarios, src.ScenariosPrefix = os.DirFS(o.scenariosDir), o.scenariosDir
+	var err error
+	if src.Labs, src.LabsPrefix, src.Scenarios, src.ScenariosPrefix, err = o.defs.FS(); err != nil {
+		return err
 	}
 	defs, err := engine.LoadDefinitions(src)
 	if err != nil {

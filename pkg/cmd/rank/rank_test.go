@@ -3,13 +3,14 @@ package rank
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"github.com/google/go-cmp/cmp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cnilab/cnilab/pkg/cmd/cli"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -17,22 +18,14 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := NewCommand(Streams{Out: &out, Err: &errOut})
+	cmd := NewCommand(cli.Streams{Out: &out, Err: &errOut})
+	cli.Harden(cmd)
 	cmd.SetArgs(args)
 	err := cmd.Execute()
 	return out.String(), errOut.String(), err
 }
 
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	return 1
-}
+func exitCode(err error) int { return cli.Code(err) }
 
 func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
@@ -48,14 +41,14 @@ func TestExitCodes(t *testing.T) {
 		msg  string
 	}{
 		{"published", []string{"--published", "infrabuilder-2024", "--env", "edge"}, 0, ""},
-		{"malformed dataset", []string{"--dataset", bad}, 2, bad + ":13: cannot unmarshal"},
+		{"malformed dataset", []string{"--dataset", bad}, 2, bad + ":13: variants.0.tests.0.throughput_bps: cannot unmarshal"},
 		{"missing dataset file", []string{"--dataset", filepath.Join(dir, "none.yaml")}, 2, "no such file"},
 		{"unknown published", []string{"--published", "infrabuilder-1999"}, 2, "no published dataset"},
 		{"unknown environment", []string{"--published", "infrabuilder-2024", "--env", "moon"}, 2, "unknown environment"},
 		{"two inputs", []string{"--published", "infrabuilder-2024", "--dataset", bad}, 2, "one of"},
 		{"bad output", []string{"-o", "xml"}, 2, "want text, json or markdown"},
 		{"unknown flag", []string{"--colour"}, 2, "unknown flag"},
-		{"malformed environments", []string{"--scenarios", badEnv}, 2, "environments.yaml:3: environments.0.variants"},
+		{"malformed environments", []string{"--scenario-dir", badEnv}, 2, "environments.yaml:3: environments.0.variants"},
 		{"missing results file", []string{"--results", filepath.Join(dir, "r.json")}, 2, "no such file"},
 	}
 	for _, tc := range cases {
@@ -81,9 +74,13 @@ func TestJSONContract(t *testing.T) {
 		Environments []struct {
 			Name    string `json:"name"`
 			Ranking []struct {
-				CNI      string            `json:"cni"`
-				Score    *float64          `json:"score"`
-				Evidence []json.RawMessage `json:"evidence"`
+				Place     int               `json:"place"`
+				CNI       string            `json:"cni"`
+				Score     *float64          `json:"score"`
+				ScoreLow  *float64          `json:"score_low"`
+				ScoreHigh *float64          `json:"score_high"`
+				TiedWith  []string          `json:"tied_with"`
+				Evidence  []json.RawMessage `json:"evidence"`
 			} `json:"ranking"`
 		} `json:"environments"`
 		Claims []struct {
@@ -101,10 +98,27 @@ func TestJSONContract(t *testing.T) {
 		if len(e.Ranking) == 0 {
 			t.Errorf("%s: empty ranking", e.Name)
 		}
-		for _, r := range e.Ranking {
-			if r.CNI == "" || r.Score == nil || len(r.Evidence) == 0 {
-				t.Errorf("%s: entry without cni, score or evidence: %+v", e.Name, r)
+		places := map[int][]string{}
+		for i, r := range e.Ranking {
+			if r.CNI == "" || r.Score == nil || len(r.Evidence) == 0 || r.ScoreLow == nil || r.ScoreHigh == nil {
+				t.Errorf("%s: entry without cni, score, score interval or evidence: %+v", e.Name, r)
 			}
+			// Published figures have no intervals: a tie is an equal score.
+			if r.ScoreLow != nil && (*r.ScoreLow != *r.Score || *r.ScoreHigh != *r.Score) {
+				t.Errorf("%s: %s has a score interval without figure intervals", e.Name, r.CNI)
+			}
+			if r.Place < 1 || r.Place > i+1 {
+				t.Errorf("%s: %s at index %d has place %d", e.Name, r.CNI, i, r.Place)
+			}
+			places[r.Place] = append(places[r.Place], r.CNI)
+		}
+		for _, r := range e.Ranking {
+			if len(places[r.Place])-1 != len(r.TiedWith) {
+				t.Errorf("%s: %s shares place %d with %v but tied_with is %v", e.Name, r.CNI, r.Place, places[r.Place], r.TiedWith)
+			}
+		}
+		if e.Name == "security" && len(places[1]) != 2 {
+			t.Errorf("security: antrea and cilium score 100 each on facts alone and must share place 1: %v", places)
 		}
 	}
 	if got := strings.Join(names, ","); got != "edge,standard,high-performance,large-scale,security,dev-test,encryption" {

@@ -5,8 +5,10 @@ package report
 import (
 	"encoding/csv"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
 	"github.com/cnilab/cnilab/pkg/fidelity"
+	"github.com/cnilab/cnilab/pkg/htmlreport"
 	"github.com/cnilab/cnilab/pkg/rank"
 	rep "github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
@@ -25,9 +28,15 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	var formats, fidelitySummary string
 	var defs cli.Definitions
 	cmd := &cobra.Command{
-		Use:   "report RESULTS.json..",
-		Short: "Write report.md and/or summaries.csv next to each results file",
-		Args:  cobra.MinimumNArgs(1),
+		Use:   "report RESULTS.json|RUN-DIR..",
+		Short: "Write report.md, report.html and/or summaries.csv next to each results file",
+		Long: "report rebuilds the people-facing files of runs from their results.json (or a run directory):\n" +
+			"report.md (tables, services-scale, the run's ranking and the claims' verdicts), report.html\n" +
+			"(the same with charts, one self-contained page) and summaries.csv (one row per figure with\n" +
+			"its interval, provider and fidelity). Files are written 0644.\n" +
+			"Exit codes: 0 written, 1 a file could not be written, 2 bad input (usage, or a results file\n" +
+			"that does not parse).",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if fidelitySummary != "" {
 				return writeFidelitySummary(s, &defs, fidelitySummary, args)
@@ -35,13 +44,16 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			want := map[string]bool{}
 			for _, f := range strings.Split(formats, ",") {
 				switch f = strings.TrimSpace(f); f {
-				case "md", "csv":
+				case "md", "csv", "html":
 					want[f] = true
 				default:
-					return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--format %q: md or csv", f))
+					return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--format %q: md, html or csv", f))
 				}
 			}
 			for _, path := range args {
+				if st, err := os.Stat(path); err == nil && st.IsDir() {
+					path = filepath.Join(path, "results.json") // a run directory
+				}
 				doc, err := results.ReadFile(path)
 				if err != nil {
 					return cli.WithCode(cli.ExitInvalid, err)
@@ -56,6 +68,12 @@ func NewCommand(s cli.Streams) *cobra.Command {
 					}
 					fmt.Fprintln(s.Err, "wrote", filepath.Join(dir, "report.md"))
 				}
+				if want["html"] {
+					if err := htmlreport.WriteFile(filepath.Join(dir, "report.html"), doc); err != nil {
+						return err
+					}
+					fmt.Fprintln(s.Err, "wrote", filepath.Join(dir, "report.html"))
+				}
 				if want["csv"] {
 					if err := writeCSV(filepath.Join(dir, "summaries.csv"), doc); err != nil {
 						return err
@@ -66,7 +84,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&formats, "format", "md", "formats, comma separated: md, csv")
+	cmd.Flags().StringVar(&formats, "format", "md", "formats, comma separated: md, html, csv")
 	cmd.Flags().StringVar(&fidelitySummary, "fidelity-summary", "", "write the kept fidelity summary of these netns,kind runs to this file (reports/fidelity/summary.json) instead of the reports")
 	defs.AddFlags(cmd)
 	return cmd
@@ -105,7 +123,7 @@ func writeFidelitySummary(s cli.Streams, defs *cli.Definitions, out string, args
 }
 
 func writeMarkdown(path string, doc *results.Document) error {
-	f, err := os.Create(path)
+	f, err := results.CreateFile(path)
 	if err != nil {
 		return err
 	}
@@ -134,35 +152,63 @@ func writeMarkdown(path string, doc *results.Document) error {
 	return f.Close()
 }
 
+// csvHeader names the columns of summaries.csv: the median and its own
+// interval first (with the interval's coverage and method), then the mean
+// with its t-interval, the spreads, the ratio to host with its interval,
+// the above-host judgement with its evidence, and the flags.
+var csvHeader = []string{"run", "lab", "scenario", "test", "placement", "proxy", "params", "metric", "unit",
+	"median", "ci95_low", "ci95_high", "ci_level", "ci_method",
+	"mean", "stddev", "mean_ci95_low", "mean_ci95_high", "cov_pct", "robust_cov_pct", "n",
+	"ratio_to_host", "ratio_ci95_low", "ratio_ci95_high",
+	"above_host", "host_median", "host_ci95_low", "host_ci95_high", "above_host_evidence",
+	"flags", "provider", "fidelity"}
+
 // writeCSV writes one row per summary, with provider and fidelity on every
-// row like every other figure cnilab prints.
+// row like every other figure cnilab prints. An absent figure (robust CoV
+// below 6 windows, no ratio) is an empty cell, never a zero.
 func writeCSV(path string, doc *results.Document) error {
-	f, err := os.Create(path)
+	f, err := results.CreateFile(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	w := csv.NewWriter(f)
-	_ = w.Write([]string{"run", "lab", "scenario", "test", "placement", "proxy", "params", "metric", "unit", "median", "mean", "ci95_low", "ci95_high", "cov_pct", "robust_cov_pct", "n", "ratio_to_host", "provider", "fidelity"})
+	if err := csvRows(f, doc); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func csvRows(out io.Writer, doc *results.Document) error {
+	w := csv.NewWriter(out)
+	if err := w.Write(csvHeader); err != nil {
+		return err
+	}
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	opt := func(v *float64) string {
+		if v == nil {
+			return ""
+		}
+		return g(*v)
+	}
 	for _, s := range doc.Summaries {
 		var params []string
 		for k, v := range s.Params {
 			params = append(params, k+"="+v)
 		}
-		ratio, robust := "", ""
-		if s.RobustCoVPct != nil {
-			robust = g(*s.RobustCoVPct)
+		sort.Strings(params)
+		above, hostMedian, hostLo, hostHi, evidence := "false", "", "", "", ""
+		if a := s.AboveHost; a != nil {
+			above, hostMedian, hostLo, hostHi, evidence = "true", g(a.HostMedian), g(a.HostCI95Low), g(a.HostCI95High), a.Evidence
 		}
-		if s.RatioToHost != nil {
-			ratio = g(*s.RatioToHost)
+		if err := w.Write([]string{doc.Run.ID, s.Lab, s.Scenario, s.Test, s.Placement, s.Proxy, strings.Join(params, ";"), s.Metric, s.Unit,
+			g(s.Median), g(s.CI95Low), g(s.CI95High), g(s.CILevel), s.CIMethod,
+			g(s.Mean), g(s.StdDev), g(s.MeanCI95Low), g(s.MeanCI95High), g(s.CoVPct), opt(s.RobustCoVPct), strconv.Itoa(s.N),
+			opt(s.RatioToHost), opt(s.RatioCI95Low), opt(s.RatioCI95High),
+			above, hostMedian, hostLo, hostHi, evidence,
+			strings.Join(s.Flags, "; "), s.Provider, string(s.Fidelity)}); err != nil {
+			return err
 		}
-		_ = w.Write([]string{doc.Run.ID, s.Lab, s.Scenario, s.Test, s.Placement, s.Proxy, strings.Join(params, ";"), s.Metric, s.Unit,
-			g(s.Median), g(s.Mean), g(s.CI95Low), g(s.CI95High), g(s.CoVPct), robust, strconv.Itoa(s.N), ratio, s.Provider, string(s.Fidelity)})
 	}
 	w.Flush()
-	if err := w.Error(); err != nil {
-		return err
-	}
-	return f.Close()
+	return w.Error()
 }

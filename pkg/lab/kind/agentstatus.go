@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/lab/kube"
 )
 
 // AgentStatus is one agent pod's answer to the recipe's ready_exec.
@@ -23,14 +24,14 @@ type AgentStatus struct {
 	Summary string
 }
 
-// agentExec runs argv in a container of a pod (podExec in the real
+// agentExec runs argv in a container of a pod (kube.PodExec in the real
 // provider; a fake in tests).
 type agentExec func(ctx context.Context, namespace, pod, container string, argv []string) (stdout, stderr []byte, err error)
 
 func podAgentExec(cfg *rest.Config, cs kubernetes.Interface) agentExec {
 	return func(ctx context.Context, namespace, pod, container string, argv []string) ([]byte, []byte, error) {
 		var out, errb bytes.Buffer
-		err := podExec(cfg, cs, namespace, pod, container)(ctx, argv, nil, &out, &errb)
+		err := kube.PodExec(cfg, cs, namespace, pod, container)(ctx, argv, nil, &out, &errb)
 		return out.Bytes(), errb.Bytes(), err
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/lab/kube"
 )
 
 func agentObjects() []runtime.Object {
@@ -46,7 +47,7 @@ func TestAgentsReady(t *testing.T) {
 		{"one not replacing kube-proxy", e, map[string]string{"cilium-a": statusKPROn, "cilium-b": statusKPROff}, nil, `pod kube-system/cilium-b (node w2): cilium kube-proxy replacement mode is "False"`},
 		{"agent down", e, map[string]string{"cilium-a": `{"cilium":{"state":"Failure","msg":"daemon not ready"}}`}, nil, "cilium agent state Failure: daemon not ready"},
 		{"not json", e, map[string]string{"cilium-a": "Error: cannot connect"}, nil, "not JSON"},
-		{"exec fails", e, nil, &exitStatus{code: 1}, "exit status 1"},
+		{"exec fails", e, nil, &kube.ExitStatus{Code: 1}, "exit status 1"},
 		{"expect matches", &config.ReadyExec{DaemonSet: "cilium", Container: "c", Command: []string{"x"}, Expect: `"mode":"True"`},
 			map[string]string{"cilium-a": statusKPROn, "cilium-b": statusKPROn}, nil, ""},
 		{"expect fails", &config.ReadyExec{DaemonSet: "cilium", Container: "c", Command: []string{"x"}, Expect: `"mode":"True"`},

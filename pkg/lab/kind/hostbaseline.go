@@ -4,29 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/cnilab/cnilab/charts"
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/helm"
 	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/lab/kube"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
 )
 
-// HostRelease is the bench chart's release holding the host baseline's
-// hostNetwork pods, beside the CNI lab's own bench release.
-const HostRelease = "cnilab-host"
-
-// hostPodPrefix names the host baseline's pods (host-cross-node-client).
-const hostPodPrefix = "host-"
+// HostNamespace holds the host baseline's hostNetwork bench pods, beside
+// the CNI lab's own bench namespace in the same cluster.
+const HostNamespace = "cnilab-host"
 
 // hostBaselineState is a host baseline's handle: it lives in another lab's
 // cluster and goes with it.
@@ -92,100 +87,61 @@ func (p *Provider) HostBaseline(ctx context.Context, s lab.Spec, up []*lab.Insta
 		}
 	}
 	slices.Sort(workers)
-	l, values, err := hostValues(s.Workloads.Placements, workers, p.Images.Bench)
-	if err != nil {
-		return nil, err
-	}
-	ch, err := helm.LoadFS(charts.FS, charts.Bench)
+	b, err := hostBench(s, workers, p.Images.Bench, p.ReadyTimeout, *base.Probe)
 	if err != nil {
 		return nil, err
 	}
 	hc := helm.Client{Kubeconfig: c.kubeconfig, CacheDir: s.Dir}
 	p.logf("kind host: hostNetwork bench pods in cluster %s (the %s lab's)", c.name, base.Name)
 	start := time.Now()
-	if err := hc.Install(ctx, ch, helm.Release{Name: HostRelease, Namespace: BenchNamespace, Values: values}, time.Minute); err != nil {
-		return nil, err
-	}
-	if err := Poll(ctx, "host baseline pods", p.ReadyTimeout, time.Second, func(ctx context.Context) error {
-		return PodsRunning(ctx, cs, BenchNamespace, l.podNames())
-	}); err != nil {
+	wl, err := b.Install(ctx, restCfg, cs, hc)
+	if err != nil {
 		return nil, err
 	}
 	in := &lab.Instance{
 		Name: s.Def.Name, CNI: s.Def.CNI, Provider: p.Name(), Fidelity: results.Real,
 		Datapath: "node to node over the Docker network, no CNI (hostNetwork pods)",
-		Owned:    &hostBaselineState{cluster: c.name}, Probe: &probe.Launcher{Path: ProbePath, Args: []string{"probe"}},
+		Owned:    &hostBaselineState{cluster: c.name}, Probe: base.Probe,
 		NoFootprint: "the host baseline runs no CNI: its pods share the " + base.Name + " lab's cluster",
-		Nodes:       base.Nodes,
+		Nodes:       base.Nodes, Pairs: wl.Pairs,
 	}
-	byName := map[string]*pod{}
-	for _, bp := range l.Pods {
-		kp, err := cs.CoreV1().Pods(BenchNamespace).Get(ctx, bp.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, err
-		}
-		if !kp.Spec.HostNetwork {
-			return nil, fmt.Errorf("pod %s is not on the host network", bp.Name)
-		}
-		ip, err := netip.ParseAddr(kp.Status.PodIP)
-		if err != nil {
-			return nil, fmt.Errorf("pod %s address %q: %w", bp.Name, kp.Status.PodIP, err)
-		}
-		pd := newPod(restCfg, cs, BenchNamespace, bp.Name, kp.Spec.NodeName, ip)
-		res, err := pd.Exec().Run(ctx, command.Cmd{Name: "cat", Args: []string{"/sys/class/net/eth0/mtu"}})
-		if err != nil {
-			return nil, fmt.Errorf("read the MTU in pod %s: %w", bp.Name, err)
-		}
-		if pd.mtu, err = parseMTU(string(res.Stdout)); err != nil {
-			return nil, fmt.Errorf("pod %s: %w", bp.Name, err)
-		}
-		byName[bp.Name] = pd
+	for _, pd := range wl.Pods {
 		in.Pods = append(in.Pods, pd)
 	}
-	in.Pairs = map[lab.Placement]lab.PodPair{}
-	for _, bp := range l.Pods {
-		if bp.Role == "client" {
-			in.Pairs[bp.Placement] = lab.PodPair{Client: byName[bp.Name], Server: byName[hostPodPrefix+podName(bp.Placement, "server")]}
-		}
-	}
 	pair := in.Pairs[lab.CrossNode]
-	in.PodMTU = pair.Client.MTU()
 	// The pods' addresses must be the workers' own: that is what makes
 	// this the host path.
-	for _, n := range base.Nodes {
-		if n.Name() == pair.Server.NodeName() && n.IP() != pair.Server.IP() {
-			return nil, fmt.Errorf("host server pod has %s, its node %s has %s", pair.Server.IP(), n.Name(), n.IP())
+	for _, pd := range in.Pods {
+		for _, n := range base.Nodes {
+			if n.Name() == pd.NodeName() && n.IP() != pd.IP() {
+				return nil, fmt.Errorf("host pod %s has %s, its node %s has %s: not on the host network", pd.Name(), pd.IP(), n.Name(), n.IP())
+			}
 		}
 	}
-	if err := Poll(ctx, "host network across nodes", p.ReadyTimeout, time.Second, func(ctx context.Context) error {
-		return probeAcross(ctx, *in.Probe, pair.Client, pair.Server)
-	}); err != nil {
-		return nil, err
+	// A kind node's first NIC is eth0 on the Docker network.
+	if res, err := pair.Client.Exec().Run(ctx, command.Cmd{Name: "cat", Args: []string{"/sys/class/net/eth0/mtu"}}); err == nil {
+		if mtu, err := kube.ParseMTU(string(res.Stdout)); err == nil {
+			in.PodMTU = mtu
+		}
 	}
 	in.Notes = append(in.Notes, fmt.Sprintf("host baseline in kind cluster %s (the %s lab's): hostNetwork bench pods on %s, node to node over the Docker network; up in %.1f s",
 		c.name, base.Name, strings.Join(workers, " and "), time.Since(start).Seconds()))
 	return in, nil
 }
 
-// hostValues lays out the host baseline's pods (host-<placement>-<role>,
-// hostNetwork, no Services: the host has no service proxy) and the bench
-// chart's values for them.
-func hostValues(placements []lab.Placement, workers []string, image string) (benchLayout, map[string]any, error) {
-	l, err := layout(lab.Workloads{Placements: placements}, workers)
+// hostBench is the host baseline's bench install: the placements the run
+// asks for (the host has no service proxy: no Services) on the two
+// workers, hostNetwork, in its own namespace.
+func hostBench(s lab.Spec, workers []string, image string, timeout time.Duration, pl probe.Launcher) (kube.Bench, error) {
+	if len(workers) < 2 {
+		return kube.Bench{}, fmt.Errorf("%d workers; cross-node pairs need 2", len(workers))
+	}
+	l, err := kube.NewLayout(lab.Workloads{Placements: s.Workloads.Placements}, workers[0], workers[1])
 	if err != nil {
-		return l, nil, err
+		return kube.Bench{}, err
 	}
-	for i := range l.Pods {
-		l.Pods[i].Name = hostPodPrefix + l.Pods[i].Name
-	}
-	values, err := l.values(image)
-	if err != nil {
-		return l, nil, err
-	}
-	for _, v := range values["pods"].([]any) {
-		v.(map[string]any)["hostNetwork"] = true
-	}
-	return l, values, nil
+	return kube.Bench{Namespace: HostNamespace, Layout: l, ReadyTimeout: timeout, Probe: pl,
+		Chart: kube.ChartOptions{Image: image, PullPolicy: "Never", HostNetwork: true, Labels: map[string]string{kube.RunLabel: s.RunID}}}, nil
 }
 
 // downHostBaseline is Down for a host baseline: nothing to remove, its

@@ -1,34 +1,36 @@
 package kind
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/cnilab/cnilab/charts"
 	"github.com/cnilab/cnilab/pkg/helm"
 	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
 )
 
-// TestHostBaselineChart renders the host baseline's release: hostNetwork
-// pods on the same workers as the CNI's pairs, no host ports declared (two
-// host pods share the first worker), no Services.
-func TestHostBaselineChart(t *testing.T) {
-	l, values, err := hostValues([]lab.Placement{lab.SameNode}, testWorkers, "cnilab/bench:abc123")
+// TestHostBaselineBench: the host baseline's install puts hostNetwork
+// pods on the same workers as the CNI's pairs (cross-node first worker to
+// second, same-node on the first), in a namespace of its own, with no
+// Services (the host has no service proxy) and no pulls.
+var testWorkers = []string{"cnl-r1-flannel-worker", "cnl-r1-flannel-worker2"}
+
+func TestHostBaselineBench(t *testing.T) {
+	s := lab.Spec{RunID: "r1", Workloads: lab.Workloads{Placements: []lab.Placement{lab.SameNode}, ServiceProtocols: []string{"tcp"}}}
+	b, err := hostBench(s, testWorkers, "cnilab/bench:abc123", time.Minute, probe.Launcher{Path: ProbePath})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(l.Services) != 0 {
-		t.Errorf("host baseline has Services: %+v", l.Services)
+	if b.Namespace != HostNamespace || b.Namespace == BenchNamespace || !b.Chart.HostNetwork || b.Chart.PullPolicy != "Never" || len(b.Layout.Services) != 0 {
+		t.Errorf("host bench %+v", b)
 	}
-	ch, err := helm.LoadFS(charts.FS, charts.Bench)
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := helm.Render(ch, helm.Release{Name: HostRelease, Namespace: BenchNamespace, Values: values}, "v1.34.4")
+	manifest, err := b.Render("v1.34.4")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,21 +46,20 @@ func TestHostBaselineChart(t *testing.T) {
 		}
 		meta := o["metadata"].(map[string]any)
 		spec := o["spec"].(map[string]any)
-		c := spec["containers"].([]any)[0].(map[string]any)
-		if _, ok := c["ports"]; ok {
-			t.Errorf("host pod %s declares ports (host ports on a shared node)", meta["name"])
-		}
-		got = append(got, strings.Join([]string{meta["name"].(string), spec["nodeName"].(string), toString(spec["hostNetwork"]), toString(spec["dnsPolicy"])}, " "))
+		got = append(got, strings.Join([]string{meta["name"].(string), spec["nodeName"].(string), fmt.Sprint(spec["hostNetwork"])}, " "))
 	}
 	slices.Sort(got)
 	want := []string{
-		"host-cross-node-client cnl-r1-flannel-worker true ClusterFirstWithHostNet",
-		"host-cross-node-server cnl-r1-flannel-worker2 true ClusterFirstWithHostNet",
-		"host-same-node-client cnl-r1-flannel-worker true ClusterFirstWithHostNet",
-		"host-same-node-server cnl-r1-flannel-worker true ClusterFirstWithHostNet",
+		"cross-node-client cnl-r1-flannel-worker true",
+		"cross-node-server cnl-r1-flannel-worker2 true",
+		"same-node-client cnl-r1-flannel-worker true",
+		"same-node-server cnl-r1-flannel-worker true",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("host baseline pods (-want +got):\n%s", d)
+	}
+	if _, err := hostBench(s, testWorkers[:1], "cnilab/bench:abc123", time.Minute, probe.Launcher{}); err == nil {
+		t.Error("a host baseline on one worker was accepted")
 	}
 }
 

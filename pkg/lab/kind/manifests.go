@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/cnilab/cnilab/pkg/helm"
+	"github.com/cnilab/cnilab/pkg/lab/kube"
 )
 
 // maxManifest bounds one downloaded manifest: Calico-family manifests carry
@@ -133,7 +134,7 @@ func decodeManifest(body []byte) ([]*unstructured.Unstructured, error) {
 func applyObject(ctx context.Context, dyn dynamic.Interface, mapper *restmapper.DeferredDiscoveryRESTMapper, o *unstructured.Unstructured) error {
 	gvk := o.GroupVersionKind()
 	var m *meta.RESTMapping
-	err := Poll(ctx, "API resource for "+gvk.String(), 30*time.Second, time.Second, func(context.Context) error {
+	err := kube.Poll(ctx, "API resource for "+gvk.String(), 30*time.Second, time.Second, func(context.Context) error {
 		var err error
 		if m, err = mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
 			mapper.Reset()

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -31,6 +29,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/helm"
 	"github.com/cnilab/cnilab/pkg/lab"
+	"github.com/cnilab/cnilab/pkg/lab/kube"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
 )
@@ -184,7 +183,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	if err := p.installCNI(ctx, cs, hc, restCfg, def, ValuesFor(name)); err != nil {
 		return nil, err
 	}
-	if err := Poll(ctx, "cluster", p.ReadyTimeout, time.Second, func(ctx context.Context) error {
+	if err := kube.Poll(ctx, "cluster", p.ReadyTimeout, time.Second, func(ctx context.Context) error {
 		return clusterReady(ctx, cs, def.Kind, len(kindNodes))
 	}); err != nil {
 		return nil, err
@@ -196,7 +195,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 		// takes seconds, and Poll bounds each check by its interval. The
 		// agents are usually ready at the first check (their readiness
 		// probe already passed), so a long interval costs nothing.
-		if err := Poll(ctx, "CNI agent status", p.ReadyTimeout, 30*time.Second, func(ctx context.Context) error {
+		if err := kube.Poll(ctx, "CNI agent status", p.ReadyTimeout, 30*time.Second, func(ctx context.Context) error {
 			agents, err = AgentsReady(ctx, cs, run, def.Kind.CNI.Namespace, e)
 			return err
 		}); err != nil {
@@ -231,7 +230,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	slices.Sort(workers)
 
 	start = time.Now()
-	if err := p.workloads(ctx, in, s.Workloads, workers, restCfg, cs, hc); err != nil {
+	if err := p.workloads(ctx, in, s.Workloads, s.RunID, workers, restCfg, cs, hc); err != nil {
 		return nil, err
 	}
 	c.timings.Workloads = time.Since(start)
@@ -330,30 +329,6 @@ func (p *Provider) node(kn nodes.Node) (*node, error) {
 	return newNode(p.Runner, kn.String(), ip, r), nil
 }
 
-// ensureNamespace creates a namespace with labels, or labels the one
-// that exists.
-func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string, labels map[string]string) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-	_, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		cur, gerr := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-		if gerr != nil {
-			return gerr
-		}
-		if cur.Labels == nil {
-			cur.Labels = map[string]string{}
-		}
-		for k, v := range labels {
-			cur.Labels[k] = v
-		}
-		_, err = cs.CoreV1().Namespaces().Update(ctx, cur, metav1.UpdateOptions{})
-	}
-	if err != nil {
-		return fmt.Errorf("namespace %s: %w", name, err)
-	}
-	return nil
-}
-
 // installCNI installs the lab's CNI: a chart (offline from the chart inside
 // the CNI's Go module, or cnilab's own chart, with the offline images and
 // pull policy Never; upstream from the chart repository, or cnilab's own
@@ -361,7 +336,7 @@ func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string, 
 // pinned manifests.
 func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc helm.Client, restCfg *rest.Config, def *config.Lab, d ValuesData) error {
 	c := def.Kind.CNI
-	if err := ensureNamespace(ctx, cs, c.Namespace, c.NamespaceLabels); err != nil {
+	if err := kube.EnsureNamespace(ctx, cs, c.Namespace, c.NamespaceLabels); err != nil {
 		return err
 	}
 	offline := p.Images.Source == SourceOffline
@@ -399,126 +374,47 @@ func (p *Provider) installCNI(ctx context.Context, cs kubernetes.Interface, hc h
 // clusterReady is one readiness check of the whole cluster: nodes, the
 // CNI's DaemonSets, kube-proxy, CoreDNS; the first thing not ready says why.
 func clusterReady(ctx context.Context, cs kubernetes.Interface, k *config.KindLab, nodes int) error {
-	if err := NodesReady(ctx, cs, nodes); err != nil {
+	if err := kube.NodesReady(ctx, cs, nodes); err != nil {
 		return err
 	}
 	for _, ds := range k.CNI.DaemonSets {
 		ns, name := daemonSetRef(k.CNI.Namespace, ds)
-		if err := DaemonSetReady(ctx, cs, ns, name, nodes); err != nil {
+		if err := kube.DaemonSetReady(ctx, cs, ns, name, nodes); err != nil {
 			return err
 		}
 	}
 	if k.KubeProxyMode != "none" {
-		if err := DaemonSetReady(ctx, cs, "kube-system", "kube-proxy", nodes); err != nil {
+		if err := kube.DaemonSetReady(ctx, cs, "kube-system", "kube-proxy", nodes); err != nil {
 			return err
 		}
 	}
-	return DeploymentReady(ctx, cs, "kube-system", "coredns")
+	return kube.DeploymentReady(ctx, cs, "kube-system", "coredns")
 }
 
-// workloads installs the bench chart, waits for its pods, reads their
-// addresses and MTUs and the Services' ClusterIPs, and probes the pod
-// network from one worker to the other.
-func (p *Provider) workloads(ctx context.Context, in *lab.Instance, w lab.Workloads, workers []string, restCfg *rest.Config, cs kubernetes.Interface, hc helm.Client) error {
-	l, err := layout(w, workers)
+// workloads installs the bench chart on the two workers (cross-node from
+// the first to the second) and waits until it works (kube.Bench).
+func (p *Provider) workloads(ctx context.Context, in *lab.Instance, w lab.Workloads, runID string, workers []string, restCfg *rest.Config, cs kubernetes.Interface, hc helm.Client) error {
+	if len(workers) < 2 {
+		return fmt.Errorf("%d workers; cross-node pairs need 2", len(workers))
+	}
+	l, err := kube.NewLayout(w, workers[0], workers[1])
 	if err != nil {
 		return err
 	}
 	// The bench image is always local (kind loads it into the nodes), so
 	// its pods never pull, whatever the image source.
-	values, err := l.values(p.Images.Bench)
+	b := kube.Bench{Namespace: BenchNamespace, Layout: l, ReadyTimeout: p.ReadyTimeout, Probe: *in.Probe,
+		Chart: kube.ChartOptions{Image: p.Images.Bench, PullPolicy: "Never", Labels: map[string]string{kube.RunLabel: runID}}}
+	wl, err := b.Install(ctx, restCfg, cs, hc)
 	if err != nil {
 		return err
 	}
-	ch, err := helm.LoadFS(charts.FS, charts.Bench)
-	if err != nil {
-		return err
-	}
-	if err := ensureNamespace(ctx, cs, BenchNamespace, nil); err != nil {
-		return err
-	}
-	if err := hc.Install(ctx, ch, helm.Release{Name: "cnilab-bench", Namespace: BenchNamespace, Values: values}, time.Minute); err != nil {
-		return err
-	}
-	if err := Poll(ctx, "bench pods", p.ReadyTimeout, time.Second, func(ctx context.Context) error {
-		return PodsRunning(ctx, cs, BenchNamespace, l.podNames())
-	}); err != nil {
-		return err
-	}
-	byName := map[string]*pod{}
-	for _, bp := range l.Pods {
-		kp, err := cs.CoreV1().Pods(BenchNamespace).Get(ctx, bp.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		ip, err := netip.ParseAddr(kp.Status.PodIP)
-		if err != nil {
-			return fmt.Errorf("pod %s address %q: %w", bp.Name, kp.Status.PodIP, err)
-		}
-		pd := newPod(restCfg, cs, BenchNamespace, bp.Name, kp.Spec.NodeName, ip)
-		res, err := pd.Exec().Run(ctx, command.Cmd{Name: "cat", Args: []string{"/sys/class/net/eth0/mtu"}})
-		if err != nil {
-			return fmt.Errorf("read the MTU in pod %s: %w", bp.Name, err)
-		}
-		if pd.mtu, err = parseMTU(string(res.Stdout)); err != nil {
-			return fmt.Errorf("pod %s: %w", bp.Name, err)
-		}
-		byName[bp.Name] = pd
+	for _, pd := range wl.Pods {
 		in.Pods = append(in.Pods, pd)
 	}
-	in.Pairs = map[lab.Placement]lab.PodPair{}
-	for _, bp := range l.Pods {
-		if bp.Role == "client" {
-			in.Pairs[bp.Placement] = lab.PodPair{Client: byName[bp.Name], Server: byName[podName(bp.Placement, "server")]}
-		}
-	}
+	in.Pairs, in.ServiceAddrs = wl.Pairs, wl.ServiceAddrs
 	in.PodMTU = in.Pairs[lab.CrossNode].Client.MTU()
-	in.ServiceAddrs = map[string]netip.AddrPort{}
-	for _, bs := range l.Services {
-		svc, err := cs.CoreV1().Services(BenchNamespace).Get(ctx, bs.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
-		if err != nil {
-			return fmt.Errorf("service %s ClusterIP %q: %w", bs.Name, svc.Spec.ClusterIP, err)
-		}
-		for _, proto := range bs.Protocols {
-			in.ServiceAddrs[lab.ServiceKey(bs.Pod, proto)] = netip.AddrPortFrom(ip, lab.ServicePort)
-		}
-	}
-	pair := in.Pairs[lab.CrossNode]
-	return Poll(ctx, "pod network across nodes", p.ReadyTimeout, time.Second, func(ctx context.Context) error {
-		return probeAcross(ctx, *in.Probe, pair.Client, pair.Server)
-	})
-}
-
-// probeAcross runs a few request/response transactions from client to an
-// echo server in server: the pod network works end to end.
-func probeAcross(ctx context.Context, l probe.Launcher, client, server lab.Pod) error {
-	echo, err := server.Exec().Start(ctx, l.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", lab.ServicePort), "-duration", "30s"))
-	if err != nil {
-		return err
-	}
-	defer echo.Stop(time.Second)
-	target := netip.AddrPortFrom(server.IP(), lab.ServicePort).String()
-	var last error
-	for range 10 {
-		out, err := client.Exec().Run(ctx, l.Cmd("rr", "-target", target, "-count", "3", "-duration", "2s", "-timeout", "500ms"))
-		if err != nil {
-			return fmt.Errorf("%s → %s: %w", client.Name(), server.Name(), err)
-		}
-		res, err := probe.ParseConnectResult(out.Stdout)
-		if err != nil {
-			return err
-		}
-		if res.OK > 0 {
-			return nil
-		}
-		last = fmt.Errorf("%s (%s) → %s (%s): %d of %d transactions failed: %v", client.Name(), client.NodeName(), target, server.NodeName(), res.Failed, res.Attempts, res.Errors)
-		time.Sleep(200 * time.Millisecond)
-	}
-	return last
+	return nil
 }
 
 // observe records what the lab runs, as seen in it: the tunnel device on
@@ -559,7 +455,7 @@ func (p *Provider) observe(ctx context.Context, in *lab.Instance, def *config.La
 		if err != nil {
 			return fmt.Errorf("kube-proxy configuration: %w", err)
 		}
-		mode, err := kubeProxyMode(cm.Data["config.conf"])
+		mode, err := kube.KubeProxyMode(cm.Data["config.conf"])
 		if err != nil {
 			return err
 		}

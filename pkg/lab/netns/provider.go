@@ -217,7 +217,7 @@ func (p *Provider) instance(def *config.Lab, planned *datapath.Lab) *lab.Instanc
 		pods = append(pods, pod)
 		in.Pods = append(in.Pods, pod)
 	}
-	in.Pairs = pairs(pods, len(planned.Nodes))
+	in.Pairs = pairs(pods)
 	return in
 }
 
@@ -230,9 +230,11 @@ type shared struct {
 
 // pairs picks client and servers: the client is the first pod of the first
 // node; the cross-node server the first pod on another node, the same-node
-// server another pod on the client's node (in the host baseline, where
-// each node is its only pod, the node itself).
-func pairs(pods []*Pod, nodes int) map[lab.Placement]lab.PodPair {
+// server another pod on the client's node (in the host baseline, the
+// namespace one veth away from node 1). A lab without a second pod on the
+// client's node has no same-node pair: client and server are never one
+// namespace, whose loopback path no pod-to-pod path has.
+func pairs(pods []*Pod) map[lab.Placement]lab.PodPair {
 	out := map[lab.Placement]lab.PodPair{}
 	if len(pods) == 0 {
 		return out
@@ -246,9 +248,6 @@ func pairs(pods []*Pod, nodes int) map[lab.Placement]lab.PodPair {
 		if _, done := out[pl]; !done {
 			out[pl] = lab.PodPair{Client: client, Server: p}
 		}
-	}
-	if _, ok := out[lab.SameNode]; !ok && len(pods) == nodes {
-		out[lab.SameNode] = lab.PodPair{Client: client, Server: client}
 	}
 	return out
 }

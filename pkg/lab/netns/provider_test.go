@@ -222,9 +222,14 @@ func TestDatapaths(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var same lab.Pod
-			if c, s, err := in.Pair(lab.SameNode); err == nil && s != c {
-				same = s
+			// Every lab, the host baseline included, has a same-node
+			// server in a namespace of its own on the client's node.
+			_, same, err := in.Pair(lab.SameNode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nsName(same) == nsName(client) || same.NodeName() != client.NodeName() {
+				t.Fatalf("same-node server %s (%s on %s) is not another namespace on the client's node %s", same.Name(), nsName(same), same.NodeName(), client.NodeName())
 			}
 			// The pod's eth0 MTU, read from the kernel.
 			var mtu int
@@ -265,10 +270,19 @@ func TestDatapaths(t *testing.T) {
 					t.Fatalf("cross-node: %v", err)
 				}
 			}
-			if same != nil {
-				if err := exchange(t, clientNS, nsName(same), ip(same)); err != nil {
-					t.Errorf("same-node %s -> %s: %v", client.Name(), same.Name(), err)
+			if err := exchange(t, clientNS, nsName(same), ip(same)); err != nil {
+				t.Errorf("same-node %s -> %s: %v", client.Name(), same.Name(), err)
+			}
+			// The server's own interface has the pod MTU (the host
+			// baseline's: the underlay's, not loopback's 65536).
+			if err := netplan.InNamespace(nsName(same), func() error {
+				ifi, err := net.InterfaceByName("eth0")
+				if err == nil && ifi.MTU != tc.mtu {
+					t.Errorf("same-node server eth0 MTU %d, want %d", ifi.MTU, tc.mtu)
 				}
+				return err
+			}); err != nil {
+				t.Error(err)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cnilab/cnilab/pkg/proxy"
 	"github.com/cnilab/cnilab/pkg/results"
@@ -20,6 +21,9 @@ type Proxy struct {
 	jumped map[string]bool
 	// LastPayloadBytes is the size of the last restore input, for reports.
 	LastPayloadBytes int
+	// backend is iptables-legacy or iptables-nft when known (NewExec
+	// asks the binaries); empty for a proxy on a Fake.
+	backend string
 }
 
 var _ proxy.Proxy = (*Proxy)(nil)
@@ -33,18 +37,40 @@ func New(k Kernel, t proxy.Target) (*Proxy, error) {
 }
 
 // NewExec returns an iptables proxy driving the system's iptables binaries
-// through the target's runner.
+// through the target's runner. The binaries are asked which backend they
+// drive (iptables -V), so the proxy's name says which one it measured.
 func NewExec(t proxy.Target) (*Proxy, error) {
 	switch t.IPTables {
-	case "", "iptables", "iptables-legacy", "iptables-nft":
+	case "", "iptables", Legacy, NFT:
 	default:
 		return nil, fmt.Errorf("iptables proxy: unknown binaries %q", t.IPTables)
 	}
-	return New(ExecKernel{Runner: t.Runner, Prefix: t.IPTables}, t)
+	if len(t.Netns) == 0 {
+		return nil, fmt.Errorf("iptables proxy: target has no node namespace")
+	}
+	// NewExec has no context of its own; -V answers at once or not at all.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := DetectBackend(ctx, t.Runner, t.IPTables, t.Netns[0])
+	if err != nil {
+		return nil, fmt.Errorf("iptables proxy: %w", err)
+	}
+	p, err := New(ExecKernel{Runner: t.Runner, Prefix: t.IPTables}, t)
+	if err != nil {
+		return nil, err
+	}
+	p.backend = b
+	return p, nil
 }
 
-// Name implements proxy.Proxy.
-func (p *Proxy) Name() string { return "iptables" }
+// Name implements proxy.Proxy: the backend (iptables-nft or
+// iptables-legacy) when known, else "iptables".
+func (p *Proxy) Name() string {
+	if p.backend != "" {
+		return p.backend
+	}
+	return "iptables"
+}
 
 // NamespaceScoped implements proxy.NamespaceScoped: the rules live in the
 // node namespaces and go with them.

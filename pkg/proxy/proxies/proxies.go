@@ -1,6 +1,8 @@
 // Package proxies builds a service proxy by the name labs/*.yaml uses
-// (iptables, nftables, ebpf, ipvs), with the recorded fallback when the
-// kernel cannot run the one asked for.
+// (iptables, nftables, ebpf, ipvs; iptables-nft and iptables-legacy pick
+// the iptables backend explicitly), with the recorded fallback when the
+// kernel cannot run the one asked for. A built proxy's Name is its
+// backend: "iptables" comes back as iptables-nft or iptables-legacy.
 package proxies
 
 import (
@@ -15,7 +17,7 @@ import (
 )
 
 // Names lists the backends New knows.
-var Names = []string{"iptables", "nftables", "ebpf", "ipvs"}
+var Names = []string{"iptables", iptables.NFT, iptables.Legacy, "nftables", "ebpf", "ipvs"}
 
 // New returns the proxy called name on target t. When name cannot run on
 // this kernel (proxy.ErrNotReproducible), or that cnilab has not built
@@ -47,6 +49,9 @@ func CanFallBack(err error) bool {
 func build(name string, t proxy.Target) (proxy.Proxy, error) {
 	switch name {
 	case "iptables":
+		return iptables.NewExec(t)
+	case iptables.NFT, iptables.Legacy:
+		t.IPTables = name
 		return iptables.NewExec(t)
 	case "nftables":
 		return nftables.NewExec(t)

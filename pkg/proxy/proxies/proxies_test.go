@@ -14,14 +14,26 @@ import (
 	"github.com/cnilab/cnilab/pkg/proxy/nftables"
 )
 
+// versions answers iptables -V the way iptables 1.8.9 does on a distro
+// whose default is nft (Debian 12, this machine).
+func versions() *command.Fake {
+	return &command.Fake{Responses: map[string]command.FakeResponse{
+		"iptables":        {Stdout: "iptables v1.8.9 (nf_tables)\n"},
+		"iptables-nft":    {Stdout: "iptables v1.8.9 (nf_tables)\n"},
+		"iptables-legacy": {Stdout: "iptables v1.8.9 (legacy)\n"},
+	}}
+}
+
 func TestNew(t *testing.T) {
-	tgt := proxy.Target{Netns: []string{"/run/netns/x"}, Runner: &command.Fake{}}
+	tgt := proxy.Target{Netns: []string{"/run/netns/x"}, Runner: versions()}
 	tests := []struct {
 		name, fallback string
 		wantName       string
 		wantErr        bool
 	}{
-		{"iptables", "", "iptables", false},
+		{"iptables", "", "iptables-nft", false}, // the system default, named by its backend
+		{"iptables-legacy", "", "iptables-legacy", false},
+		{"iptables-nft", "", "iptables-nft", false},
 		{"nftables", "", "nftables", false},
 		{"bogus", "iptables", "", true},
 		{"ebpf", "", "", true}, // no cgroup in the target
@@ -43,12 +55,12 @@ func TestIPVSFallback(t *testing.T) {
 	if ipvs.Detect() == nil {
 		t.Skip("this kernel has IPVS; the fallback path is not taken")
 	}
-	tgt := proxy.Target{Netns: []string{"/run/netns/x"}, Runner: &command.Fake{}}
+	tgt := proxy.Target{Netns: []string{"/run/netns/x"}, Runner: versions()}
 	p, note, err := New("ipvs", tgt, "iptables")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Name() != "iptables" || !strings.Contains(note, "not reproducible here: CONFIG_IP_VS missing") || !strings.Contains(note, "fell back to iptables") {
+	if p.Name() != "iptables-nft" || !strings.Contains(note, "not reproducible here: CONFIG_IP_VS missing") || !strings.Contains(note, "fell back to iptables") {
 		t.Errorf("proxy %s, note %q", p.Name(), note)
 	}
 	if _, _, err := New("ipvs", tgt, ""); err == nil {

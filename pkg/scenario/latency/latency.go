@@ -11,9 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cnilab/cnilab/pkg/cpustat"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
+	"github.com/cnilab/cnilab/pkg/windowlock"
 )
 
 // Settings bound every window.
@@ -26,6 +29,12 @@ type Settings struct {
 type Runner struct {
 	Settings Settings
 	Launcher probe.Launcher
+	// ReadCPU reads the machine's CPU counters around the window
+	// (cpustat.ReadSnapshot when nil).
+	ReadCPU cpustat.Reader
+	// Lock keeps this window from overlapping any other cnilab window on
+	// the machine (the zero value is the machine's lock).
+	Lock windowlock.Lock
 }
 
 // Test is a parsed latency test id: [d|s](rr|crr).
@@ -57,9 +66,14 @@ func Workloads(tests, placements []string) lab.Workloads {
 	return w
 }
 
-// Measure runs one window.
+// Measure runs one window, once no other window runs on the machine.
 func (r *Runner) Measure(ctx context.Context, in *lab.Instance, scenario, testID, placement string, repeat int) results.Measurement {
+	held, lerr := r.Lock.Acquire(ctx, fmt.Sprintf("%s %s %s %s r%d", scenario, in.Name, testID, placement, repeat))
+	defer held.Release()
 	return in.Measure(scenario, testID, placement, repeat, func(m *results.Measurement) error {
+		if lerr != nil {
+			return lerr
+		}
 		return r.measure(ctx, in, testID, placement, m)
 	})
 }
@@ -128,15 +142,36 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 	if !ready {
 		return errors.New("echo server never listened")
 	}
+	read := r.ReadCPU
+	if read == nil {
+		read = cpustat.ReadSnapshot
+	}
+	before, err := read()
+	if err != nil {
+		return err
+	}
 	res, err := run(r.Settings.Transactions, r.Settings.Window)
 	if err != nil {
 		return err
 	}
+	after, err := read()
+	if err != nil {
+		return err
+	}
+	// A window of a few milliseconds has no per-CPU share to show; the
+	// figures stand without it.
+	if m.CPUs, err = cpustat.PerCPU(before, after); err != nil && !errors.Is(err, cpustat.ErrNoTicks) {
+		return err
+	}
+	// The probe's client and echo server are not pinned: one connection
+	// at a time keeps one CPU busy at most, and the kernel keeps a
+	// connection's softirq work where the socket lives.
+	m.Pinning = "unpinned"
 	if res.OK == 0 {
 		return fmt.Errorf("no transaction succeeded: %v", res.Errors)
 	}
 	for name, q := range map[string]float64{results.LatencyP50: 50, results.LatencyP90: 90, results.LatencyP99: 99} {
-		v, err := probe.Percentile(res.SamplesUS, q)
+		v, err := stats.Percentile(res.SamplesUS, q)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
 )
 
 // Markdown renders one table per proxy: a row per N with programming,
@@ -22,6 +23,7 @@ func Markdown(ms []results.Measurement) string {
 		rate results.Measurement
 	}
 	byProxy := map[string]map[int]*row{}
+	defaultIPT := ""
 	var errs []string
 	for _, m := range ms {
 		if m.Scenario != Scenario {
@@ -50,6 +52,9 @@ func Markdown(ms []results.Measurement) string {
 		switch m.Test {
 		case TestProgram:
 			r.prog = m
+			if d := m.Params["iptables_default"]; d != "" {
+				defaultIPT = d
+			}
 		case TestFirstPacket:
 			r.fp[m.Placement] = m
 		case TestConnectRate:
@@ -63,7 +68,15 @@ func Markdown(ms []results.Measurement) string {
 	}
 	sort.Strings(names)
 	for _, p := range names {
-		fmt.Fprintf(&b, "\n### %s\n\n", p)
+		heading := p
+		switch {
+		case defaultIPT == "" || !isIPTables(p):
+		case p == defaultIPT:
+			heading += " (what this system's iptables drives: the labs' backend)"
+		default:
+			heading += fmt.Sprintf(" (beside the system's default %s)", defaultIPT)
+		}
+		fmt.Fprintf(&b, "\n### %s\n\n", heading)
 		b.WriteString("| N | program s | add-one s | add-one partial s | rules | chains | map entries | rules/ep | p50 first µs | p50 middle µs | p50 last µs | p01/p90/p99 last µs | connects/s |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		var ns []int
@@ -137,7 +150,7 @@ func ShapeSummary(ms []results.Measurement) []string {
 		if len(v) == 0 {
 			return 0, false
 		}
-		return median(v), true
+		return stats.Median(v), true
 	}
 	var out []string
 	for p, ns := range sizes {
@@ -207,18 +220,9 @@ func medianOverRepeats(ms []results.Measurement) []results.Measurement {
 		}
 		m.Metrics = map[string]float64{}
 		for name, v := range vals {
-			m.Metrics[name] = median(v)
+			m.Metrics[name] = stats.Median(v)
 		}
 		out = append(out, m)
 	}
 	return out
-}
-
-func median(v []float64) float64 {
-	v = append([]float64(nil), v...)
-	sort.Float64s(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }

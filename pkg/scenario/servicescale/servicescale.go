@@ -13,14 +13,19 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/proxy"
+	"github.com/cnilab/cnilab/pkg/proxy/iptables"
 	"github.com/cnilab/cnilab/pkg/proxy/proxies"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/stats"
+	"github.com/cnilab/cnilab/pkg/windowlock"
 )
 
 // Scenario is the name results carry.
@@ -38,9 +43,13 @@ var Placements = []string{"first", "middle", "last"}
 
 // Config is what scenarios/services-scale.yaml sets.
 type Config struct {
-	Sizes     []int    // N values, ascending
-	Endpoints int      // endpoints per scale service (E)
-	Proxies   []string // iptables, nftables, ebpf, ipvs
+	Sizes     []int // N values, ascending
+	Endpoints int   // endpoints per scale service (E)
+	// Proxies to measure: nftables, ebpf, ipvs, iptables-nft,
+	// iptables-legacy, or iptables = both iptables backends, the one the
+	// system's iptables drives (what the labs run) first and the other
+	// beside it, so a user sees what the distro's default costs.
+	Proxies []string
 	// Fallback is used when a proxy is not reproducible here (ipvs).
 	Fallback string
 	// Connects per placement for the latency percentiles, and the time
@@ -51,19 +60,17 @@ type Config struct {
 	RateConnects int
 	RateWindow   time.Duration
 	// Warmup connects before each N's windows (discarded): ARP, caches.
+	// (iptables-nft 1.8.9 needs ~46 s to restore 10k services here, legacy
+	// ~0.5 s; both evaluate KUBE-SERVICES linearly per new connection.)
 	Warmup int
-	// IPTables picks the iptables binaries (see proxy.Target.IPTables).
-	// iptables-nft 1.8.9 needs ~46 s to restore 10k services here, legacy
-	// ~0.5 s; both evaluate KUBE-SERVICES linearly per new connection.
-	IPTables string
 }
 
 // Quick is the default profile; Full adds 30k services and longer windows.
 var (
 	Quick = Config{Sizes: []int{100, 1000, 5000, 10000}, Endpoints: 2, Proxies: []string{"iptables", "nftables", "ebpf", "ipvs"}, Fallback: "",
-		Connects: 1000, ConnectWindow: 3 * time.Second, RateConnects: 20000, RateWindow: time.Second, Warmup: 50, IPTables: "iptables-legacy"}
+		Connects: 1000, ConnectWindow: 3 * time.Second, RateConnects: 20000, RateWindow: time.Second, Warmup: 50}
 	Full = Config{Sizes: []int{100, 1000, 5000, 10000, 30000}, Endpoints: 2, Proxies: []string{"iptables", "nftables", "ebpf", "ipvs"}, Fallback: "",
-		Connects: 5000, ConnectWindow: 10 * time.Second, RateConnects: 100000, RateWindow: 5 * time.Second, Warmup: 200, IPTables: "iptables-legacy"}
+		Connects: 5000, ConnectWindow: 10 * time.Second, RateConnects: 100000, RateWindow: 5 * time.Second, Warmup: 200}
 )
 
 // Validate checks bounds so every loop stays bounded.
@@ -106,6 +113,10 @@ type Env struct {
 	CgroupFD  int
 	// Provider and Lab label the measurements.
 	Provider, Lab string
+	// Lock keeps each size's measurement (programming, probes, add one)
+	// from overlapping any other cnilab window on the machine (the zero
+	// value is the machine's lock).
+	Lock windowlock.Lock
 }
 
 // Emit receives each measurement as soon as it is finished.
@@ -176,8 +187,17 @@ func Run(ctx context.Context, env Env, cfg Config, emit Emit) error {
 		return errors.New("services-scale: env needs nodes, a client namespace and a server")
 	}
 	var errs []error
-	for _, name := range cfg.Proxies {
-		if err := runProxy(ctx, env, cfg, name, emit); err != nil {
+	backends, defaultIPT, err := Backends(ctx, env, cfg.Proxies)
+	if err != nil {
+		m := env.base("iptables", nil, TestProgram, cfg.Sizes[0], cfg.Endpoints)
+		m.Error = err.Error()
+		if eerr := emit(m); eerr != nil {
+			return eerr
+		}
+		errs = append(errs, err)
+	}
+	for _, name := range backends {
+		if err := runProxy(ctx, env, cfg, name, defaultIPT, emit); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			if ctx.Err() != nil {
 				break
@@ -187,8 +207,44 @@ func Run(ctx context.Context, env Env, cfg Config, emit Emit) error {
 	return errors.Join(errs...)
 }
 
-func (env Env) target(cfg Config) proxy.Target {
-	return proxy.Target{Netns: env.Nodes, Runner: env.Runner, ClusterCIDR: env.ClusterCIDR, CgroupDir: env.CgroupDir, IPTables: cfg.IPTables}
+// Backends expands the proxies to measure: "iptables" becomes the backend
+// the system's iptables drives (iptables -V in the client's node, the
+// binaries the labs use) followed by the other one. defaultIPT is that
+// default ("" when no iptables backend was asked for). When the default
+// cannot be read, both backends are still measured, and err says why the
+// default is unknown.
+func Backends(ctx context.Context, env Env, proxies []string) (out []string, defaultIPT string, err error) {
+	add := func(n string) {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, name := range proxies {
+		if name != "iptables" {
+			add(name)
+			continue
+		}
+		ns := ""
+		if len(env.Nodes) > 0 {
+			ns = env.Nodes[0]
+		}
+		d, derr := iptables.DetectBackend(ctx, env.Runner, "iptables", ns)
+		if derr != nil {
+			err = fmt.Errorf("services-scale: which iptables backend the system uses: %w", derr)
+			for _, b := range iptables.Backends {
+				add(b)
+			}
+			continue
+		}
+		defaultIPT = d
+		add(d)
+		add(iptables.Other(d))
+	}
+	return out, defaultIPT, err
+}
+
+func (env Env) target() proxy.Target {
+	return proxy.Target{Netns: env.Nodes, Runner: env.Runner, ClusterCIDR: env.ClusterCIDR, CgroupDir: env.CgroupDir}
 }
 
 func (env Env) base(proxyName string, p proxy.Proxy, test string, n, e int) results.Measurement {
@@ -202,9 +258,9 @@ func (env Env) base(proxyName string, p proxy.Proxy, test string, n, e int) resu
 	return m
 }
 
-func runProxy(ctx context.Context, env Env, cfg Config, name string, emit Emit) error {
+func runProxy(ctx context.Context, env Env, cfg Config, name, defaultIPT string, emit Emit) error {
 	for i, n := range cfg.Sizes {
-		p, note, err := proxies.New(name, env.target(cfg), cfg.Fallback)
+		p, note, err := proxies.New(name, env.target(), cfg.Fallback)
 		if err != nil {
 			m := env.base(name, nil, TestProgram, n, cfg.Endpoints)
 			if proxies.CanFallBack(err) {
@@ -220,26 +276,38 @@ func runProxy(ctx context.Context, env Env, cfg Config, name string, emit Emit) 
 			}
 			return err
 		}
-		err = measureSize(ctx, env, cfg, name, p, note, n, i == 0, emit)
+		err = env.Lock.Do(ctx, fmt.Sprintf("%s %s N=%d", Scenario, name, n), func() error {
+			return measureSize(ctx, env, cfg, name, defaultIPT, p, note, n, i == 0, emit)
+		})
 		if cerr := p.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
 			err = cerr
 		}
 		if err != nil {
+			// Recorded, so a ranking can tell "failed at 10k" from "never
+			// tried 10k": larger sizes are not attempted.
+			m := env.base(name, p, TestProgram, n, cfg.Endpoints)
+			m.Error = err.Error()
+			if eerr := emit(m); eerr != nil {
+				return eerr
+			}
 			return fmt.Errorf("at %d services: %w", n, err)
 		}
 	}
 	return nil
 }
 
-func measureSize(ctx context.Context, env Env, cfg Config, name string, p proxy.Proxy, note string, n int, first bool, emit Emit) error {
+func measureSize(ctx context.Context, env Env, cfg Config, name, defaultIPT string, p proxy.Proxy, note string, n int, first bool, emit Emit) error {
 	e := cfg.Endpoints
 	svcs, vips := Build(n, e, env.Servers)
 	prog := env.base(name, p, TestProgram, n, e)
 	if note != "" {
 		prog.Params["note"] = note
 	}
-	if p.Name() == "iptables" {
-		prog.Params["iptables"] = cfg.IPTables
+	if isIPTables(p.Name()) {
+		prog.Params["iptables"] = p.Name()
+		if defaultIPT != "" {
+			prog.Params["iptables_default"] = defaultIPT
+		}
 	}
 	t0 := time.Now()
 	if err := p.Sync(ctx, svcs); err != nil {
@@ -273,7 +341,7 @@ func measureSize(ctx context.Context, env Env, cfg Config, name string, p proxy.
 			m.Error = fmt.Sprintf("no connect succeeded: %v", r.Errors)
 		} else {
 			for metric, q := range map[string]float64{results.FirstPacketP01: 1, results.FirstPacketP50: 50, results.FirstPacketP90: 90, results.FirstPacketP99: 99} {
-				v, err := probe.Percentile(r.SamplesUS, q)
+				v, err := stats.Percentile(r.SamplesUS, q)
 				if err != nil {
 					return err
 				}
@@ -305,7 +373,7 @@ func measureSize(ctx context.Context, env Env, cfg Config, name string, p proxy.
 	// apply the one change.
 	cur := svcs
 	one := extra(n, e, 0)
-	if name == "iptables" && p.Name() == "iptables" {
+	if isIPTables(name) && isIPTables(p.Name()) {
 		next := append(append([]proxy.Service(nil), cur...), one)
 		t0 = time.Now()
 		if err := p.Sync(ctx, next); err != nil {
@@ -348,6 +416,9 @@ func measureSize(ctx context.Context, env Env, cfg Config, name string, p proxy.
 	}
 	return emit(prog)
 }
+
+// isIPTables says whether a proxy name is an iptables backend.
+func isIPTables(name string) bool { return name == "iptables" || strings.HasPrefix(name, "iptables-") }
 
 func runProbe(ctx context.Context, env Env, target netip.AddrPort, mode string, count int, window time.Duration) (probe.ConnectResult, error) {
 	c := env.Launcher.Cmd("connect", "-target", target.String(), "-mode", mode, "-count", strconv.Itoa(count), "-duration", window.String(), "-timeout", "1s")

@@ -16,6 +16,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/internal/testenv"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/proxy"
+	"github.com/cnilab/cnilab/pkg/proxy/iptables"
 	"github.com/cnilab/cnilab/pkg/proxy/proxies"
 	"github.com/cnilab/cnilab/pkg/results"
 )
@@ -97,7 +98,7 @@ func standalone(t testing.TB) Env {
 func TestRunSmall(t *testing.T) {
 	needKernel(t)
 	env := standalone(t)
-	cfg := Config{Sizes: []int{10, 200}, Endpoints: 2, Proxies: []string{"iptables", "nftables", "ebpf", "ipvs"}, IPTables: "iptables",
+	cfg := Config{Sizes: []int{10, 200}, Endpoints: 2, Proxies: []string{"iptables", "nftables", "ebpf", "ipvs"},
 		Connects: 100, ConnectWindow: 2 * time.Second, RateConnects: 500, RateWindow: 300 * time.Millisecond, Warmup: 10}
 	var ms []results.Measurement
 	err := Run(context.Background(), env, cfg, func(m results.Measurement) error { ms = append(ms, m); return nil })
@@ -129,13 +130,21 @@ func TestRunSmall(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []string{"iptables", "nftables", "ebpf"} {
+	def, err := iptables.DetectBackend(context.Background(), command.Exec{}, "iptables", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "iptables" is both backends, each named, the system default tagged.
+	for _, p := range []string{iptables.NFT, iptables.Legacy, "nftables", "ebpf"} {
 		if counts[p+"/"+TestProgram] != 2 || counts[p+"/"+TestFirstPacket] != 6 || counts[p+"/"+TestConnectRate] != 2 {
 			t.Errorf("%s: measurements %v", p, counts)
 		}
 	}
-	if ipt := find(ms, "iptables", TestProgram, "10"); ipt.Metrics[results.RulesPerEP] != 3 {
-		t.Errorf("iptables rules per endpoint = %v", ipt.Metrics[results.RulesPerEP])
+	for _, b := range iptables.Backends {
+		ipt := find(ms, b, TestProgram, "10")
+		if ipt.Metrics[results.RulesPerEP] != 3 || ipt.Params["iptables"] != b || ipt.Params["iptables_default"] != def {
+			t.Errorf("%s: rules per endpoint %v, params %v (default %s)", b, ipt.Metrics[results.RulesPerEP], ipt.Params, def)
+		}
 	}
 	t.Log("\n" + Markdown(ms))
 }
@@ -198,20 +207,14 @@ func TestQuickProfile(t *testing.T) {
 // ≤ 1 s, ebpf ≤ 0.1 s).
 func BenchmarkProgram10k(b *testing.B) {
 	testenv.Kernel(b, "real kernel")
-	for _, name := range []string{"iptables-legacy", "iptables", "nftables", "ebpf"} {
+	for _, name := range []string{iptables.Legacy, iptables.NFT, "nftables", "ebpf"} {
 		b.Run(name, func(b *testing.B) {
-			cfg := Quick
 			proxyName := name
-			if name == "iptables" {
-				cfg.IPTables = "iptables" // the system default: nf_tables backend
-			} else if name == "iptables-legacy" {
-				proxyName = "iptables"
-			}
 			b.StopTimer()
 			env := standalone(b)
 			svcs, _ := Build(10000, 2, env.Servers)
 			for i := 0; i < b.N; i++ {
-				p, _, err := proxies.New(proxyName, env.target(cfg), "")
+				p, _, err := proxies.New(proxyName, env.target(), "")
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -256,5 +259,65 @@ func TestFromConfig(t *testing.T) {
 	bad.Scale = &config.ScaleParams{Positions: []string{"top"}}
 	if _, err := FromConfig(&bad, "quick"); err == nil {
 		t.Error("unknown position accepted")
+	}
+}
+
+// fakeEnv is an Env on command.Fake: enough for the steps before the first
+// probe, which is all these tests reach.
+func fakeEnv(f *command.Fake) Env {
+	return Env{Runner: f, Nodes: []string{"/run/netns/cnl-t-node"}, ClientNetns: "/run/netns/cnl-t-client",
+		Servers: []netip.AddrPort{netip.MustParseAddrPort("10.244.1.2:8080")}, Provider: "netns", Lab: "services-scale"}
+}
+
+// "iptables" measures both backends: the one the system's iptables drives
+// first, the other beside it; explicit names stay as they are.
+func TestBackends(t *testing.T) {
+	cases := []struct {
+		name    string
+		version string
+		err     error
+		proxies []string
+		want    []string
+		def     string
+		wantErr bool
+	}{
+		{"nft default", "iptables v1.8.9 (nf_tables)\n", nil, []string{"iptables", "nftables", "ebpf"}, []string{iptables.NFT, iptables.Legacy, "nftables", "ebpf"}, iptables.NFT, false},
+		{"legacy default", "iptables v1.8.9 (legacy)\n", nil, []string{"iptables"}, []string{iptables.Legacy, iptables.NFT}, iptables.Legacy, false},
+		{"explicit backend, no detection", "", errors.New("not asked"), []string{iptables.Legacy, "nftables"}, []string{iptables.Legacy, "nftables"}, "", false},
+		{"default unknown: both measured, error says why", "", errors.New("no iptables"), []string{"iptables"}, []string{iptables.NFT, iptables.Legacy}, "", true},
+		{"no duplicates", "iptables v1.8.9 (nf_tables)\n", nil, []string{"iptables-nft", "iptables"}, []string{iptables.NFT, iptables.Legacy}, iptables.NFT, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &command.Fake{Responses: map[string]command.FakeResponse{"iptables": {Stdout: tc.version, Err: tc.err}}}
+			got, def, err := Backends(context.Background(), fakeEnv(f), tc.proxies)
+			if !slices.Equal(got, tc.want) || def != tc.def || (err != nil) != tc.wantErr {
+				t.Errorf("got %v default %q err %v; want %v default %q err %v", got, def, err, tc.want, tc.def, tc.wantErr)
+			}
+		})
+	}
+}
+
+// A size the proxy failed at is a measurement with the error, tagged with
+// the backend, and no larger size is tried: a ranking can tell "failed at
+// N" from "never tried N".
+func TestFailedSizeIsRecorded(t *testing.T) {
+	f := &command.Fake{Responses: map[string]command.FakeResponse{
+		"iptables-nft":      {Stdout: "iptables v1.8.9 (nf_tables)\n"},
+		"iptables-nft-save": {Err: errors.New("exit status 4"), Stderr: "iptables-nft-save: resource temporarily unavailable"},
+	}}
+	cfg := Quick
+	cfg.Sizes, cfg.Proxies = []int{100, 10000}, []string{iptables.NFT}
+	var ms []results.Measurement
+	err := Run(context.Background(), fakeEnv(f), cfg, func(m results.Measurement) error { ms = append(ms, m); return nil })
+	if err == nil || !strings.Contains(err.Error(), "at 100 services") {
+		t.Fatalf("err %v", err)
+	}
+	if len(ms) != 1 {
+		t.Fatalf("%d measurements, want the one failure: %+v", len(ms), ms)
+	}
+	m := ms[0]
+	if m.Proxy != iptables.NFT || m.Test != TestProgram || m.Params["services"] != "100" || !strings.Contains(m.Error, "exit status 4") {
+		t.Errorf("failure measurement %+v", m)
 	}
 }

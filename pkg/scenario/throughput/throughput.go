@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +19,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/iperf"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/windowlock"
 )
 
 // Settings apply to every window of a run.
@@ -26,9 +27,13 @@ type Settings struct {
 	Seconds int
 	Omit    int
 	Streams int
-	// PinCPUs pins the client to the first CPU and the server to the last,
-	// as if they ran on two machines; without it the scheduler moves them
-	// and their softirq work around, which shows up as run-to-run noise.
+	// PinCPUs pins the iperf3 client to the lowest CPU its pod may use and
+	// the server to the highest its pod may use, when those are two CPUs,
+	// as if they ran on two machines. Without it the scheduler moves them
+	// and their softirq work around: on a 2-vCPU machine, iperf3 before
+	// 3.16 runs all streams in one thread, and whether client, server and
+	// softirq share a CPU decides the figure, which shows up as bimodal
+	// run-to-run noise.
 	PinCPUs bool
 }
 
@@ -79,6 +84,19 @@ func ParseTest(id string, multi int) (Test, error) {
 // Runner measures windows.
 type Runner struct {
 	Settings Settings
+	// ReadCPU reads the machine's CPU counters at the window's edges
+	// (cpustat.ReadSnapshot when nil).
+	ReadCPU cpustat.Reader
+	// Lock keeps this window from overlapping any other cnilab window on
+	// the machine (the zero value is the machine's lock).
+	Lock windowlock.Lock
+}
+
+func (r *Runner) readCPU() (cpustat.Snapshot, error) {
+	if r.ReadCPU != nil {
+		return r.ReadCPU()
+	}
+	return cpustat.ReadSnapshot()
 }
 
 // Placement values.
@@ -102,9 +120,14 @@ func Workloads(tests, placements []string) lab.Workloads {
 	return w
 }
 
-// Measure runs one window.
+// Measure runs one window, once no other window runs on the machine.
 func (r *Runner) Measure(ctx context.Context, in *lab.Instance, scenario, testID, placement string, repeat int) results.Measurement {
+	held, lerr := r.Lock.Acquire(ctx, fmt.Sprintf("%s %s %s %s r%d", scenario, in.Name, testID, placement, repeat))
+	defer held.Release()
 	return in.Measure(scenario, testID, placement, repeat, func(m *results.Measurement) error {
+		if lerr != nil {
+			return lerr
+		}
 		return r.measure(ctx, in, testID, placement, m)
 	})
 }
@@ -131,19 +154,31 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 		m.Proxy = in.Services()
 		target = svc
 	}
-	srv, err := server.Exec().Start(ctx, command.Cmd{Name: "iperf3", Args: iperf.ServerArgs(port)})
+	pin, err := r.pinning(ctx, client, server)
+	if err != nil {
+		return err
+	}
+	m.Pinning = pin.String()
+	serverArgs := iperf.ServerArgs(port)
+	args := iperf.ClientArgs{Server: target.Addr().String(), Port: int(target.Port()), Protocol: t.Protocol, Streams: t.Streams, Seconds: r.Settings.Seconds, Omit: r.Settings.Omit}
+	if pin.pinned() {
+		// Each end pins itself (-A n on both sides) rather than the client
+		// asking the server to: the server's CPU must be one its own pod
+		// may use, which only the server's side was checked for.
+		serverArgs = append(serverArgs, "-A", strconv.Itoa(pin.server))
+		args.Affinity = strconv.Itoa(pin.client)
+	}
+	srv, err := server.Exec().Start(ctx, command.Cmd{Name: "iperf3", Args: serverArgs})
 	if err != nil {
 		return err
 	}
 	defer srv.Stop(2 * time.Second)
-	args := iperf.ClientArgs{Server: target.Addr().String(), Port: int(target.Port()), Protocol: t.Protocol, Streams: t.Streams, Seconds: r.Settings.Seconds, Omit: r.Settings.Omit}
-	if n := runtime.NumCPU(); r.Settings.PinCPUs && n > 1 {
-		args.Affinity = fmt.Sprintf("0,%d", n-1)
-	}
-	res, cpu, fp, err := r.runClient(ctx, client.Exec(), command.Cmd{Name: "iperf3", Args: args.Args()}, in.Footprinter)
+	w, err := r.runClient(ctx, client.Exec(), command.Cmd{Name: "iperf3", Args: args.Args()}, in.Footprinter)
 	if err != nil {
 		return err
 	}
+	res, cpu, fp := w.res, w.cpu, w.fp
+	m.CPUs = w.cpus
 	m.Metrics[results.ThroughputBps] = float64(res.Received)
 	m.Metrics[results.SentBps] = float64(res.Sent)
 	if t.Protocol == iperf.TCP {
@@ -176,7 +211,7 @@ func (r *Runner) measure(ctx context.Context, in *lab.Instance, testID, placemen
 // sample is one reading at a window's edge: machine CPU and, where the
 // lab has one, the footprint of the CNI's pods.
 type sample struct {
-	cpu cpustat.Sample
+	cpu cpustat.Snapshot
 	fp  *lab.FootprintSample
 	err error
 }
@@ -203,7 +238,7 @@ func (s *sample) readFootprint(ctx context.Context, fp lab.Footprinter) time.Dur
 // so the closing one starts early by the time the opening one took: both
 // are centred inside the window. Once stop closes (the client ended before
 // a late timer), it reads at once.
-func sampler(ctx context.Context, fp lab.Footprinter, startAt, endAt time.Duration, stop <-chan struct{}) (first, last <-chan sample) {
+func sampler(ctx context.Context, read cpustat.Reader, fp lab.Footprinter, startAt, endAt time.Duration, stop <-chan struct{}) (first, last <-chan sample) {
 	f, l := make(chan sample, 1), make(chan sample, 1)
 	t0 := time.Now()
 	wait := func(until time.Time) bool {
@@ -223,7 +258,7 @@ func sampler(ctx context.Context, fp lab.Footprinter, startAt, endAt time.Durati
 			return
 		}
 		var a sample
-		a.cpu, a.err = cpustat.Read()
+		a.cpu, a.err = read()
 		took := a.readFootprint(ctx, fp)
 		f <- a
 		end := t0.Add(endAt)
@@ -233,25 +268,35 @@ func sampler(ctx context.Context, fp lab.Footprinter, startAt, endAt time.Durati
 			b.readFootprint(ctx, fp)
 		}
 		wait(end)
-		c, err := cpustat.Read()
+		c, err := read()
 		b.cpu, b.err = c, errors.Join(b.err, err)
 		l <- b
 	}()
 	return f, l
 }
 
+// window is what one client run yields: iperf3's figures, the machine's
+// CPU over the steady part (in all and per CPU) and, where the lab has a
+// footprinter, its pods' footprint.
+type window struct {
+	res  iperf.Result
+	cpu  cpustat.Usage
+	cpus []results.CPUWindow
+	fp   *lab.Footprint
+}
+
 // runClient runs the client, retrying while the one-off server is not yet
 // listening, and samples CPU (and the lab's footprint, when it has one)
 // over the steady part of the window: from the end of the omitted warm-up
 // to just before the end.
-func (r *Runner) runClient(ctx context.Context, client command.Runner, cmd command.Cmd, fp lab.Footprinter) (iperf.Result, cpustat.Usage, *lab.Footprint, error) {
+func (r *Runner) runClient(ctx context.Context, client command.Runner, cmd command.Cmd, fp lab.Footprinter) (window, error) {
 	const attempts = 50
 	var lastErr error
 	for i := 0; i < attempts; i++ {
 		startAt := time.Duration(r.Settings.Omit)*time.Second + 100*time.Millisecond
 		endAt := time.Duration(r.Settings.Omit+r.Settings.Seconds)*time.Second - 50*time.Millisecond
 		stop := make(chan struct{})
-		first, last := sampler(ctx, fp, startAt, endAt, stop)
+		first, last := sampler(ctx, r.readCPU, fp, startAt, endAt, stop)
 		// Bound the client: its window plus generous slack.
 		cctx, cancel := context.WithTimeout(ctx, time.Duration(r.Settings.Omit+r.Settings.Seconds)*time.Second+15*time.Second)
 		out, err := client.Run(cctx, cmd)
@@ -272,29 +317,35 @@ func (r *Runner) runClient(ctx context.Context, client command.Runner, cmd comma
 		if err != nil {
 			if ce != nil {
 				if _, perr := iperf.Parse([]byte(ce.Stdout)); perr != nil && errors.Is(perr, iperf.ErrIperf) {
-					return iperf.Result{}, cpustat.Usage{}, nil, perr
+					return window{}, perr
 				}
 			}
-			return iperf.Result{}, cpustat.Usage{}, nil, err
+			return window{}, err
 		}
-		res, err := iperf.Parse(out.Stdout)
-		if err != nil {
-			return iperf.Result{}, cpustat.Usage{}, nil, err
+		w := window{}
+		if w.res, err = iperf.Parse(out.Stdout); err != nil {
+			return window{}, err
 		}
 		if a.err != nil || b.err != nil {
-			return res, cpustat.Usage{}, nil, fmt.Errorf("window sample: %v; %v", a.err, b.err)
+			return w, fmt.Errorf("window sample: %v; %v", a.err, b.err)
 		}
-		u, err := cpustat.Between(a.cpu, b.cpu)
-		if err != nil || fp == nil {
-			return res, u, nil, err
+		if w.cpu, err = cpustat.Between(a.cpu.Sample, b.cpu.Sample); err != nil {
+			return w, err
+		}
+		if w.cpus, err = cpustat.PerCPU(a.cpu, b.cpu); err != nil {
+			return w, err
+		}
+		if fp == nil {
+			return w, nil
 		}
 		f, err := lab.FootprintBetween(*a.fp, *b.fp)
 		if err != nil {
-			return res, u, nil, fmt.Errorf("agent footprint: %w", err)
+			return w, fmt.Errorf("agent footprint: %w", err)
 		}
-		return res, u, &f, nil
+		w.fp = &f
+		return w, nil
 	}
-	return iperf.Result{}, cpustat.Usage{}, nil, fmt.Errorf("iperf3 server never listened: %w", lastErr)
+	return window{}, fmt.Errorf("iperf3 server never listened: %w", lastErr)
 }
 
 // putFootprint records what the CNI's own pods used over the window:
@@ -333,7 +384,7 @@ func (r *Runner) idle(ctx context.Context, in *lab.Instance, m *results.Measurem
 			return fmt.Errorf("agent footprint: %w", err)
 		}
 	}
-	a, err := cpustat.Read()
+	a, err := r.readCPU()
 	if err != nil {
 		return err
 	}
@@ -342,14 +393,18 @@ func (r *Runner) idle(ctx context.Context, in *lab.Instance, m *results.Measurem
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	b, err := cpustat.Read()
+	b, err := r.readCPU()
 	if err != nil {
 		return err
 	}
-	u, err := cpustat.Between(a, b)
+	u, err := cpustat.Between(a.Sample, b.Sample)
 	if err != nil {
 		return err
 	}
+	if m.CPUs, err = cpustat.PerCPU(a, b); err != nil {
+		return err
+	}
+	m.Pinning = Unpinned // nothing runs
 	m.Metrics[results.CPUCores] = u.Cores
 	mem, err := memUsed()
 	if err != nil {

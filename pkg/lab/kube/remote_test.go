@@ -1,4 +1,4 @@
-package kind
+package kube
 
 import (
 	"context"
@@ -23,18 +23,18 @@ func localExec(ctx context.Context, argv []string, stdin io.Reader, stdout, stde
 	err := cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() > 0 {
-		return &exitStatus{code: ee.ExitCode()}
+		return &ExitStatus{Code: ee.ExitCode()}
 	}
 	if errors.As(err, &ee) {
 		// Killed by a signal: the shell exec'd the program, so its death
 		// by signal is what a pod exec reports as exit 128+n.
-		return &exitStatus{code: 128 + 15}
+		return &ExitStatus{Code: 128 + 15}
 	}
 	return err
 }
 
 func TestRemoteRunnerRun(t *testing.T) {
-	r := &remoteRunner{where: "pod test/a", exec: localExec}
+	r := NewRunner("pod test/a", localExec)
 	cases := []struct {
 		name       string
 		cmd        command.Cmd
@@ -45,7 +45,7 @@ func TestRemoteRunnerRun(t *testing.T) {
 		{"env", command.Cmd{Name: "sh", Args: []string{"-c", `echo "$X"`}, Env: []string{"X=it's"}}, "it's", ""},
 		{"stdin", command.Cmd{Name: "cat", Stdin: strings.NewReader("in")}, "in", ""},
 		{"non-zero keeps output", command.Cmd{Name: "sh", Args: []string{"-c", "echo out; echo refused >&2; exit 3"}}, "out", "exit status 3: refused"},
-		{"netns refused", command.Cmd{Name: "true", Netns: "/run/netns/x"}, "", "means nothing in a kind pod"},
+		{"netns refused", command.Cmd{Name: "true", Netns: "/run/netns/x"}, "", "means nothing in a pod"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +97,7 @@ func pidOf(t *testing.T, p command.Process) int {
 }
 
 func TestRemoteStopKillsTheProgram(t *testing.T) {
-	r := &remoteRunner{where: "pod test/a", exec: localExec}
+	r := NewRunner("pod test/a", localExec)
 	cases := []struct {
 		name string
 		cmd  command.Cmd
@@ -128,7 +128,7 @@ func TestRemoteStopKillsTheProgram(t *testing.T) {
 }
 
 func TestRemoteStopRightAfterStart(t *testing.T) {
-	r := &remoteRunner{where: "pod test/a", exec: localExec}
+	r := NewRunner("pod test/a", localExec)
 	p, err := r.Start(context.Background(), command.Cmd{Name: "sleep", Args: []string{"30"}})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestRemoteStopRightAfterStart(t *testing.T) {
 }
 
 func TestRemoteCancelKills(t *testing.T) {
-	r := &remoteRunner{where: "pod test/a", exec: localExec}
+	r := NewRunner("pod test/a", localExec)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -157,7 +157,7 @@ func TestRemoteCancelKills(t *testing.T) {
 }
 
 func TestRemoteWaitAfterExit(t *testing.T) {
-	r := &remoteRunner{where: "node x", exec: localExec}
+	r := NewRunner("node x", localExec)
 	p, err := r.Start(context.Background(), command.Cmd{Name: "sh", Args: []string{"-c", "echo done"}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package kind
+package kube
 
 import (
 	"bytes"
@@ -15,30 +15,36 @@ import (
 	"github.com/cnilab/cnilab/pkg/command"
 )
 
-// execFunc runs argv to completion somewhere else (inside a pod, inside a
+// ExecFunc runs argv to completion somewhere else (inside a pod, inside a
 // node container), wiring its standard streams. A program that ran and
-// exited non-zero is reported as *exitStatus; any other error means the
+// exited non-zero is reported as *ExitStatus; any other error means the
 // program could not be run or the stream broke.
-type execFunc func(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error
+type ExecFunc func(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error
 
-// exitStatus is a remote program's non-zero exit.
-type exitStatus struct{ code int }
+// ExitStatus is a remote program's non-zero exit.
+type ExitStatus struct{ Code int }
 
-func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+func (e *ExitStatus) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
-// remoteRunner is a command.Runner over an execFunc. Closing an exec
+// Runner is a command.Runner over an ExecFunc. Closing an exec
 // stream does not stop the remote program (a pod exec or a docker exec
 // outlives its client), so every program runs under a shell that first
 // writes its PID to a file in /tmp and then execs it; Stop and a cancelled
 // context signal that PID through a second exec. The remote side needs sh,
 // cat, kill and env (Debian's bench and node images have them).
-type remoteRunner struct {
+type Runner struct {
 	// where names the target in errors ("pod cnilab/cross-node-client").
 	where string
-	exec  execFunc
+	exec  ExecFunc
 }
 
-var _ command.Runner = (*remoteRunner)(nil)
+// NewRunner runs programs through exec; where names the target in errors
+// ("pod cnilab/cross-node-client", "node cnl-r1-flannel-worker").
+func NewRunner(where string, exec ExecFunc) *Runner {
+	return &Runner{where: where, exec: exec}
+}
+
+var _ command.Runner = (*Runner)(nil)
 
 // seq numbers the programs this process starts, for unique PID files.
 var seq atomic.Uint64
@@ -52,13 +58,13 @@ func argv(c command.Cmd) []string {
 	return append(append(a, c.Name), c.Args...)
 }
 
-func (r *remoteRunner) desc(c command.Cmd) string {
+func (r *Runner) desc(c command.Cmd) string {
 	return c.String() + " (" + r.where + ")"
 }
 
 // Run runs c to completion. When ctx ends first the remote program is
 // killed, not just abandoned.
-func (r *remoteRunner) Run(ctx context.Context, c command.Cmd) (command.Result, error) {
+func (r *Runner) Run(ctx context.Context, c command.Cmd) (command.Result, error) {
 	p, err := r.Start(ctx, c)
 	if err != nil {
 		return command.Result{}, err
@@ -71,9 +77,9 @@ func (r *remoteRunner) Run(ctx context.Context, c command.Cmd) (command.Result, 
 }
 
 // Start starts c and returns while it runs.
-func (r *remoteRunner) Start(ctx context.Context, c command.Cmd) (command.Process, error) {
+func (r *Runner) Start(ctx context.Context, c command.Cmd) (command.Process, error) {
 	if c.Netns != "" || c.CgroupFD > 0 {
-		return nil, &command.Error{Cmd: r.desc(c), Err: errors.New("a namespace path or cgroup fd means nothing in a kind pod")}
+		return nil, &command.Error{Cmd: r.desc(c), Err: errors.New("a namespace path or cgroup fd means nothing in a pod or a node reached through exec")}
 	}
 	p := &remoteProcess{
 		r: r, desc: r.desc(c), begin: time.Now(), done: make(chan struct{}),
@@ -100,7 +106,7 @@ func (r *remoteRunner) Start(ctx context.Context, c command.Cmd) (command.Proces
 }
 
 type remoteProcess struct {
-	r            *remoteRunner
+	r            *Runner
 	desc         string
 	pidFile      string
 	begin        time.Time
@@ -114,7 +120,7 @@ type remoteProcess struct {
 	res       command.Result
 	err       error
 	stopMu    sync.Mutex
-	exitState *exitStatus
+	exitState *ExitStatus
 }
 
 func (p *remoteProcess) finish(err error) {
