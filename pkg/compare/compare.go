@@ -16,10 +16,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
+	"github.com/cnilab/cnilab/pkg/fidelity"
 	"github.com/cnilab/cnilab/pkg/htmlreport"
 	"github.com/cnilab/cnilab/pkg/iperf"
 	"github.com/cnilab/cnilab/pkg/kernelcap"
@@ -154,8 +156,42 @@ func iperf3Version(ctx context.Context, in *lab.Instance) (iperf.Version, error)
 // even when some labs or measurements failed; err is non-nil only when the
 // run itself could not go on.
 func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, runner *throughput.Runner) (*results.Document, error) {
+	return RunAll(ctx, o, []lab.Provider{p}, caps, runner)
+}
+
+// hostBaseliner is a provider that realises the host baseline inside one
+// of its labs that are up, rather than as a lab of its own (kind: hostNetwork
+// pods in one of the run's clusters).
+type hostBaseliner interface {
+	HostBaseline(ctx context.Context, s lab.Spec, up []*lab.Instance) (*lab.Instance, error)
+}
+
+// upLab is a lab that is up and the provider that owns it.
+type upLab struct {
+	p  lab.Provider
+	in *lab.Instance
+}
+
+// RunAll is Run over several providers at once (netns and kind: each
+// model beside the real CNI, for the fidelity check). Every selected lab
+// is built on every provider, each provider with its own host baseline; a
+// lab is its name on its provider everywhere (summaries, reports). The
+// providers provision concurrently; the measurement windows of all labs of
+// all providers are interleaved and run strictly one at a time.
+func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Set, runner *throughput.Runner) (*results.Document, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, errors.New("no provider")
+	}
+	if len(ps) > 1 && (o.RunID != "" || o.SoloBaseline != "") {
+		return nil, config.Errors{{File: "--provider", Msg: "two providers in one run build their labs fresh: --run and --solo-baseline take one provider"}}
+	}
+	p := ps[0]
+	var names []string
+	for _, q := range ps {
+		names = append(names, q.Name())
 	}
 	progress := o.Progress
 	if progress == nil {
@@ -172,7 +208,7 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 	if err != nil {
 		return nil, err
 	}
-	run := results.Run{ID: id, Provider: p.Name(), Profile: o.Profile, Scenarios: o.Scenarios, Started: started,
+	run := results.Run{ID: id, Provider: strings.Join(names, ","), Profile: o.Profile, Scenarios: o.Scenarios, Started: started,
 		Host: results.Host{Kernel: kernelRelease(), CPUs: runtime.NumCPU(), Capabilities: caps.List()}, Settings: settings}
 	store, err := results.Create(dir, run)
 	if err != nil {
@@ -186,6 +222,14 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 	for _, name := range o.Labs {
 		specs = append(specs, lab.Spec{Def: o.Set.Labs[name], RunID: id, Workloads: w, Nodes: 2, PodsPerNode: 2, UnderlayMTU: o.UnderlayMTU, Dir: dir})
 	}
+	// Two providers' labs of one name share a run directory: keep their
+	// per-lab files apart.
+	dirOf := func(q lab.Provider) string {
+		if len(ps) == 1 {
+			return dir
+		}
+		return filepath.Join(dir, q.Name())
+	}
 	var solo *results.SoloUp
 	if o.SoloBaseline != "" && !attach {
 		if solo, err = provisionAlone(ctx, p, specs, o.SoloBaseline, progress); err != nil {
@@ -193,7 +237,11 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		}
 	}
 	t0 := time.Now()
-	var outcomes []schedule.Outcome
+	type provOutcome struct {
+		p  lab.Provider
+		oc schedule.Outcome
+	}
+	var outcomes []provOutcome
 	if attach {
 		at, ok := p.(lab.Attacher)
 		if !ok {
@@ -202,10 +250,24 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		for _, s := range specs {
 			start := time.Now()
 			in, err := at.Attach(ctx, s)
-			outcomes = append(outcomes, schedule.Outcome{Spec: s, Instance: in, Err: err, Took: time.Since(start)})
+			outcomes = append(outcomes, provOutcome{p, schedule.Outcome{Spec: s, Instance: in, Err: err, Took: time.Since(start)}})
 		}
 	} else {
-		outcomes = schedule.Provision(ctx, p, specs)
+		per := make([][]schedule.Outcome, len(ps))
+		var wg sync.WaitGroup
+		for i, q := range ps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				per[i] = provision(ctx, q, specs, dirOf(q))
+			}()
+		}
+		wg.Wait()
+		for i, q := range ps {
+			for _, oc := range per[i] {
+				outcomes = append(outcomes, provOutcome{q, oc})
+			}
+		}
 	}
 	wall := time.Since(t0)
 	if !attach {
@@ -215,27 +277,38 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		}
 	}
 	var up []*lab.Instance
+	var owned []upLab
 	defer func() {
 		if attach {
 			return // `cnilab down --run` removes labs that `up` made
 		}
 		if o.Keep {
-			fmt.Fprintf(progress, "keeping %d labs (cnilab down --all removes them); per-lab files such as kind kubeconfigs are in %s\n", len(up), dir)
+			fmt.Fprintf(progress, "keeping %d labs (cnilab down --run %s removes them); per-lab files such as kind kubeconfigs are in %s\n", len(up), id, dir)
 			return
 		}
 		// Tear down even when ctx was cancelled by a signal.
-		errs := schedule.Teardown(context.Background(), p, up)
-		for name, err := range errs {
-			fmt.Fprintf(progress, "teardown %s: %v\n", name, err)
+		for _, q := range ps {
+			var mine []*lab.Instance
+			for _, u := range owned {
+				if u.p == q {
+					mine = append(mine, u.in)
+				}
+			}
+			errs := schedule.Teardown(context.Background(), q, mine)
+			for name, err := range errs {
+				fmt.Fprintf(progress, "teardown %s (%s): %v\n", name, q.Name(), err)
+			}
 		}
 	}()
-	for _, oc := range outcomes {
+	for _, po := range outcomes {
+		p, oc := po.p, po.oc
 		def := oc.Spec.Def
 		l := results.Lab{Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: fidelityOf(p, def), UpSeconds: oc.Took.Seconds()}
 		switch {
 		case oc.Err == nil:
 			in := oc.Instance
 			up = append(up, in)
+			owned = append(owned, upLab{p, in})
 			l.Status, l.Fidelity, l.Datapath, l.PodMTU, l.Services = results.StatusOK, in.Fidelity, in.Datapath, in.PodMTU, in.Proxy
 			l.Notes = append(l.Notes, in.Notes...)
 			l.NoFootprint = in.NoFootprint
@@ -258,13 +331,13 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 			if in.Encap != "" {
 				l.Notes = append([]string{"encapsulation " + in.Encap}, l.Notes...)
 			}
-			fmt.Fprintf(progress, "  up   %-16s %.2fs  %s\n", def.Name, oc.Took.Seconds(), in.Datapath)
+			fmt.Fprintf(progress, "  up   %-16s %-6s %.2fs  %s\n", def.Name, p.Name(), oc.Took.Seconds(), in.Datapath)
 		case lab.IsUnavailable(oc.Err):
 			l.Status, l.Fidelity, l.Error = results.StatusUnavailable, results.NotModelled, oc.Err.Error()
-			fmt.Fprintf(progress, "  --   %-16s %s\n", def.Name, oc.Err)
+			fmt.Fprintf(progress, "  --   %-16s %-6s %s\n", def.Name, p.Name(), oc.Err)
 		default:
 			l.Status, l.Error = results.StatusFailed, oc.Err.Error()
-			fmt.Fprintf(progress, "  FAIL %-16s %v\n", def.Name, oc.Err)
+			fmt.Fprintf(progress, "  FAIL %-16s %-6s %v\n", def.Name, p.Name(), oc.Err)
 		}
 		if err := store.SetLab(l); err != nil {
 			return nil, err
@@ -351,6 +424,12 @@ func Run(ctx context.Context, o Options, p lab.Provider, caps kernelcap.Set, run
 		return nil, err
 	}
 	doc = store.Document()
+	if fc := fidelity.Compute(&doc); fc != nil {
+		if err := store.SetFidelity(fc); err != nil {
+			return nil, err
+		}
+		doc = store.Document()
+	}
 	if err := writeReport(filepath.Join(dir, "report.md"), &doc); err != nil {
 		return &doc, err
 	}
@@ -474,7 +553,7 @@ func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*
 		if err := store.Append(res); err != nil {
 			fmt.Fprintf(progress, "store: %v\n", err)
 		}
-		fmt.Fprintf(progress, "  [%d/%d] %s\n", i, len(ws), describe(res))
+		fmt.Fprintf(progress, "  [%d/%d] %-5s %s\n", i, len(ws), res.Provider, describe(res))
 	})
 }
 
@@ -562,10 +641,21 @@ func writeReport(path string, doc *results.Document) error {
 			return err
 		}
 	}
-	// The run's own ranking and the published claims table close the report.
-	if err := rank.AppendRunReport(f, doc); err != nil {
+	if err := report.FidelityMarkdown(f, doc); err != nil {
 		f.Close()
 		return err
+	}
+	// The run's own ranking and the published claims table close the
+	// report: one per provider, never the two mixed.
+	split := doc.ByProvider()
+	for _, d := range split {
+		if len(split) > 1 {
+			fmt.Fprintf(f, "\n# Ranking from the %s labs\n\n", d.Run.Provider)
+		}
+		if err := rank.AppendRunReport(f, d); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	return f.Close()
 }
@@ -623,4 +713,34 @@ func kernelRelease() string {
 		return "unknown"
 	}
 	return strings.TrimSpace(string(data))
+}
+
+// provision brings one provider's labs up. A host lab that the provider
+// realises inside its other labs (kind) waits for them; the others come
+// up in parallel.
+func provision(ctx context.Context, p lab.Provider, specs []lab.Spec, dir string) []schedule.Outcome {
+	var own []lab.Spec
+	var host *lab.Spec
+	hb, canHost := p.(hostBaseliner)
+	for _, s := range specs {
+		s.Dir = dir
+		if canHost && s.Def.Name == HostLab && s.Def.Kind == nil {
+			host = &s
+			continue
+		}
+		own = append(own, s)
+	}
+	out := schedule.Provision(ctx, p, own)
+	if host == nil {
+		return out
+	}
+	var up []*lab.Instance
+	for _, oc := range out {
+		if oc.Err == nil {
+			up = append(up, oc.Instance)
+		}
+	}
+	start := time.Now()
+	in, err := hb.HostBaseline(ctx, *host, up)
+	return append([]schedule.Outcome{{Spec: *host, Instance: in, Err: err, Took: time.Since(start)}}, out...)
 }

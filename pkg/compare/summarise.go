@@ -46,6 +46,9 @@ var ratioMetrics = map[string]bool{
 // the mean with its t-interval, the CoV, the robust CoV from n = 6, and
 // the union of the windows' flags.
 //
+// A lab is its name on its provider: each provider's labs are divided
+// by that provider's own host baseline.
+//
 // Where the host baseline has the same test (a service test: the host's
 // direct one), metric and placement, metrics in ratioMetrics get the ratio
 // of medians with a conservative interval. A non-host received-throughput
@@ -55,7 +58,9 @@ var ratioMetrics = map[string]bool{
 // intervals overlap gets a results.FlagAboveHostWithinNoise flag.
 func Summarise(doc *results.Document) []results.Summary {
 	type key struct {
-		lab, scenario, test, placement, proxy, params, metric string
+		// provider is part of a lab's identity: flannel on netns and
+		// flannel on kind are two labs, each with its own host baseline.
+		provider, lab, scenario, test, placement, proxy, params, metric string
 	}
 	groups := map[key][]float64{}
 	windows := map[key][]results.Measurement{}
@@ -65,7 +70,7 @@ func Summarise(doc *results.Document) []results.Summary {
 			continue
 		}
 		for metric, v := range m.Metrics {
-			k := key{m.Lab, m.Scenario, m.Test, m.Placement, m.Proxy, paramsKey(m.Params), metric}
+			k := key{m.Provider, m.Lab, m.Scenario, m.Test, m.Placement, m.Proxy, paramsKey(m.Params), metric}
 			if _, seen := groups[k]; !seen {
 				order = append(order, k)
 			}
@@ -92,6 +97,9 @@ func Summarise(doc *results.Document) []results.Summary {
 		}
 		if a.lab != b.lab {
 			return a.lab < b.lab
+		}
+		if a.provider != b.provider {
+			return a.provider < b.provider
 		}
 		return a.metric < b.metric
 	})
@@ -131,7 +139,7 @@ func Summarise(doc *results.Document) []results.Summary {
 		if len(test) >= 3 && test[0] == 's' {
 			test = "d" + test[1:]
 		}
-		hk := key{HostLab, s.Scenario, test, s.Placement, "", keys[i].params, s.Metric}
+		hk := key{keys[i].provider, HostLab, s.Scenario, test, s.Placement, "", keys[i].params, s.Metric}
 		hi, ok := index[hk]
 		if !ok {
 			continue

@@ -74,13 +74,22 @@ type Row struct {
 	Why       string
 }
 
-func key(s results.Summary) string {
+// key names a figure across the two runs. When either run measured one
+// lab with two providers (netns and kind), a lab is its name on its
+// provider (flannel@netns is not flannel@kind); otherwise the provider is
+// left out of the key, so the same figure measured by another provider is
+// found and judged NotComparable.
+func key(s results.Summary, withProvider bool) string {
 	var params []string
 	for k, v := range s.Params {
 		params = append(params, k+"="+v)
 	}
 	sort.Strings(params)
-	parts := []string{s.Lab, s.Scenario, s.Test}
+	lab := s.Lab
+	if withProvider {
+		lab += "@" + s.Provider
+	}
+	parts := []string{lab, s.Scenario, s.Test}
 	if s.Placement != "" {
 		parts = append(parts, s.Placement)
 	}
@@ -94,14 +103,26 @@ func key(s results.Summary) string {
 // Compare returns every figure of both documents with a verdict. minPct is
 // the smallest relative change that can count (e.g. 5).
 func Compare(old, cur *results.Document, minPct float64) []Row {
+	// Provider in the key only where a run holds one lab on two providers
+	// (a netns,kind run): elsewhere a provider change is NotComparable.
+	multi := false
+	for _, d := range []*results.Document{old, cur} {
+		providerOf := map[string]string{}
+		for _, s := range d.Summaries {
+			if p, ok := providerOf[s.Lab]; ok && p != s.Provider {
+				multi = true
+			}
+			providerOf[s.Lab] = s.Provider
+		}
+	}
 	olds := map[string]results.Summary{}
 	for _, s := range old.Summaries {
-		olds[key(s)] = s
+		olds[key(s, multi)] = s
 	}
 	seen := map[string]bool{}
 	var rows []Row
 	for _, s := range cur.Summaries {
-		k := key(s)
+		k := key(s, multi)
 		seen[k] = true
 		n := s
 		r := Row{Key: k, Metric: s.Metric, Unit: s.Unit, New: &n}

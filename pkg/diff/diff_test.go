@@ -88,3 +88,22 @@ func TestCompare(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareKeepsProvidersApart: in runs that measured with both
+// providers, flannel on netns and flannel on kind are two figures, each
+// compared with its own kind.
+func TestCompareKeepsProvidersApart(t *testing.T) {
+	both := func(netns, kind float64) *results.Document {
+		n := sum("flannel", results.ThroughputBps, netns, netns*0.98, netns*1.02)
+		k := sum("flannel", results.ThroughputBps, kind, kind*0.98, kind*1.02)
+		k.Provider, k.Fidelity = "kind", results.Real
+		return &results.Document{Summaries: []results.Summary{n, k}}
+	}
+	got := map[string]Verdict{}
+	for _, r := range Compare(both(10e9, 4e9), both(10e9, 3e9), 5) {
+		got[r.Key] = r.Verdict
+	}
+	if len(got) != 2 || got["flannel@netns throughput dts cross-node throughput_bps"] != Same || got["flannel@kind throughput dts cross-node throughput_bps"] != Regression {
+		t.Errorf("verdicts %v: want netns same and kind a regression, apart", got)
+	}
+}

@@ -177,7 +177,9 @@ func iperfVersion(ctx context.Context, h Host, c Check, udp bool) Check {
 func kind(ctx context.Context, h Host, n Need) []Check {
 	var noRecipe []string
 	for _, name := range n.Labs {
-		if l := n.Set.Labs[name]; l != nil && l.Kind == nil {
+		// The host baseline needs no recipe: the kind provider carries it
+		// as hostNetwork pods in one of the run's clusters.
+		if l := n.Set.Labs[name]; l != nil && l.Kind == nil && name != "host" {
 			noRecipe = append(noRecipe, name)
 		}
 	}

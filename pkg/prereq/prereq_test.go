@@ -109,7 +109,7 @@ func TestKindNeeds(t *testing.T) {
 	}
 	h := host(0, map[string]string{"docker": ""})
 	h.Runner.(*command.Fake).Responses["docker"] = command.FakeResponse{Err: errors.New("Cannot connect to the Docker daemon")}
-	cs, err := Checks(context.Background(), h, Need{Provider: "kind", Set: set, Labs: []string{"host", "flannel"}})
+	cs, err := Checks(context.Background(), h, Need{Provider: "kind", Set: set, Labs: []string{"flannel-host-gw", "flannel"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,17 @@ func TestKindNeeds(t *testing.T) {
 		got[c.Name] = c.OK
 	}
 	if got["kind recipes"] || !got["docker"] || got["docker answers"] {
-		t.Errorf("checks %+v: want recipes missing (host has none), docker found, engine not answering", cs)
+		t.Errorf("checks %+v: want recipes missing (flannel-host-gw has none), docker found, engine not answering", cs)
+	}
+	// The host baseline needs no recipe: kind carries it in a lab's cluster.
+	cs, err = Checks(context.Background(), h, Need{Provider: "kind", Set: set, Labs: []string{"host", "flannel"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Name == "kind recipes" && !c.OK {
+			t.Errorf("host counted as a lab without a kind recipe: %+v", c)
+		}
 	}
 	if _, err := Checks(context.Background(), h, Need{Provider: "cluster", Set: set}); err == nil {
 		t.Error("provider cluster accepted")

@@ -26,6 +26,9 @@ type Value struct {
 	// Level is the interval's actual coverage (Summary.CILevel; 0 when
 	// the source does not say).
 	Level float64 `json:"ci_level,omitempty"`
+	// ModelError is the netns model's measured error against the real
+	// CNI for this figure, where a fidelity run measured one.
+	ModelError *ModelError `json:"model_error,omitempty"`
 }
 
 // RelHalfWidth is half the CI's width relative to the value: the
@@ -314,6 +317,7 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 		}
 		return a.Services < b.Services
 	})
+	applyModelError(in, doc)
 	return in
 }
 

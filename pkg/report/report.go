@@ -44,17 +44,19 @@ func rows(doc *results.Document, scenario, test, placement string) []row {
 		if s.Scenario != scenario || s.Test != test || s.Placement != placement || len(s.Params) > 0 {
 			continue
 		}
-		r, ok := by[s.Lab]
+		// A lab is its name on its provider (flannel@netns, flannel@kind).
+		id := s.Lab + "@" + s.Provider
+		r, ok := by[id]
 		if !ok {
 			r = &row{lab: s.Lab, provider: s.Provider, fidelity: s.Fidelity, proxy: s.Proxy, m: map[string]results.Summary{}}
-			by[s.Lab] = r
-			names = append(names, s.Lab)
+			by[id] = r
+			names = append(names, id)
 		}
 		r.m[s.Metric] = s
 	}
 	labOrder := map[string]int{}
 	for i, l := range doc.Labs {
-		labOrder[l.Name] = i
+		labOrder[l.Name+"@"+l.Provider] = i
 	}
 	sort.Slice(names, func(i, j int) bool { return labOrder[names[i]] < labOrder[names[j]] })
 	out := make([]row, len(names))

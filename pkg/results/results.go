@@ -1,6 +1,10 @@
 // Package results defines cnilab's results document (schema
 // cnilab.results/v1) and a store that persists every measurement the moment
-// it finishes, so a killed run keeps what it measured.
+// it finishes, so a killed run keeps what it measured. A lab is its name
+// on its provider: a run with two providers (netns and kind) holds each
+// lab twice, and its fidelity section (Document.Fidelity; the design is
+// written out on FidelityCheck) sets each netns model against the real
+// CNI.
 package results
 
 import (
@@ -43,6 +47,9 @@ type Document struct {
 	Labs         []Lab         `json:"labs"`
 	Measurements []Measurement `json:"measurements"`
 	Summaries    []Summary     `json:"summaries"`
+	// Fidelity compares each netns model with the real CNI on kind, when
+	// the run had both providers (FidelityCheck).
+	Fidelity *FidelityCheck `json:"fidelity,omitempty"`
 }
 
 // Run describes one cnilab invocation.
@@ -353,10 +360,21 @@ func ReadFile(path string) (*Document, error) {
 	return d, nil
 }
 
-// LabByName returns the lab entry with that name.
+// LabByName returns the first lab entry with that name (in a run with
+// two providers a name appears once per provider: see LabOf).
 func (d *Document) LabByName(name string) (Lab, bool) {
 	for _, l := range d.Labs {
 		if l.Name == name {
+			return l, true
+		}
+	}
+	return Lab{}, false
+}
+
+// LabOf returns the lab entry with that name on that provider.
+func (d *Document) LabOf(name, provider string) (Lab, bool) {
+	for _, l := range d.Labs {
+		if l.Name == name && l.Provider == provider {
 			return l, true
 		}
 	}

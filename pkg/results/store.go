@@ -62,12 +62,13 @@ func (s *Store) Path() string { return s.path }
 // Dir is the run directory.
 func (s *Store) Dir() string { return s.dir }
 
-// SetLab records or replaces a lab's entry.
+// SetLab records or replaces a lab's entry; a lab is its name on its
+// provider (flannel on netns and flannel on kind are two labs).
 func (s *Store) SetLab(l Lab) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.doc.Labs {
-		if s.doc.Labs[i].Name == l.Name {
+		if s.doc.Labs[i].Name == l.Name && s.doc.Labs[i].Provider == l.Provider {
 			s.doc.Labs[i] = l
 			return s.flushLocked()
 		}
@@ -108,6 +109,14 @@ func (s *Store) Finish(sums []Summary, run Run) error {
 	defer s.mu.Unlock()
 	s.doc.Summaries = sums
 	s.doc.Run = run
+	return s.flushLocked()
+}
+
+// SetFidelity stores the model-vs-real section (FidelityCheck).
+func (s *Store) SetFidelity(fc *FidelityCheck) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.doc.Fidelity = fc
 	return s.flushLocked()
 }
 

@@ -115,5 +115,5 @@ func runCluster(cmd *cobra.Command, s cli.Streams, f *flags, opts cmp.Options, p
 		}
 		return nil
 	}
-	return finish(cmd.Context(), s, f, opts, p, nil)
+	return finish(cmd.Context(), s, f, opts, []lab.Provider{p}, nil)
 }

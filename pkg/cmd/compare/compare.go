@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -56,7 +57,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			return run(cmd, s, f)
 		},
 	}
-	cmd.Flags().StringVar(&f.provider, "provider", "auto", "lab provider: auto, netns, kind, cluster")
+	cmd.Flags().StringVar(&f.provider, "provider", "auto", "lab provider: auto, netns, kind, cluster, or netns,kind (each netns model beside the real CNI, with the fidelity table)")
 	cmd.Flags().StringVar(&f.cnis, "cni", "host,flannel,calico,kube-router,cilium", "labs to compare, comma separated (cnilab list cnis)")
 	cmd.Flags().StringVar(&f.scenarios, "scenario", "throughput", "scenarios, comma separated (cnilab list scenarios)")
 	cmd.Flags().StringVar(&f.profile, "profile", "quick", "measurement profile: quick, stable or full (see scenarios/*.yaml)")
@@ -89,14 +90,20 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	if f.output != "text" && f.output != "json" {
 		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("-o %q: text or json", f.output))
 	}
+	both := false
 	switch f.provider {
 	case "auto", "netns", "kind":
 		if f.cluster.set(cmd) {
 			return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--kubeconfig, --context, --bench-image, --nodes, --node-selector and --dry-run are for --provider cluster, not %s", f.provider))
 		}
+	case "netns,kind", "kind,netns":
+		both = true
+		if f.cluster.set(cmd) {
+			return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--kubeconfig, --context, --bench-image, --nodes, --node-selector and --dry-run are for --provider cluster, not %s", f.provider))
+		}
 	case "cluster":
 	default:
-		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--provider %q: auto, netns, kind or cluster", f.provider))
+		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--provider %q: auto, netns, kind, cluster or netns,kind", f.provider))
 	}
 	set, err := f.defs.Load()
 	if err != nil {
@@ -109,6 +116,10 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		placements = split(f.placement)
 	}
 	labs := split(f.cnis)
+	if both && !slices.Contains(labs, cmp.HostLab) {
+		// Each provider's ratios need its own host baseline.
+		labs = append([]string{cmp.HostLab}, labs...)
+	}
 	var cp *cluster.Provider
 	if f.provider == "cluster" {
 		if cp, labs, err = f.cluster.prepare(cmd, s, set, labs, cmd.Flags().Changed("cni")); err != nil {
@@ -125,13 +136,20 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	}
 	var noRecipe []string
 	for _, n := range opts.Labs {
-		if set.Labs[n].Kind == nil {
+		// Asked for, the kind provider realises the host baseline in one
+		// of its clusters; it needs no recipe. (auto keeps counting it,
+		// so the default lab list stays on netns.)
+		if set.Labs[n].Kind == nil && (n != cmp.HostLab || f.provider == "auto") {
 			noRecipe = append(noRecipe, n)
 		}
 	}
 	ctx := cmd.Context()
 	r := command.Exec{}
-	ch, err := chooseProvider(ctx, f.provider, noRecipe, kindReadiness{
+	want := f.provider
+	if both {
+		want = "kind"
+	}
+	ch, err := chooseProvider(ctx, want, noRecipe, kindReadiness{
 		engine: func(ctx context.Context) error { return images.CheckEngine(ctx, r) },
 		images: func(ctx context.Context) error {
 			missing, err := images.Present(ctx, r)
@@ -144,37 +162,43 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	if err != nil {
 		return cli.WithCode(cli.ExitPrerequisite, err)
 	}
-	fmt.Fprintf(s.Err, "provider %s (%s)\n", ch.name, ch.reason)
-	var p lab.Provider
+	var ps []lab.Provider
 	var caps kernelcap.Set
-	if ch.name == "kind" {
+	if both || ch.name == "netns" {
+		caps, err = Prepare(ctx, &opts)
+		if err != nil {
+			return err
+		}
+		ps = append(ps, netns.New(caps, r))
+	}
+	if both || ch.name == "kind" {
 		if err := opts.Prerequisites(ctx, "kind"); err != nil {
 			return cli.WithCode(cli.ExitPrerequisite, err)
 		}
 		kp := kind.New(kind.ImagesFrom(images.Offline()), r, nil)
 		kp.Log = func(format string, args ...any) { fmt.Fprintf(s.Err, "  "+format+"\n", args...) }
-		p = kp
+		ps = append(ps, kp)
 		// The run records the host kernel's capabilities where it may
 		// read them; kind labs need none of them.
-		if os.Geteuid() == 0 {
+		if caps == nil && os.Geteuid() == 0 {
 			if c, err := kernelcap.Detect(ctx); err == nil {
 				caps = c
 			}
 		}
-	} else {
-		caps, err = Prepare(ctx, &opts)
-		if err != nil {
-			return err
-		}
-		p = netns.New(caps, r)
 	}
-	return finish(ctx, s, f, opts, p, caps)
+	if both {
+		fmt.Fprintf(s.Err, "providers netns and kind (asked for): each model beside the real CNI\n")
+	} else {
+		fmt.Fprintf(s.Err, "provider %s (%s)\n", ch.name, ch.reason)
+	}
+	return finish(ctx, s, f, opts, ps, caps)
 }
 
-// finish runs the comparison with provider p and prints its document.
-func finish(ctx context.Context, s cli.Streams, f *flags, opts cmp.Options, p lab.Provider, caps kernelcap.Set) error {
+// finish runs the comparison with providers ps (one, or netns and kind)
+// and prints its document.
+func finish(ctx context.Context, s cli.Streams, f *flags, opts cmp.Options, ps []lab.Provider, caps kernelcap.Set) error {
 	runner := &throughput.Runner{}
-	doc, err := cmp.Run(ctx, opts, p, caps, runner)
+	doc, err := cmp.RunAll(ctx, opts, ps, caps, runner)
 	if doc != nil {
 		if f.output == "json" {
 			enc := json.NewEncoder(s.Out)
@@ -188,6 +212,9 @@ func finish(ctx context.Context, s cli.Streams, f *flags, opts cmp.Options, p la
 				return werr
 			}
 			if werr := report.Lines(s.Out, "services-scale (netns, measured here):", servicescale.ShapeSummary(doc.Measurements)); werr != nil {
+				return werr
+			}
+			if werr := report.FidelityText(s.Out, doc); werr != nil {
 				return werr
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/fidelity"
 	"github.com/cnilab/cnilab/pkg/htmlreport"
 	"github.com/cnilab/cnilab/pkg/rank"
 	rep "github.com/cnilab/cnilab/pkg/report"
@@ -24,7 +25,8 @@ import (
 
 // NewCommand returns `cnilab report`.
 func NewCommand(s cli.Streams) *cobra.Command {
-	var formats string
+	var formats, fidelitySummary string
+	var defs cli.Definitions
 	cmd := &cobra.Command{
 		Use:   "report RESULTS.json|RUN-DIR..",
 		Short: "Write report.md, report.html and/or summaries.csv next to each results file",
@@ -36,6 +38,9 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			"that does not parse).",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if fidelitySummary != "" {
+				return writeFidelitySummary(s, &defs, fidelitySummary, args)
+			}
 			want := map[string]bool{}
 			for _, f := range strings.Split(formats, ",") {
 				switch f = strings.TrimSpace(f); f {
@@ -52,6 +57,9 @@ func NewCommand(s cli.Streams) *cobra.Command {
 				doc, err := results.ReadFile(path)
 				if err != nil {
 					return cli.WithCode(cli.ExitInvalid, err)
+				}
+				if fc := fidelity.Compute(doc); fc != nil {
+					doc.Fidelity = fc // this cnilab's rules
 				}
 				dir := filepath.Dir(path)
 				if want["md"] {
@@ -77,7 +85,41 @@ func NewCommand(s cli.Streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&formats, "format", "md", "formats, comma separated: md, html, csv")
+	cmd.Flags().StringVar(&fidelitySummary, "fidelity-summary", "", "write the kept fidelity summary of these netns,kind runs to this file (reports/fidelity/summary.json) instead of the reports")
+	defs.AddFlags(cmd)
 	return cmd
+}
+
+// writeFidelitySummary reduces runs with both providers to the summary
+// kept in the repo, which README's and labs/*.yaml's labels are checked
+// against; a lab measured in a later run replaces its unverified entry of
+// an earlier one.
+func writeFidelitySummary(s cli.Streams, defs *cli.Definitions, out string, args []string) error {
+	set, err := defs.Load()
+	if err != nil {
+		return err
+	}
+	var ks []*fidelity.Kept
+	for _, path := range args {
+		doc, err := results.ReadFile(path)
+		if err != nil {
+			return cli.WithCode(cli.ExitInvalid, err)
+		}
+		k, err := fidelity.BuildKept(doc, set)
+		if err != nil {
+			return cli.WithCode(cli.ExitInvalid, fmt.Errorf("%s: %w", path, err))
+		}
+		ks = append(ks, k)
+	}
+	k := fidelity.MergeKept(ks)
+	if err := fidelity.WriteKept(out, k); err != nil {
+		return err
+	}
+	for _, l := range k.Labs {
+		fmt.Fprintf(s.Err, "  %-16s %-12s %s %s\n", l.Lab, l.Label, l.Verdict, l.Why)
+	}
+	fmt.Fprintln(s.Err, "wrote", out)
+	return nil
 }
 
 func writeMarkdown(path string, doc *results.Document) error {
@@ -89,13 +131,23 @@ func writeMarkdown(path string, doc *results.Document) error {
 	if err := rep.Markdown(f, doc); err != nil {
 		return err
 	}
+	if err := rep.FidelityMarkdown(f, doc); err != nil {
+		return err
+	}
 	if md := servicescale.Markdown(doc.Measurements); strings.TrimSpace(md) != "" {
 		if _, err := f.WriteString("\n" + md); err != nil {
 			return err
 		}
 	}
-	if err := rank.AppendRunReport(f, doc); err != nil {
-		return err
+	// One ranking per provider, never the two mixed.
+	split := doc.ByProvider()
+	for _, d := range split {
+		if len(split) > 1 {
+			fmt.Fprintf(f, "\n# Ranking from the %s labs\n\n", d.Run.Provider)
+		}
+		if err := rank.AppendRunReport(f, d); err != nil {
+			return err
+		}
 	}
 	return f.Close()
 }

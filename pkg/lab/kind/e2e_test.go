@@ -232,6 +232,37 @@ func TestKindFlannelEndToEnd(t *testing.T) {
 		t.Errorf("drr: metrics %v, error %q", m.Metrics, m.Error)
 	}
 
+	// The kind host baseline rides in this cluster: hostNetwork pods on
+	// the same two workers, addressed by the workers' own IPs, with the
+	// underlay's MTU, measured by the same scenario code.
+	hostIn, err := p.HostBaseline(ctx, lab.Spec{Def: e.set.Labs["host"], RunID: e.runID, Workloads: w, Dir: runDir}, []*lab.Instance{in})
+	if err != nil {
+		t.Fatalf("host baseline: %v", err)
+	}
+	hc, hs, err := hostIn.Pair(lab.CrossNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeIP := map[string]string{}
+	for _, n := range in.Nodes {
+		nodeIP[n.Name()] = n.IP().String()
+	}
+	if hc.NodeName() != client.NodeName() || hs.NodeName() != server.NodeName() || hc.IP().String() != nodeIP[hc.NodeName()] || hs.IP().String() != nodeIP[hs.NodeName()] {
+		t.Errorf("host pair %s (%s) → %s (%s): want the CNI pair's workers %s → %s, on their own addresses", hc.IP(), hc.NodeName(), hs.IP(), hs.NodeName(), client.NodeName(), server.NodeName())
+	}
+	if hostIn.PodMTU != 1500 || hostIn.Proxy != "" || hostIn.Provider != "kind" {
+		t.Errorf("host baseline MTU %d proxy %q provider %q, want 1500, none, kind", hostIn.PodMTU, hostIn.Proxy, hostIn.Provider)
+	}
+	hm := tp.Measure(ctx, hostIn, "throughput", "dts", throughput.CrossNode, 0)
+	t.Logf("host dts cross-node: %.2f Gbit/s", hm.Metrics[results.ThroughputBps]/1e9)
+	if hm.Error != "" || hm.Metrics[results.ThroughputBps] <= 0 {
+		t.Errorf("host dts: %v, error %q", hm.Metrics, hm.Error)
+	}
+	// Its Down leaves the cluster to the flannel lab's.
+	if err := p.Down(context.Background(), hostIn); err != nil || len(leftovers(t, p, e.cluster)) == 0 {
+		t.Errorf("host baseline Down: %v (cluster must stay for the flannel lab)", err)
+	}
+
 	kubeconfig, _ := KubeconfigOf(in)
 	if _, err := os.Stat(kubeconfig); err != nil || filepath.Dir(kubeconfig) != runDir {
 		t.Errorf("kubeconfig %s (run dir %s): %v", kubeconfig, runDir, err)

@@ -547,6 +547,9 @@ func (p *Provider) delete(c *clusterState) error {
 
 // Down implements lab.Provider.
 func (p *Provider) Down(_ context.Context, in *lab.Instance) error {
+	if host, err := downHostBaseline(in); host {
+		return err
+	}
 	c, ok := in.Owned.(*clusterState)
 	if !ok {
 		return fmt.Errorf("lab %s was not brought up by the kind provider", in.Name)

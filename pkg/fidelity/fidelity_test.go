@@ -1,0 +1,186 @@
+package fidelity
+
+import (
+	"math"
+	"testing"
+
+	"github.com/cnilab/cnilab/pkg/results"
+)
+
+func f(v float64) *float64 { return &v }
+
+// TestVerdictBounds walks the verdict's edges: |error| ≤ 10 % with the
+// interval inside ±15 % holds; an interval wholly beyond ±10 % differs;
+// everything between, and no interval at all, is undecided.
+func TestVerdictBounds(t *testing.T) {
+	cases := []struct {
+		name          string
+		err, low, hig float64
+		noInterval    bool
+		want          results.FidelityVerdict
+	}{
+		{name: "tight around zero", err: 0.02, low: -0.03, hig: 0.06, want: results.FidelityHolds},
+		{name: "error exactly 10 %, interval exactly 15 %", err: 0.10, low: 0.05, hig: 0.15, want: results.FidelityHolds},
+		{name: "error −10 %, interval to −15 %", err: -0.10, low: -0.15, hig: -0.05, want: results.FidelityHolds},
+		{name: "error 10 % but interval reaches 15.1 %", err: 0.10, low: 0.05, hig: 0.151, want: results.FidelityUndecided},
+		{name: "small error, wide interval", err: 0.01, low: -0.30, hig: 0.35, want: results.FidelityUndecided},
+		{name: "interval wholly above +10 %", err: 0.25, low: 0.101, hig: 0.40, want: results.FidelityDiffers},
+		{name: "interval touching +10 % is not outside", err: 0.25, low: 0.10, hig: 0.40, want: results.FidelityUndecided},
+		{name: "interval wholly below −10 %", err: -0.30, low: -0.45, hig: -0.12, want: results.FidelityDiffers},
+		{name: "large error, interval crossing −10 %", err: -0.20, low: -0.35, hig: -0.05, want: results.FidelityUndecided},
+		{name: "error 11 %, interval inside ±15 % but crossing +10 %", err: 0.11, low: 0.07, hig: 0.14, want: results.FidelityUndecided},
+		{name: "no interval", err: 0, noInterval: true, want: results.FidelityUndecided},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var lo, hi *float64
+			if !tc.noInterval {
+				lo, hi = f(tc.low), f(tc.hig)
+			}
+			if got := Verdict(tc.err, lo, hi); got != tc.want {
+				t.Errorf("Verdict(%v, %v, %v) = %s, want %s", tc.err, tc.low, tc.hig, got, tc.want)
+			}
+		})
+	}
+}
+
+func sum(provider, lab, test string, median float64, ratio, lo, hi *float64) results.Summary {
+	scenario, metric := "throughput", results.ThroughputBps
+	if test == "drr" {
+		scenario, metric = "latency", results.LatencyP50
+	}
+	fid := results.Faithful
+	if provider == RealProvider {
+		fid = results.Real
+	}
+	return results.Summary{Provider: provider, Lab: lab, Scenario: scenario, Test: test, Placement: "cross-node", Metric: metric,
+		Median: median, N: 5, RatioToHost: ratio, RatioCI95Low: lo, RatioCI95High: hi, Fidelity: fid}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+// TestCompute works the table by hand: flannel dts model 0.80 (0.76–0.84)
+// of the netns host, real 0.75 (0.72–0.78) of the kind host: error
+// 0.80/0.75 − 1 = +6.67 %, interval 0.76/0.78 − 1 = −2.56 % to
+// 0.84/0.72 − 1 = +16.67 %: the point holds but the interval leaves ±15 %,
+// so undecided. cilium dts 0.90 (0.88–0.92) against 0.60 (0.58–0.62): +50 %,
+// interval +41.9 % … +58.6 %: differs. kube-router dts 0.70 (0.69–0.71)
+// against 0.68 (0.67–0.69): +2.94 %, interval +0.0 % … +6.0 %: holds.
+func TestCompute(t *testing.T) {
+	doc := &results.Document{
+		Labs: []results.Lab{
+			{Name: "host", CNI: "host", Provider: ModelProvider, Fidelity: results.Faithful, Status: results.StatusOK},
+			{Name: "flannel", CNI: "flannel", Provider: ModelProvider, Fidelity: results.Faithful, Status: results.StatusOK},
+			{Name: "cilium", CNI: "cilium", Provider: ModelProvider, Fidelity: results.Approximate, Status: results.StatusOK},
+			{Name: "kube-router", CNI: "kube-router", Provider: ModelProvider, Fidelity: results.Faithful, Status: results.StatusOK},
+			{Name: "calico", CNI: "calico", Provider: ModelProvider, Fidelity: results.Faithful, Status: results.StatusOK},
+			{Name: "host", CNI: "host", Provider: RealProvider, Fidelity: results.Real, Status: results.StatusOK},
+			{Name: "flannel", CNI: "flannel", Provider: RealProvider, Fidelity: results.Real, Status: results.StatusOK},
+			{Name: "cilium", CNI: "cilium", Provider: RealProvider, Fidelity: results.Real, Status: results.StatusOK},
+			{Name: "kube-router", CNI: "kube-router", Provider: RealProvider, Fidelity: results.Real, Status: results.StatusOK},
+			{Name: "calico", CNI: "calico", Provider: RealProvider, Status: results.StatusUnavailable, Error: "not reproducible here: no image source for calico (no registry, no offline chart)"},
+		},
+		Summaries: []results.Summary{
+			sum(ModelProvider, "host", "dts", 20e9, nil, nil, nil),
+			sum(RealProvider, "host", "dts", 10e9, nil, nil, nil),
+			sum(ModelProvider, "flannel", "dts", 16e9, f(0.80), f(0.76), f(0.84)),
+			sum(RealProvider, "flannel", "dts", 7.5e9, f(0.75), f(0.72), f(0.78)),
+			sum(ModelProvider, "cilium", "dts", 18e9, f(0.90), f(0.88), f(0.92)),
+			sum(RealProvider, "cilium", "dts", 6e9, f(0.60), f(0.58), f(0.62)),
+			sum(ModelProvider, "kube-router", "dts", 14e9, f(0.70), f(0.69), f(0.71)),
+			sum(RealProvider, "kube-router", "dts", 6.8e9, f(0.68), f(0.67), f(0.69)),
+			// calico has no kind figures: no row, listed unverified.
+			sum(ModelProvider, "calico", "dts", 15e9, f(0.75), f(0.70), f(0.80)),
+			// A metric that is not the test's checked one is left out.
+			{Provider: ModelProvider, Lab: "flannel", Scenario: "throughput", Test: "dts", Placement: "cross-node", Metric: results.CPUCores, Median: 1, RatioToHost: f(1)},
+			{Provider: RealProvider, Lab: "flannel", Scenario: "throughput", Test: "dts", Placement: "cross-node", Metric: results.CPUCores, Median: 2, RatioToHost: f(2)},
+		},
+	}
+	fc := Compute(doc)
+	if fc == nil {
+		t.Fatal("no fidelity section for a run with both providers")
+	}
+	want := map[string]struct {
+		err, lo, hi float64
+		verdict     results.FidelityVerdict
+	}{
+		"flannel":     {100 * (0.80/0.75 - 1), 100 * (0.76/0.78 - 1), 100 * (0.84/0.72 - 1), results.FidelityUndecided},
+		"cilium":      {50, 100 * (0.88/0.62 - 1), 100 * (0.92/0.58 - 1), results.FidelityDiffers},
+		"kube-router": {100 * (0.70/0.68 - 1), 0, 100 * (0.71/0.67 - 1), results.FidelityHolds}, // low: 0.69/0.69 − 1
+	}
+	if len(fc.Rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %+v", len(fc.Rows), len(want), fc.Rows)
+	}
+	for _, r := range fc.Rows {
+		w, ok := want[r.Lab]
+		if !ok {
+			t.Errorf("unexpected row %+v", r)
+			continue
+		}
+		if !near(r.ErrorPct, w.err) || r.ErrorLowPct == nil || !near(*r.ErrorLowPct, w.lo) || !near(*r.ErrorHighPct, w.hi) || r.Verdict != w.verdict {
+			t.Errorf("%s: error %.2f %% [%v, %v] %s, want %.2f %% [%.2f, %.2f] %s", r.Lab, r.ErrorPct, deref(r.ErrorLowPct), deref(r.ErrorHighPct), r.Verdict, w.err, w.lo, w.hi, w.verdict)
+		}
+		if r.IntervalFrom != "ratio interval" {
+			t.Errorf("%s: interval from %q", r.Lab, r.IntervalFrom)
+		}
+	}
+	labs := map[string]results.FidelityLab{}
+	for _, l := range fc.Labs {
+		labs[l.Lab] = l
+	}
+	if l := labs["cilium"]; l.Verdict != results.FidelityDiffers || l.Label != results.Approximate || !near(l.MaxAbsErrorPct, 50) {
+		t.Errorf("cilium lab verdict %+v", l)
+	}
+	if l := labs["kube-router"]; l.Verdict != results.FidelityHolds || l.Holds != 1 {
+		t.Errorf("kube-router lab verdict %+v", l)
+	}
+	if len(fc.Unverified) != 1 || fc.Unverified[0].Lab != "calico" || fc.Unverified[0].Why != "unverified here: not reproducible here: no image source for calico (no registry, no offline chart)" {
+		t.Errorf("unverified %+v", fc.Unverified)
+	}
+	if row, ok := ErrorFor(fc, "cilium", "dts", "cross-node"); !ok || !near(row.ErrorPct, 50) {
+		t.Errorf("ErrorFor(cilium dts) = %+v, %v", row, ok)
+	}
+
+	// One provider only: no section.
+	netnsOnly := &results.Document{Summaries: doc.Summaries[:1]}
+	if Compute(netnsOnly) != nil {
+		t.Error("a run of one provider got a fidelity section")
+	}
+}
+
+// TestComputeFallsBackToMedianIntervals: without a ratio interval on the
+// summaries, the interval is built from the lab's and the host's median
+// intervals at their widest. Model 8 (7.6–8.4) over host 10 (9.5–10.5):
+// 0.8, 0.7238–0.8842; real 4 (3.9–4.1) over 5 (4.9–5.1): 0.8,
+// 0.7647–0.8367. Error 0, interval 0.7238/0.8367 − 1 = −13.5 % to
+// 0.8842/0.7647 − 1 = +15.6 %: undecided for want of a tighter interval.
+func TestComputeFallsBackToMedianIntervals(t *testing.T) {
+	mk := func(provider, lab string, med, lo, hi float64, ratio *float64) results.Summary {
+		s := sum(provider, lab, "dts", med, ratio, nil, nil)
+		s.CI95Low, s.CI95High = lo, hi
+		return s
+	}
+	doc := &results.Document{Summaries: []results.Summary{
+		mk(ModelProvider, "host", 10, 9.5, 10.5, nil),
+		mk(RealProvider, "host", 5, 4.9, 5.1, nil),
+		mk(ModelProvider, "flannel", 8, 7.6, 8.4, f(0.8)),
+		mk(RealProvider, "flannel", 4, 3.9, 4.1, f(0.8)),
+	}}
+	fc := Compute(doc)
+	if fc == nil || len(fc.Rows) != 1 {
+		t.Fatalf("rows %+v", fc)
+	}
+	r := fc.Rows[0]
+	lo := 100 * ((7.6/10.5)/(4.1/4.9) - 1)
+	hi := 100 * ((8.4/9.5)/(3.9/5.1) - 1)
+	if r.ErrorLowPct == nil || !near(*r.ErrorLowPct, lo) || !near(*r.ErrorHighPct, hi) || r.Verdict != results.FidelityUndecided || r.IntervalFrom != "median intervals" {
+		t.Errorf("row %+v [%v, %v], want [%.2f, %.2f] undecided from median intervals", r, deref(r.ErrorLowPct), deref(r.ErrorHighPct), lo, hi)
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -1,0 +1,101 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/cnilab/cnilab/pkg/results"
+)
+
+// FidelityMarkdown writes the fidelity section (each netns model against
+// the real CNI on kind) when the document has one; nothing otherwise.
+func FidelityMarkdown(w io.Writer, doc *results.Document) error {
+	fc := doc.Fidelity
+	if fc == nil {
+		return nil
+	}
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "\n## Fidelity: the %s models against the real CNIs (%s)\n\n", fc.Model, fc.Real)
+	fmt.Fprintf(b, "Each figure is a ratio to its own provider's host baseline, measured in this run (%s: node namespaces over the fabric bridge; %s: hostNetwork pods on the two workers, over the Docker network the pods cross): absolute figures of the two providers are not comparable, their ratios are. "+
+		"Error = model ratio / real ratio − 1; its interval runs from the model's low ratio over the real's high one to the model's high over the real's low. "+
+		"Verdict: **holds** when |error| ≤ %.0f %% and the interval lies inside ±%.0f %%; **differs** when the whole interval lies beyond ±%.0f %%; otherwise **undecided (noise)**.\n\n",
+		fc.Model, fc.Real, fc.HoldsPct, fc.HoldsIntervalPct, fc.DiffersPct)
+	if len(fc.Rows) > 0 {
+		b.WriteString("| lab | test | placement | label | model × host | real × host | error | error interval | verdict | n (model/real) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range fc.Rows {
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |\n", r.Lab, r.Test, dash(r.Placement), r.Label,
+				ratioCell(r.ModelRatio, r.ModelRatioLow, r.ModelRatioHigh), ratioCell(r.RealRatio, r.RealRatioLow, r.RealRatioHigh),
+				errorCell(r), errorInterval(r), verdictCell(r), r.ModelN, r.RealN)
+		}
+		b.WriteString("\n| lab | label | verdict | holds | differs | undecided | largest error |\n|---|---|---|---|---|---|---|\n")
+		for _, l := range fc.Labs {
+			fmt.Fprintf(b, "| %s | %s | **%s** | %d | %d | %d | %.0f %% |\n", l.Lab, l.Label, l.Verdict, l.Holds, l.Differs, l.Undecided, l.MaxAbsErrorPct)
+		}
+	} else {
+		b.WriteString("No test was measured on both providers.\n")
+	}
+	for _, u := range fc.Unverified {
+		fmt.Fprintf(b, "\n- %s: %s", u.Lab, escape(u.Why))
+	}
+	if len(fc.Unverified) > 0 {
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// FidelityText prints the fidelity table for a terminal; nothing when the
+// document has none.
+func FidelityText(w io.Writer, doc *results.Document) error {
+	fc := doc.Fidelity
+	if fc == nil {
+		return nil
+	}
+	fmt.Fprintf(w, "\nfidelity: %s model vs real CNI on %s (ratios to each provider's own host baseline)\n", fc.Model, fc.Real)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "lab\ttest\tplacement\tlabel\tmodel×host\treal×host\terror\tinterval\tverdict")
+	for _, r := range fc.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Lab, r.Test, dash(r.Placement), r.Label,
+			ratioCell(r.ModelRatio, r.ModelRatioLow, r.ModelRatioHigh), ratioCell(r.RealRatio, r.RealRatioLow, r.RealRatioHigh), errorCell(r), errorInterval(r), verdictCell(r))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, u := range fc.Unverified {
+		fmt.Fprintf(w, "%s: %s\n", u.Lab, u.Why)
+	}
+	return nil
+}
+
+func ratioCell(r, lo, hi float64) string {
+	if r == 0 {
+		return "–"
+	}
+	if lo == 0 && hi == 0 {
+		return fmt.Sprintf("%.2f", r)
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", r, lo, hi)
+}
+
+func errorCell(r results.FidelityRow) string {
+	if r.RealRatio == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%+.1f %%", r.ErrorPct)
+}
+
+func errorInterval(r results.FidelityRow) string {
+	if r.ErrorLowPct == nil || r.ErrorHighPct == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%+.1f … %+.1f %%", *r.ErrorLowPct, *r.ErrorHighPct)
+}
+
+func verdictCell(r results.FidelityRow) string {
+	if r.Why != "" {
+		return fmt.Sprintf("%s: %s", r.Verdict, r.Why)
+	}
+	return string(r.Verdict)
+}
