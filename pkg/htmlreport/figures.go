@@ -11,29 +11,13 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg/draw"
 
+	"github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
 	"github.com/cnilab/cnilab/pkg/scenario/servicescale"
 )
 
 // testOrder is the order tests are shown in (the report.md order).
 var testOrder = []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum", "drr", "dcrr", "srr", "scrr"}
-
-// testTitles explain the test ids.
-var testTitles = map[string]string{
-	"idle": "idle (no traffic)",
-	"dts":  "pod → pod, TCP, 1 stream",
-	"dtm":  "pod → pod, TCP, multi-stream",
-	"dus":  "pod → pod, UDP, 1 stream",
-	"dum":  "pod → pod, UDP, multi-stream",
-	"sts":  "pod → service, TCP, 1 stream",
-	"stm":  "pod → service, TCP, multi-stream",
-	"sus":  "pod → service, UDP, 1 stream",
-	"sum":  "pod → service, UDP, multi-stream",
-	"drr":  "pod → pod, request/response on one TCP connection",
-	"dcrr": "pod → pod, connect + request/response per transaction",
-	"srr":  "pod → service, request/response on one TCP connection",
-	"scrr": "pod → service, connect + request/response per transaction",
-}
 
 // headlineMetrics are tried in order; a test's chart shows the first its
 // summaries have.
@@ -248,7 +232,7 @@ func testFigures(doc *results.Document) ([]TestFigure, error) {
 		}
 		id := "test-" + k.scenario + "-" + k.test
 		title := k.test
-		if t, ok := testTitles[k.test]; ok {
+		if t, ok := report.TestTitle(k.test); ok {
 			title += ": " + t
 		}
 		if k.placement != "" {

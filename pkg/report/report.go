@@ -13,6 +13,13 @@ import (
 	"github.com/cnilab/cnilab/pkg/results"
 )
 
+// TestTitle explains a test id ("dts": "pod → pod, TCP, 1 stream"), for
+// every report format.
+func TestTitle(id string) (string, bool) {
+	t, ok := testTitles[id]
+	return t, ok
+}
+
 // testTitles explain the test ids.
 var testTitles = map[string]string{
 	"idle": "idle (no traffic)",

@@ -15,6 +15,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/images"
+	"github.com/cnilab/cnilab/pkg/internal/kindtest"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/lab/kind"
 	"github.com/cnilab/cnilab/pkg/lab/kube"
@@ -24,32 +25,8 @@ import (
 )
 
 // requireKind skips (or, under CI=true, fails) when this machine cannot
-// make the "user's" cluster: no Docker engine, or no offline images.
-func requireKind(t *testing.T) {
-	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	cannot := func(why string) {
-		if ci {
-			t.Fatalf("the existing-cluster end-to-end test cannot run under CI=true: %s", why)
-		}
-		t.Skip(why)
-	}
-	if testing.Short() {
-		t.Skip("-short: the existing-cluster end-to-end test creates a kind cluster first (a few minutes)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := (command.Exec{}).Run(ctx, command.Cmd{Name: "docker", Args: []string{"info", "--format", "{{.ServerVersion}}"}}); err != nil {
-		cannot("no Docker engine answers (make kind-host starts one): " + err.Error())
-	}
-	missing, err := images.Present(ctx, command.Exec{})
-	if err != nil {
-		cannot("cannot ask Docker for the offline images: " + err.Error())
-	}
-	if err := images.MissingError(missing); err != nil {
-		cannot(err.Error())
-	}
-}
+// run a kind cluster.
+func requireKind(t *testing.T) { kindtest.Require(t, "the existing-cluster end-to-end test") }
 
 // TestExistingFlannelCluster makes a flannel cluster with the kind
 // provider's library, as a user's cluster made some other way, and hands

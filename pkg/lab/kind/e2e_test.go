@@ -16,6 +16,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/images"
+	"github.com/cnilab/cnilab/pkg/internal/kindtest"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/results"
 	"github.com/cnilab/cnilab/pkg/scenario/latency"
@@ -24,36 +25,8 @@ import (
 )
 
 // requireKind skips (or, under CI=true, fails) when this machine cannot
-// run a kind lab: no Docker engine answering, or the offline images not
-// built.
-func requireKind(t *testing.T) {
-	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	cannot := func(why string) {
-		if ci {
-			t.Fatalf("kind end-to-end test cannot run under CI=true: %s", why)
-		}
-		t.Skip(why)
-	}
-	if testing.Short() {
-		if ci {
-			t.Log("-short under CI=true: the kind end-to-end test is skipped on request")
-		}
-		t.Skip("-short: the kind end-to-end test creates a cluster (about a minute)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := (command.Exec{}).Run(ctx, command.Cmd{Name: "docker", Args: []string{"info", "--format", "{{.ServerVersion}}"}}); err != nil {
-		cannot("no Docker engine answers (make kind-host starts one): " + err.Error())
-	}
-	missing, err := images.Present(ctx, command.Exec{})
-	if err != nil {
-		cannot("cannot ask Docker for the offline images: " + err.Error())
-	}
-	if err := images.MissingError(missing); err != nil {
-		cannot(err.Error())
-	}
-}
+// run a kind cluster.
+func requireKind(t *testing.T) { kindtest.Require(t, "the kind end-to-end test") }
 
 // leftovers lists what is left of cluster: the kind cluster and its node
 // containers.
