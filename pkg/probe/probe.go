@@ -362,6 +362,28 @@ func RunServe(args []string, stdout io.Writer) error {
 	})
 }
 
+// announceUntil prints the readiness line the launchers wait for
+// ("listening ip:port", synced so a pipe reader sees it at once), then
+// closes l when duration passes or SIGTERM/SIGINT arrives, which ends the
+// caller's accept or read loop with net.ErrClosed. Every probe server,
+// TCP or UDP, uses it.
+func announceUntil(addr net.Addr, duration time.Duration, stdout io.Writer, l io.Closer) {
+	fmt.Fprintf(stdout, "listening %s\n", addr)
+	if f, ok := stdout.(*os.File); ok {
+		_ = f.Sync()
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		defer signal.Stop(stop)
+		select {
+		case <-stop:
+		case <-time.After(duration):
+		}
+		l.Close()
+	}()
+}
+
 // serve listens on listen, prints the readiness line the launchers wait
 // for, and hands every connection to handle (which runs on its own
 // goroutine; the connection is closed when it returns), until duration
@@ -371,20 +393,7 @@ func serve(listen string, duration time.Duration, stdout io.Writer, handle func(
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
-	if f, ok := stdout.(*os.File); ok {
-		_ = f.Sync()
-	}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(stop)
-	go func() {
-		select {
-		case <-stop:
-		case <-time.After(duration):
-		}
-		ln.Close()
-	}()
+	announceUntil(ln.Addr(), duration, stdout, ln)
 	for {
 		c, err := ln.Accept()
 		if err != nil {

@@ -3,12 +3,9 @@ package probe
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
@@ -93,34 +90,15 @@ func udpOnce(conn *net.UDPConn, n int, timeout time.Duration, buf []byte) (float
 // -duration passes or SIGTERM/SIGINT arrives. It prints the same readiness
 // line as the TCP servers.
 func RunUDPEcho(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("probe udpecho", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	listen := fs.String("listen", "", "ip:port to listen on")
-	dur := fs.Duration("duration", 10*time.Minute, "maximum lifetime (≤ 1h)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	if *listen == "" || *dur <= 0 || *dur > time.Hour {
-		return usageError{fmt.Errorf("-listen %q -duration %v", *listen, *dur)}
-	}
-	pc, err := net.ListenPacket("udp4", *listen)
+	a, err := parseServerArgs("udpecho", args)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "listening %s\n", pc.LocalAddr())
-	if f, ok := stdout.(*os.File); ok {
-		_ = f.Sync()
+	pc, err := net.ListenPacket("udp4", a.listen)
+	if err != nil {
+		return err
 	}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(stop)
-	go func() {
-		select {
-		case <-stop:
-		case <-time.After(*dur):
-		}
-		pc.Close()
-	}()
+	announceUntil(pc.LocalAddr(), a.duration, stdout, pc)
 	buf := make([]byte, 2048)
 	for {
 		n, from, err := pc.ReadFrom(buf)
