@@ -287,3 +287,15 @@ func (c *Count) Set(v string) error {
 
 // Type implements pflag.Value.
 func (*Count) Type() string { return "int" }
+
+// SplitList reads a comma-separated flag value ("host, flannel,,cilium"):
+// items trimmed, empty ones dropped.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

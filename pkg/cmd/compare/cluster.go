@@ -74,7 +74,7 @@ func (c *clusterFlags) prepare(cmd *cobra.Command, s cli.Streams, set *config.Se
 	}
 	p.BenchImage, p.PullPolicy, p.NodeSelector = c.benchImage, c.pull, c.selector
 	if c.nodes != "" {
-		p.Nodes = split(c.nodes)
+		p.Nodes = cli.SplitList(c.nodes)
 	}
 	p.Log = func(format string, args ...any) { fmt.Fprintf(s.Err, "  "+format+"\n", args...) }
 	pre, err := p.Preflight(cmd.Context(), defs)

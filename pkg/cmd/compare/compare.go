@@ -76,16 +76,6 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	return cmd
 }
 
-func split(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	if f.output != "text" && f.output != "json" {
 		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("-o %q: text or json", f.output))
@@ -113,9 +103,9 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	if f.placement == "both" {
 		placements = []string{"cross-node", "same-node"}
 	} else if f.placement != "" {
-		placements = split(f.placement)
+		placements = cli.SplitList(f.placement)
 	}
-	labs := split(f.cnis)
+	labs := cli.SplitList(f.cnis)
 	if both && !slices.Contains(labs, cmp.HostLab) {
 		// Each provider's ratios need its own host baseline.
 		labs = append([]string{cmp.HostLab}, labs...)
@@ -126,7 +116,7 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 			return err
 		}
 	}
-	opts := cmp.Options{Set: set, Labs: labs, Scenarios: split(f.scenarios), Profile: f.profile, Seconds: f.duration.N,
+	opts := cmp.Options{Set: set, Labs: labs, Scenarios: cli.SplitList(f.scenarios), Profile: f.profile, Seconds: f.duration.N,
 		Repeats: f.repeats.N, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: cli.NewProgress(s.Err), RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo}
 	if err := opts.Validate(); err != nil {
 		return cli.WithCode(cli.ExitInvalid, err)

@@ -62,7 +62,7 @@ func run(ctx context.Context, s cli.Streams, f *flags) error {
 	if err != nil {
 		return err
 	}
-	need := prereq.Need{Set: set, Labs: split(f.cnis), Scenarios: split(f.scenarios)}
+	need := prereq.Need{Set: set, Labs: cli.SplitList(f.cnis), Scenarios: cli.SplitList(f.scenarios)}
 	if err := known(set, need); err != nil {
 		return cli.WithCode(cli.ExitInvalid, err)
 	}
@@ -180,14 +180,4 @@ func known(set *config.Set, n prereq.Need) error {
 		return fmt.Errorf("%s", strings.Join(bad, "; "))
 	}
 	return nil
-}
-
-func split(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
