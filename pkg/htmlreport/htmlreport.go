@@ -228,52 +228,10 @@ func deciding(ev []rank.Evidence, n int) []rank.Evidence {
 	return s[:min(n, len(s))]
 }
 
-func evidenceText(e rank.Evidence) string {
-	var b strings.Builder
-	b.WriteString(e.Criterion + ": ")
-	if e.Value == "" {
-		b.WriteString("no figure")
-	} else {
-		b.WriteString(e.Value)
-	}
-	if e.CI95Low != nil && e.CI95High != nil {
-		level := "CI"
-		if e.CILevel > 0 {
-			level = pct(e.CILevel)
-		}
-		scale, unit := 1.0, e.Unit
-		switch e.Unit {
-		case "bit/s":
-			scale, unit = 1e9, "Gbit/s"
-		case "bytes":
-			scale, unit = 1<<20, "MiB"
-		}
-		fmt.Fprintf(&b, " [%s–%s %s, %s]", num(*e.CI95Low/scale), num(*e.CI95High/scale), unit, level)
-	}
-	if e.Detail != "" {
-		fmt.Fprintf(&b, " (%s)", e.Detail)
-	}
-	if e.Kind != "requirement" {
-		n := 0.0
-		if e.Normalized != nil {
-			n = *e.Normalized
-		}
-		fmt.Fprintf(&b, " → %.2f", n)
-		if e.NormalizedLow != nil && e.NormalizedHigh != nil {
-			fmt.Fprintf(&b, " [%.2f–%.2f]", *e.NormalizedLow, *e.NormalizedHigh)
-		}
-		fmt.Fprintf(&b, " × %g = %+.1f", e.Weight, e.Contribution)
-	}
-	if e.Source != "" {
-		fmt.Fprintf(&b, " [%s]", e.Source)
-	}
-	return b.String()
-}
-
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"svg":      func(s string) template.HTML { return template.HTML(s) }, // drawn by this package; text escaped by the SVG backend
 	"deciding": deciding,
-	"evidence": evidenceText,
+	"evidence": rank.Evidence.Line,
 	"join":     strings.Join,
 	"raw":      genericHTML,
 	"index2": func(x [][]map[string]json.RawMessage, i, j int) map[string]json.RawMessage {

@@ -104,6 +104,11 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
+// Line is the evidence row as the text and markdown reports print it
+// ("dts: 12.07 Gbit/s [10.30–14.84 Gbit/s, 96.88 % CI] → 1.00 [0.85–1.00] × 2 = +22.2 [source]"),
+// for every report format that shows evidence.
+func (e Evidence) Line() string { return evidenceLine(e) }
+
 func evidenceLine(e Evidence) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s", e.Criterion, e.Value)
