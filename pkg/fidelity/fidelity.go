@@ -129,6 +129,7 @@ func Compute(doc *results.Document) *results.FidelityCheck {
 		}
 		return &h
 	}
+	windows := indexWindows(doc.Measurements)
 	for _, m := range doc.Summaries {
 		if m.Provider != ModelProvider || m.Lab == HostLab || len(m.Params) > 0 || m.Metric != metricOf(m.Scenario, m.Test) {
 			continue
@@ -179,7 +180,28 @@ func Compute(doc *results.Document) *results.FidelityCheck {
 					row.IntervalFrom = mfrom + " (model), " + rfrom + " (real)"
 				}
 			}
-			row.Verdict = Verdict(e, lo, hi)
+			if p, ok := windows.paired(m.Lab, m.Scenario, m.Test, m.Placement, m.Metric); ok {
+				// The per-repeat errors replace the stacked
+				// intervals: the headline is their median, and the
+				// interval is that median's own.
+				l, h := p.interval.Low, p.interval.High
+				lo, hi = &l, &h
+				row.ErrorPct = 100 * p.median
+				lp, hp := 100*l, 100*h
+				row.ErrorLowPct, row.ErrorHighPct = &lp, &hp
+				row.ErrorLevel, row.Pairs = p.interval.Level, p.pairs
+				row.IntervalFrom = p.describe()
+				noInterval = nil
+				if p.interval.Level < MinPairedLevel {
+					row.Verdict = results.FidelityUndecided
+					row.Why = fmt.Sprintf("%d pairs: the interval covers %.1f %%, below %.0f %%", p.pairs, 100*p.interval.Level, 100*MinPairedLevel)
+					fc.Rows = append(fc.Rows, row)
+					continue
+				}
+				row.Verdict = Verdict(p.median, lo, hi)
+			} else {
+				row.Verdict = Verdict(e, lo, hi)
+			}
 			if lo == nil {
 				row.Why = "no interval (" + strings.Join(noInterval, "; ") + ")"
 			}
