@@ -250,3 +250,37 @@ func TestComputePairsByRepeat(t *testing.T) {
 		})
 	}
 }
+
+// TestSameNodeUsesCrossNodeHost: kind's same-node host baseline is
+// loopback (3× the cross-node one here), the netns one a veth; a same-node
+// row divides both labs by their provider's cross-node host, so equal
+// paths read as equal.
+func TestSameNodeUsesCrossNodeHost(t *testing.T) {
+	doc := &results.Document{}
+	add := func(provider, lab, placement string, v float64) {
+		for r := 1; r <= 6; r++ {
+			doc.Measurements = append(doc.Measurements, results.Measurement{Provider: provider, Lab: lab, Scenario: "throughput", Test: "dus",
+				Placement: placement, Repeat: r, Metrics: map[string]float64{results.ThroughputBps: v * (1 + 0.01*float64(r%3))}})
+		}
+		s := sum(provider, lab, "dus", v, nil, nil, nil)
+		s.Placement, s.CI95Low, s.CI95High, s.N = placement, 0.99*v, 1.03*v, 6
+		if lab != HostLab {
+			s.RatioToHost = f(9) // against the same-node host: must not be used
+		}
+		doc.Summaries = append(doc.Summaries, s)
+	}
+	add(ModelProvider, HostLab, "cross-node", 1.0e9)
+	add(ModelProvider, HostLab, "same-node", 1.0e9)
+	add(RealProvider, HostLab, "cross-node", 0.8e9)
+	add(RealProvider, HostLab, "same-node", 2.4e9) // loopback
+	add(ModelProvider, "flannel", "same-node", 0.5e9)
+	add(RealProvider, "flannel", "same-node", 0.4e9)
+	fc := Compute(doc)
+	if fc == nil || len(fc.Rows) != 1 {
+		t.Fatalf("rows %+v", fc)
+	}
+	r := fc.Rows[0]
+	if !near(r.ModelRatio, 0.5) || !near(r.RealRatio, 0.5) || math.Abs(r.ErrorPct) > 2 || r.Verdict != results.FidelityHolds {
+		t.Errorf("same-node row: model %.3f real %.3f error %.1f %% %s; want 0.5, 0.5, ≈0, holds", r.ModelRatio, r.RealRatio, r.ErrorPct, r.Verdict)
+	}
+}

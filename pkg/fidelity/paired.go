@@ -68,11 +68,12 @@ type pairedError struct {
 // paired computes the per-repeat errors of one row; ok is false when the
 // measurements give fewer than two complete repeats.
 func (idx windowIndex) paired(lab, scenario, test, placement, metric string) (pairedError, bool) {
-	get := func(provider, lab, test string) map[int]float64 {
+	get := func(provider, lab, test, placement string) map[int]float64 {
 		return idx[windowKey{provider, lab, scenario, test, placement, metric}]
 	}
-	m, mh := get(ModelProvider, lab, test), get(ModelProvider, HostLab, hostTest(test))
-	r, rh := get(RealProvider, lab, test), get(RealProvider, HostLab, hostTest(test))
+	hp := hostPlacement(placement) // in the same block: placements are the inner loop
+	m, mh := get(ModelProvider, lab, test, placement), get(ModelProvider, HostLab, hostTest(test), hp)
+	r, rh := get(RealProvider, lab, test, placement), get(RealProvider, HostLab, hostTest(test), hp)
 	var errs []float64
 	for rep, mv := range m {
 		mhv, ok1 := mh[rep]

@@ -19,6 +19,7 @@ func FidelityMarkdown(w io.Writer, doc *results.Document) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "\n## Fidelity: the %s models against the real CNIs (%s)\n\n", fc.Model, fc.Real)
 	fmt.Fprintf(b, "Each figure is a ratio to its own provider's host baseline, measured in this run (%s: node namespaces over the fabric bridge; %s: hostNetwork pods on the two workers, over the Docker network the pods cross): absolute figures of the two providers are not comparable, their ratios are. "+
+		"Both placements are divided by the cross-node host baseline: kind's same-node host pair share one node's namespace and talk over loopback, where the netns same-node baseline crosses a veth. "+
 		"The four windows of one repeat (model, model host, real, real host) run back to back, so each repeat gives its own error (model/host)/(real/host) − 1, which cancels what the machine did meanwhile: "+
 		"the error shown is the median of those per-repeat errors, and its interval that median's own order-statistic interval with its exact coverage (a row of fewer than six pairs, below 95 %%, decides nothing). "+
 		"Where the windows are not in the document, the error is model ratio / real ratio − 1, its interval from the model's low ratio over the real's high one to the model's high over the real's low. "+

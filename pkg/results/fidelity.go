@@ -35,6 +35,11 @@ package results
 //	                   +10 % or entirely below −10 %)
 //	undecided (noise)  anything else, including a row without an interval
 //
+// Both placements are divided by the cross-node host baseline of their
+// provider: kind's same-node host pair share one node's namespace and talk
+// over loopback, where the netns same-node baseline crosses a veth, while
+// the cross-node baselines are the same construction on both providers.
+//
 // One row per CNI lab × test × placement × metric the run measured on both
 // providers: throughput_bps for the iperf3 tests (dts dtm dus dum sts stm
 // sus sum), latency_p50_us for the latency tests (drr dcrr ...). A service
