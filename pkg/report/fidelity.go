@@ -33,8 +33,14 @@ func FidelityMarkdown(w io.Writer, doc *results.Document) error {
 		for _, l := range fc.Labs {
 			fmt.Fprintf(b, "| %s | %s | **%s** | %d | %d | %d | %.0f %% |\n", l.Lab, l.Label, l.Verdict, l.Holds, l.Differs, l.Undecided, l.MaxAbsErrorPct)
 		}
-	} else {
+	} else if len(fc.Policy) == 0 {
 		b.WriteString("No test was measured on both providers.\n")
+	}
+	if len(fc.Policy) > 0 {
+		b.WriteString("\nNetworkPolicy, case by case: the model's verdict against the real CNI's.\n\n| lab | case | required | model | real | agreement |\n|---|---|---|---|---|---|\n")
+		for _, r := range fc.Policy {
+			fmt.Fprintf(b, "| %s | %s | %t | %s | %s | **%s** |\n", r.Lab, r.Case, r.Required, r.ModelVerdict, r.RealVerdict, r.Agreement)
+		}
 	}
 	for _, u := range fc.Unverified {
 		fmt.Fprintf(b, "\n- %s: %s", u.Lab, escape(u.Why))
@@ -62,6 +68,17 @@ func FidelityText(w io.Writer, doc *results.Document) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(fc.Policy) > 0 {
+		fmt.Fprintln(w, "\nfidelity: NetworkPolicy cases, model verdict vs real CNI's")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "lab\tcase\trequired\tmodel\treal\tagreement")
+		for _, r := range fc.Policy {
+			fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\n", r.Lab, r.Case, r.Required, r.ModelVerdict, r.RealVerdict, r.Agreement)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	for _, u := range fc.Unverified {
 		fmt.Fprintf(w, "%s: %s\n", u.Lab, u.Why)
