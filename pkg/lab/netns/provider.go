@@ -194,10 +194,10 @@ func (p *Provider) plan(s lab.Spec) (*datapath.Lab, error) {
 		if len(s.Workloads.Placements) == 0 || slices.Contains(s.Workloads.Placements, lab.SameNode) {
 			s.PodsPerNode = 2
 		}
-		// Peers are the last pods of the client's node (the plan is
-		// uniform, so the other nodes get as many spare pods).
-		s.PodsPerNode += len(s.Workloads.Peers)
 	}
+	// Peers are the last pods of the client's node (the plan is uniform,
+	// so the other nodes get as many spare pods).
+	s.PodsPerNode += len(s.Workloads.Peers)
 	spec := datapath.Spec{RunID: s.RunID, Lab: def.Name, Model: def.Netns.Model, Mode: def.Netns.Mode,
 		NodeMaskBits: def.Netns.NodeMaskBits, UnderlayMTU: s.UnderlayMTU, Nodes: s.Nodes, PodsPerNode: s.PodsPerNode}
 	if def.Netns.PodCIDR != "" {
@@ -317,6 +317,11 @@ func (p *Provider) Attach(ctx context.Context, s lab.Spec) (*lab.Instance, error
 			k, _ := strconv.Atoi(m[1])
 			s.PodsPerNode = max(s.PodsPerNode, k)
 		}
+	}
+	// plan adds the peers' pods again.
+	s.PodsPerNode -= len(s.Workloads.Peers)
+	if s.PodsPerNode < 1 {
+		return nil, fmt.Errorf("lab %s was built without the %d peer pods the scenarios ask for: bring it up again", s.Def.Name, len(s.Workloads.Peers))
 	}
 	mtu, err := linkMTU(prefix+"-n1", "eth0")
 	if err != nil {
