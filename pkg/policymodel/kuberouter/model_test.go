@@ -111,10 +111,17 @@ func (p kernelProber) Probe(_ context.Context, from lab.Pod, to netip.Addr, prot
 	return policy.Allowed, nil
 }
 
-func startModel(t *testing.T, c Cluster) (*Controller, *fakeKernel) {
+// startModel starts a controller on a fake kernel with some policies
+// already stored (so the first sync programs them all at once).
+func startModel(t *testing.T, c Cluster, nps ...*networkingv1.NetworkPolicy) (*Controller, *fakeKernel) {
 	t.Helper()
 	k := &fakeKernel{}
 	ctl := New(Config{Runner: k.Runner(), Nodes: testNodes, Cluster: c, Version: fixedVersion()})
+	for _, np := range nps {
+		if err := ctl.Apply(np); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := ctl.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -179,12 +186,7 @@ func TestCountsOfTheCostCurve(t *testing.T) {
 		{1000, 0, 811 - 2*16, 1005, 1251},
 	} {
 		t.Run(fmt.Sprintf("K=%d,pods=%d", tc.k, 1+tc.extra), func(t *testing.T) {
-			ctl, _ := startModel(t, testCluster(tc.extra))
-			for _, np := range policy.CostPolicies(benchNS, tc.k) {
-				if err := ctl.Apply(np); err != nil {
-					t.Fatal(err)
-				}
-			}
+			ctl, _ := startModel(t, testCluster(tc.extra), policy.CostPolicies(benchNS, tc.k)...)
 			if err := ctl.Wait(context.Background()); err != nil {
 				t.Fatal(err)
 			}
