@@ -136,11 +136,12 @@ func Compute(doc *results.Document) *results.FidelityCheck {
 		by[keyOf(s)] = s
 		has[s.Provider] = true
 	}
-	if !has[ModelProvider] || !has[RealProvider] {
+	policy := PolicyCases(doc)
+	if (!has[ModelProvider] || !has[RealProvider]) && len(policy) == 0 {
 		return nil
 	}
 	fc := &results.FidelityCheck{Model: ModelProvider, Real: RealProvider,
-		HoldsPct: 100 * HoldsBound, HoldsIntervalPct: 100 * HoldsIntervalBound, DiffersPct: 100 * DiffersBound}
+		HoldsPct: 100 * HoldsBound, HoldsIntervalPct: 100 * HoldsIntervalBound, DiffersPct: 100 * DiffersBound, Policy: policy}
 	host := func(provider string, s results.Summary) *results.Summary {
 		h, ok := by[sumKey{provider, HostLab, s.Scenario, hostTest(s.Test), hostPlacement(s.Placement), s.Metric}]
 		if !ok {
@@ -322,4 +323,46 @@ func ErrorFor(fc *results.FidelityCheck, lab, test, placement string) (row resul
 		}
 	}
 	return row, false
+}
+
+// policyScenario is the NetworkPolicy scenario's name in results
+// (pkg/scenario/policy.Scenario).
+const policyScenario = "policy"
+
+// PolicyCases sets each policy case a lab finished on both providers side
+// by side: agrees when the model's verdict is the real CNI's. Rows follow
+// the labs' and cases' order of first appearance; a case measured more
+// than once counts its last finished measurement.
+func PolicyCases(doc *results.Document) []results.FidelityPolicyCase {
+	type key struct{ provider, lab, test string }
+	last := map[key]results.Measurement{}
+	var order []key
+	for _, m := range doc.Measurements {
+		if m.Scenario != policyScenario || m.Error != "" || m.Params["case"] == "" || m.Params["verdict"] == "" {
+			continue
+		}
+		k := key{m.Provider, m.Lab, m.Test}
+		if _, seen := last[k]; !seen && m.Provider == ModelProvider {
+			order = append(order, k)
+		}
+		last[k] = m
+	}
+	var out []results.FidelityPolicyCase
+	for _, k := range order {
+		mod := last[k]
+		real, ok := last[key{RealProvider, k.lab, k.test}]
+		if !ok {
+			continue
+		}
+		row := results.FidelityPolicyCase{Lab: k.lab, Case: mod.Params["case"], Required: mod.Params["required"] == "true",
+			ModelVerdict: mod.Params["verdict"], RealVerdict: real.Params["verdict"], Agreement: results.PolicyAgrees}
+		if l, ok := doc.LabOf(k.lab, ModelProvider); ok {
+			row.CNI = l.CNI
+		}
+		if row.ModelVerdict != row.RealVerdict {
+			row.Agreement = results.PolicyDisagrees
+		}
+		out = append(out, row)
+	}
+	return out
 }

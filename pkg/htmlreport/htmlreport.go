@@ -293,11 +293,16 @@ func fidelityHTML(fc *results.FidelityCheck) template.HTML {
 	}
 	fmt.Fprintf(&b, "<p>Each figure is a ratio to its own provider's cross-node host baseline measured in this run (kind's same-node host pair talk over loopback); the error is the model's ratio against the real CNI's (median of the per-repeat errors where the windows are kept). Verdict: holds when |error| ≤ %.0f %% and the interval lies inside ±%.0f %%; differs when the whole interval lies beyond ±%.0f %%; otherwise undecided (noise).</p>\n",
 		fc.HoldsPct, fc.HoldsIntervalPct, fc.DiffersPct)
-	if len(fc.Rows) == 0 {
+	if len(fc.Rows) == 0 && len(fc.Policy) == 0 {
 		b.WriteString("<p>No test was measured on both providers.</p>\n")
-	} else {
+	}
+	if len(fc.Rows) > 0 {
 		table(report.FidelityRows(fc))
 		table(report.FidelityLabRows(fc))
+	}
+	if len(fc.Policy) > 0 {
+		b.WriteString("<p>NetworkPolicy, case by case: the model's verdict against the real CNI's.</p>\n")
+		table(report.FidelityPolicyRows(fc))
 	}
 	if len(fc.Unverified) > 0 {
 		b.WriteString("<ul>")

@@ -34,8 +34,16 @@ func FidelityMarkdown(w io.Writer, doc *results.Document) error {
 			r[2] = "**" + r[2] + "**" // the lab's verdict
 		}
 		markdownTable(b, head, rows)
-	} else {
+	} else if len(fc.Policy) == 0 {
 		b.WriteString("No test was measured on both providers.\n")
+	}
+	if len(fc.Policy) > 0 {
+		b.WriteString("\nNetworkPolicy, case by case: the model's verdict against the real CNI's.\n\n")
+		head, rows := FidelityPolicyRows(fc)
+		for _, r := range rows {
+			r[5] = "**" + r[5] + "**"
+		}
+		markdownTable(b, head, rows)
 	}
 	for _, u := range fc.Unverified {
 		fmt.Fprintf(b, "\n- %s: %s", u.Lab, escape(u.Why))
@@ -55,6 +63,15 @@ func FidelityRows(fc *results.FidelityCheck) (head []string, rows [][]string) {
 		rows = append(rows, []string{r.Lab, r.Test, dash(r.Placement), string(r.Label),
 			ratioCell(r.ModelRatio, r.ModelRatioLow, r.ModelRatioHigh), ratioCell(r.RealRatio, r.RealRatioLow, r.RealRatioHigh),
 			errorCell(r), errorInterval(r), verdictCell(r), fmt.Sprintf("%d/%d", r.ModelN, r.RealN)})
+	}
+	return head, rows
+}
+
+// FidelityPolicyRows is the NetworkPolicy agreement table, case by case.
+func FidelityPolicyRows(fc *results.FidelityCheck) (head []string, rows [][]string) {
+	head = []string{"lab", "case", "required", "model", "real", "agreement"}
+	for _, r := range fc.Policy {
+		rows = append(rows, []string{r.Lab, r.Case, fmt.Sprint(r.Required), string(r.ModelVerdict), string(r.RealVerdict), string(r.Agreement)})
 	}
 	return head, rows
 }
@@ -95,6 +112,17 @@ func FidelityText(w io.Writer, doc *results.Document) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(fc.Policy) > 0 {
+		fmt.Fprintln(w, "\nfidelity: NetworkPolicy cases, model verdict vs real CNI's")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "lab\tcase\trequired\tmodel\treal\tagreement")
+		for _, r := range fc.Policy {
+			fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\n", r.Lab, r.Case, r.Required, r.ModelVerdict, r.RealVerdict, r.Agreement)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	for _, u := range fc.Unverified {
 		fmt.Fprintf(w, "%s: %s\n", u.Lab, u.Why)

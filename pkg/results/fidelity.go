@@ -47,6 +47,18 @@ package results
 // service proxy). A lab the run asked for on kind that could not run there
 // (no image source for calico, ...) is listed in Unverified with the
 // reason, so its model's label is shown as unverified rather than checked.
+//
+// NetworkPolicy (scenario policy) is checked per case, not by ratio: a
+// model that enforces policy with the CNI's own mechanism (kube-router's
+// chains and ipsets) or, faithfully, not at all (flannel) runs the same
+// matrix as the real CNI, and each case the two providers both finished
+// is one Policy row with both verdicts (pass, fail, not-enforced):
+//
+//	agrees     the model's verdict is the real CNI's
+//	disagrees  it is not (the row names both)
+//
+// A case only one provider finished has no row; a model that says
+// "policy not modelled" finishes none.
 type FidelityCheck struct {
 	// Model and Real name the providers compared ("netns", "kind").
 	Model string `json:"model_provider"`
@@ -62,6 +74,27 @@ type FidelityCheck struct {
 	// undecided).
 	Labs       []FidelityLab     `json:"labs"`
 	Unverified []FidelityMissing `json:"unverified,omitempty"`
+	// Policy is the NetworkPolicy matrix, case by case.
+	Policy []FidelityPolicyCase `json:"policy,omitempty"`
+}
+
+// Policy case agreement (FidelityPolicyCase.Agreement).
+const (
+	PolicyAgrees    = "agrees"
+	PolicyDisagrees = "disagrees"
+)
+
+// FidelityPolicyCase is one policy case of one lab on both providers.
+type FidelityPolicyCase struct {
+	Lab      string `json:"lab"`
+	CNI      string `json:"cni"`
+	Case     string `json:"case"`
+	Required bool   `json:"required"`
+	// ModelVerdict and RealVerdict are the case's verdicts (pass, fail,
+	// not-enforced) on the model's provider and the real one.
+	ModelVerdict string `json:"model_verdict"`
+	RealVerdict  string `json:"real_verdict"`
+	Agreement    string `json:"agreement"`
 }
 
 // FidelityVerdict is a row's (or a lab's) verdict.
