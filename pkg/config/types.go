@@ -63,6 +63,10 @@ type NetnsModel struct {
 	// modelled, PolicyNote says why.
 	Policy     string `yaml:"policy,omitempty"`
 	PolicyNote string `yaml:"policy_note,omitempty"`
+	// FidelityNote is the measured error behind the label, where the
+	// kept fidelity run (reports/fidelity/summary.json) found the model
+	// differing from the real CNI: recorded in the lab's notes.
+	FidelityNote string `yaml:"fidelity_note,omitempty"`
 }
 
 // KindLab is a kind cluster running the real CNI: the cluster's networking

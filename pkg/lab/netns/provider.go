@@ -226,6 +226,9 @@ func (p *Provider) instance(def *config.Lab, planned *datapath.Lab, peers []lab.
 		Notes: planned.Notes, Owned: o,
 		NoFootprint: "no CNI agent runs in the netns datapath model: idle CPU and memory are the machine's",
 	}
+	if def.Netns.FidelityNote != "" {
+		in.Notes = append(slices.Clone(in.Notes), "fidelity: "+def.Netns.FidelityNote)
+	}
 	for _, n := range planned.Nodes {
 		ns := netplan.NetnsPath(n.NS)
 		in.Nodes = append(in.Nodes, &Node{name: n.Name, ip: n.IP, netns: ns, exec: nsRunner{inner: p.Runner, netns: ns}})
