@@ -163,7 +163,11 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	}
 
 	start = time.Now()
-	if err := loadImages(ctx, p.Runner, s.Dir, name, p.Images.loaded(def), kindNodes); err != nil {
+	nodeNames := make([]string, len(kindNodes))
+	for i, kn := range kindNodes {
+		nodeNames[i] = kn.String()
+	}
+	if err := loadImages(ctx, p.Runner, defaultImportRetry, s.Dir, name, p.Images.loaded(def), nodeNames); err != nil {
 		return nil, err
 	}
 	c.timings.LoadImages = time.Since(start)
