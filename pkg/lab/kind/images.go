@@ -127,27 +127,36 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // loadImages does what `kind load docker-image` does: one `docker save`
 // of all images, streamed into every node's containerd (in parallel), each
 // node's import retried as retry allows. It fails with every node's
-// failure.
-func loadImages(ctx context.Context, r command.Runner, retry importRetry, dir, cluster string, refs, nodeNames []string) error {
+// failure; notes name the imports that needed more than one attempt, with
+// the failures before, for the lab's notes (a slow load then says why).
+func loadImages(ctx context.Context, r command.Runner, retry importRetry, dir, cluster string, refs, nodeNames []string) (notes []string, err error) {
 	tar := filepath.Join(dir, cluster+"-images.tar")
 	defer os.Remove(tar)
 	if _, err := r.Run(ctx, command.Cmd{Name: "docker", Args: append([]string{"save", "-o", tar}, refs...)}); err != nil {
-		return fmt.Errorf("save images: %w", err)
+		return nil, fmt.Errorf("save images: %w", err)
 	}
 	errs := make([]error, len(nodeNames))
+	retried := make([]string, len(nodeNames))
 	var wg sync.WaitGroup
 	for i, n := range nodeNames {
-		wg.Go(func() { errs[i] = importInto(ctx, r, retry, n, tar) })
+		wg.Go(func() { retried[i], errs[i] = importInto(ctx, r, retry, n, tar) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	for _, n := range retried {
+		if n != "" {
+			notes = append(notes, n)
+		}
+	}
+	return notes, errors.Join(errs...)
 }
 
 // importInto imports the archive tar into node's containerd (k8s.io
 // namespace, the snapshotter its CRI uses), as kind's LoadImageArchive
 // does, but through r so each attempt's stderr is kept: attempt after
 // attempt until one succeeds, retry's attempts are used up, or ctx ends.
-func importInto(ctx context.Context, r command.Runner, retry importRetry, node, tar string) error {
+// note, when a later attempt succeeded, says which and why the earlier
+// ones failed.
+func importInto(ctx context.Context, r command.Runner, retry importRetry, node, tar string) (note string, err error) {
 	attempts := max(retry.Attempts, 1)
 	var reasons []string
 	snapshotter := ""
@@ -180,14 +189,17 @@ func importInto(ctx context.Context, r command.Runner, retry importRetry, node, 
 			return err
 		}()
 		if err == nil {
-			return nil
+			if a > 1 {
+				note = fmt.Sprintf("images: import into %s succeeded at attempt %d of %d (%s)", node, a, attempts, strings.Join(reasons, "; "))
+			}
+			return note, nil
 		}
 		reasons = append(reasons, fmt.Sprintf("attempt %d: %s", a, failureReason(err)))
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return fmt.Errorf("load images into %s: %d of %d attempts failed: %s", node, len(reasons), attempts, strings.Join(reasons, "; "))
+	return "", fmt.Errorf("load images into %s: %d of %d attempts failed: %s", node, len(reasons), attempts, strings.Join(reasons, "; "))
 }
 
 // failureReason is what one failed attempt says: the exit status and the

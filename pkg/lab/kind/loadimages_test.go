@@ -99,21 +99,23 @@ func TestLoadImagesRetries(t *testing.T) {
 		notInErr   []string
 		wantWaits  []time.Duration // the waits of each failing node
 		wantImport map[string]int
+		wantNotes  []string // one per node that loaded after a failure
 	}{
-		{"all at once", nil, nil, nil, nil, map[string]int{nodes[0]: 1, nodes[1]: 1, nodes[2]: 1}},
+		{"all at once", nil, nil, nil, nil, map[string]int{nodes[0]: 1, nodes[1]: 1, nodes[2]: 1}, nil},
 		{"one node fails twice, then loads", map[string]int{nodes[1]: 2}, nil, nil, []time.Duration{2 * time.Second, 4 * time.Second},
-			map[string]int{nodes[0]: 1, nodes[1]: 3, nodes[2]: 1}},
+			map[string]int{nodes[0]: 1, nodes[1]: 3, nodes[2]: 1},
+			[]string{`images: import into cnl-r-flannel-worker succeeded at attempt 3 of 4 (attempt 1: docker exec -i cnl-r-flannel-worker ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter=overlayfs -: exit status 1: stderr: ctr: failed to ingest "index.json" (try 1) context deadline exceeded; attempt 2: `}},
 		{"a node fails every attempt", map[string]int{nodes[2]: 99},
 			[]string{"load images into cnl-r-flannel-worker2: 4 of 4 attempts failed",
 				`attempt 1: docker exec -i cnl-r-flannel-worker2 ctr`, `exit status 1: stderr: ctr: failed to ingest "index.json" (try 1) context deadline exceeded`,
 				"(try 2)", "(try 3)", `attempt 4: `, "(try 4)"},
 			[]string{"cnl-r-flannel-worker:", "cnl-r-flannel-control-plane"},
 			[]time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second},
-			map[string]int{nodes[0]: 1, nodes[1]: 1, nodes[2]: 4}},
+			map[string]int{nodes[0]: 1, nodes[1]: 1, nodes[2]: 4}, nil},
 		{"two nodes fail: both reported", map[string]int{nodes[0]: 99, nodes[2]: 99},
 			[]string{"load images into cnl-r-flannel-control-plane: 4 of 4", "load images into cnl-r-flannel-worker2: 4 of 4"}, nil,
 			[]time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second},
-			map[string]int{nodes[0]: 4, nodes[1]: 1, nodes[2]: 4}},
+			map[string]int{nodes[0]: 4, nodes[1]: 1, nodes[2]: 4}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,9 +130,17 @@ func TestLoadImagesRetries(t *testing.T) {
 				return nil
 			}}
 			dir := t.TempDir()
-			err := loadImages(context.Background(), r, retry, dir, "cnl-r-flannel", []string{"cnilab/bench:v1"}, nodes)
+			notes, err := loadImages(context.Background(), r, retry, dir, "cnl-r-flannel", []string{"cnilab/bench:v1"}, nodes)
 			if len(tc.wantErr) == 0 && err != nil {
 				t.Fatalf("loadImages: %v", err)
+			}
+			if len(notes) != len(tc.wantNotes) {
+				t.Errorf("notes %q, want %d", notes, len(tc.wantNotes))
+			}
+			for i := range min(len(notes), len(tc.wantNotes)) {
+				if !strings.HasPrefix(notes[i], tc.wantNotes[i]) || !strings.Contains(notes[i], "(try 2)") {
+					t.Errorf("note %q\nwant prefix %q and both failures", notes[i], tc.wantNotes[i])
+				}
 			}
 			for _, w := range tc.wantErr {
 				if err == nil || !strings.Contains(err.Error(), w) {
@@ -183,7 +193,7 @@ func TestLoadImagesStopsWhenCancelled(t *testing.T) {
 		cancel()
 		return sleepCtx(ctx, d)
 	}}
-	err := loadImages(ctx, r, retry, t.TempDir(), "c", []string{"img"}, []string{"n1"})
+	_, err := loadImages(ctx, r, retry, t.TempDir(), "c", []string{"img"}, []string{"n1"})
 	if err == nil || !strings.Contains(err.Error(), "attempt 2: not started: context canceled") || f.imports["n1"] != 1 {
 		t.Fatalf("err = %v after %d imports; want one import, then the cancellation", err, f.imports["n1"])
 	}
@@ -208,13 +218,13 @@ func TestLoadImagesRetriesConfigDump(t *testing.T) {
 		return command.Result{}, nil
 	}}}}
 	retry := importRetry{Attempts: 1, Sleep: func(context.Context, time.Duration) error { return nil }}
-	err := loadImages(context.Background(), r, retry, t.TempDir(), "c", []string{"img"}, []string{"n1"})
+	_, err := loadImages(context.Background(), r, retry, t.TempDir(), "c", []string{"img"}, []string{"n1"})
 	if err == nil || !strings.Contains(err.Error(), "1 of 1 attempts failed: attempt 1: docker exec n1 containerd config dump: exit status 1: stderr: Error response from daemon: container is restarting") {
 		t.Fatalf("one attempt: err = %v", err)
 	}
 	dumps = 0
 	retry.Attempts = 2
-	if err := loadImages(context.Background(), r, retry, t.TempDir(), "c", []string{"img"}, []string{"n1"}); err != nil || dumps != 2 {
+	if _, err := loadImages(context.Background(), r, retry, t.TempDir(), "c", []string{"img"}, []string{"n1"}); err != nil || dumps != 2 {
 		t.Fatalf("two attempts: err = %v after %d dumps; want success after 2", err, dumps)
 	}
 }

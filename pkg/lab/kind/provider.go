@@ -167,7 +167,8 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	for i, kn := range kindNodes {
 		nodeNames[i] = kn.String()
 	}
-	if err := loadImages(ctx, p.Runner, defaultImportRetry, s.Dir, name, p.Images.loaded(def), nodeNames); err != nil {
+	loadNotes, err := loadImages(ctx, p.Runner, defaultImportRetry, s.Dir, name, p.Images.loaded(def), nodeNames)
+	if err != nil {
 		return nil, err
 	}
 	c.timings.LoadImages = time.Since(start)
@@ -255,6 +256,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	in.UpSteps = &results.UpSteps{CreateSeconds: c.timings.Create.Seconds(), LoadImagesSeconds: c.timings.LoadImages.Seconds(),
 		CNIReadySeconds: c.timings.CNIReady.Seconds(), WorkloadsReadySeconds: c.timings.Workloads.Seconds()}
 	observeAgents(in, def.Kind, agents)
+	in.Notes = append(in.Notes, loadNotes...)
 	in.Notes = append(in.Notes, def.Kind.Notes...)
 	in.Notes = append(in.Notes, p.Images.Notes[def.CNI]...)
 	in.Notes = append(in.Notes, fmt.Sprintf("kind cluster %s (1 control plane, %d workers): created in %.1f s, images loaded in %.1f s, CNI ready %.1f s after install, workloads %.1f s",
