@@ -35,9 +35,11 @@ func kubeProxyObjects(mode string) []runtime.Object {
 }
 
 func TestObserveProxy(t *testing.T) {
-	// Real `iptables -V` output of Debian bookworm's iptables 1.8.9, the
-	// package the offline kube-proxy image is built from.
-	nft, legacy := readTestdata(t, "iptables-V/host-nf_tables.txt"), readTestdata(t, "iptables-V/host-legacy.txt")
+	// Real `iptables -V` output: the kube-proxy container of a kind lab
+	// here (TestKindFlannelEndToEnd, offline images), and this machine's
+	// iptables-legacy (Debian bookworm's iptables 1.8.9, the package the
+	// offline kube-proxy image is built from).
+	nft, legacy := readTestdata(t, "iptables-V/kind-kube-proxy-nf_tables.txt"), readTestdata(t, "iptables-V/host-legacy.txt")
 	lab := func(mode string) *config.KindLab { return &config.KindLab{KubeProxyMode: mode} }
 	tests := []struct {
 		name      string
