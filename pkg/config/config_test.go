@@ -46,6 +46,8 @@ func TestMalformedLabs(t *testing.T) {
 		{"unknown model", "name: x\ncni: flannel\nnetns:\n  model: flanel\n", "labs/x.yaml:4: netns.model: unknown model"},
 		{"unknown mode", good + "  mode: geneve\n", "labs/x.yaml:5: netns.mode: unknown mode \"geneve\""},
 		{"unknown proxy", good + "  services: userspace\n", "labs/x.yaml:5: netns.services: unknown service proxy"},
+		{"misspelt iptables backend", good + "  services: iptables-nf\n", "labs/x.yaml:5: netns.services: unknown service proxy \"iptables-nf\""},
+		{"misspelt fallback backend", good + "  services: ipvs\n  services_fallback: iptables_legacy\n", "labs/x.yaml:6: netns.services_fallback: unknown service proxy \"iptables_legacy\""},
 		{"unknown capability", good + "  requires: [veth, warp]\n", "labs/x.yaml:5: netns.requires.1: unknown capability \"warp\""},
 		{"wrong type", good + "  node_mask_bits: big\n", "labs/x.yaml:5: netns.node_mask_bits: cannot unmarshal"},
 		{"syntax", "name: [x\n", "labs/x.yaml:1: "},
@@ -66,6 +68,26 @@ func TestMalformedLabs(t *testing.T) {
 	}
 }
 
+// The iptables backends are accepted wherever "iptables" is: a netns
+// lab's proxy and fallback, services-scale's proxies.
+func TestIPTablesBackendNames(t *testing.T) {
+	for _, b := range []string{"iptables-nft", "iptables-legacy"} {
+		l, err := ParseLab("labs/x.yaml", []byte("name: x\ncni: kube-router\nnetns:\n  model: kube-router\n  services: ipvs\n  services_fallback: "+b+"\n"))
+		if err != nil {
+			t.Errorf("fallback %s: %v", b, err)
+		} else if l.Netns.ServicesFallback != b {
+			t.Errorf("fallback %s read as %q", b, l.Netns.ServicesFallback)
+		}
+		if _, err := ParseLab("labs/x.yaml", []byte("name: x\ncni: flannel\nnetns:\n  model: flannel\n  services: "+b+"\n")); err != nil {
+			t.Errorf("services %s: %v", b, err)
+		}
+		sc := "name: s\nkind: services-scale\ntests: []\nscale:\n  services: [100]\n  endpoints_per_service: 2\n  connects: 10\n  proxies: [" + b + "]\nprofiles:\n  quick: {duration_s: 1, repeats: 1}\n"
+		if _, err := ParseScenario("scenarios/s.yaml", []byte(sc)); err != nil {
+			t.Errorf("scale proxy %s: %v", b, err)
+		}
+	}
+}
+
 func TestMalformedScenarios(t *testing.T) {
 	const head = "name: s\nkind: throughput\n"
 	cases := []struct{ name, yaml, want string }{
@@ -76,6 +98,8 @@ func TestMalformedScenarios(t *testing.T) {
 		{"policy without section", "name: p\nkind: policy\nprofiles:\n  quick: {duration_s: 1, repeats: 1}\n", "scenarios/s.yaml:1: policy: a policy scenario needs a policy section"},
 		{"unknown policy case", "name: p\nkind: policy\npolicy:\n  cases: [baseline, deny-all]\n  counts: [0]\nprofiles:\n  quick: {duration_s: 1, repeats: 1}\n", "scenarios/s.yaml:4: policy.cases.1: unknown case \"deny-all\""},
 		{"policy count out of range", "name: p\nkind: policy\npolicy:\n  cases: [baseline]\n  counts: [0, 9000]\nprofiles:\n  quick: {duration_s: 1, repeats: 1}\n", "scenarios/s.yaml:5: policy.counts.1: 9000 policies"},
+		{"misspelt scale backend", "name: s\nkind: services-scale\ntests: []\nscale:\n  services: [100]\n  endpoints_per_service: 2\n  connects: 10\n  proxies: [iptables-nft, iptables-legasy]\nprofiles:\n  quick: {duration_s: 1, repeats: 1}\n",
+			"scenarios/s.yaml:8: scale.proxies.1: unknown service proxy \"iptables-legasy\""},
 		{"policy section elsewhere", head + "tests: [dts]\npolicy:\n  cases: [baseline]\nprofiles:\n  quick: {duration_s: 1, repeats: 3}\n", "scenarios/s.yaml:4: policy: only a policy scenario"},
 	}
 	for _, tc := range cases {
@@ -132,6 +156,18 @@ func TestKindSection(t *testing.T) {
 	if g := good.Kind; g.ServiceSubnet != "10.96.0.0/16" || g.CNI.Release != "c" || g.CNI.Namespace != "kube-system" {
 		t.Errorf("defaults not applied: %+v", g)
 	}
+	for _, b := range []string{"iptables-nft", "iptables-legacy"} {
+		pl, err := ParseLab("labs/x.yaml", []byte(head+"  kube_proxy_mode: "+b+"\n"+cni))
+		if err != nil {
+			t.Fatalf("kube_proxy_mode %s: %v", b, err)
+		}
+		if pl.Kind.KindMode() != "iptables" || pl.Kind.PinnedBackend() != b {
+			t.Errorf("kube_proxy_mode %s: kind mode %q, pinned %q; want iptables, %s", b, pl.Kind.KindMode(), pl.Kind.PinnedBackend(), b)
+		}
+	}
+	if good.Kind.KindMode() != "iptables" || good.Kind.PinnedBackend() != "" {
+		t.Errorf("default kube_proxy_mode: kind mode %q, pinned %q; want iptables and none", good.Kind.KindMode(), good.Kind.PinnedBackend())
+	}
 	lc, err := ParseLab("labs/x.yaml", []byte(head+"  bridge_device: kube-bridge\n  node_routes: true\n  notes: [service proxy off]\n"+local))
 	if err != nil {
 		t.Fatalf("local chart recipe: %v", err)
@@ -161,6 +197,7 @@ func TestKindSection(t *testing.T) {
 		{"service overlaps pods", head + "  pod_subnet: 10.0.0.0/8\n" + cni, "labs/x.yaml:5: kind.service_subnet: 10.96.0.0/16 overlaps pod_subnet"},
 		{"overlaps node network", head + "  pod_subnet: 172.18.0.0/20\n" + cni, "labs/x.yaml:6: kind.pod_subnet: 172.18.0.0/20 overlaps the node network"},
 		{"unknown proxy mode", head + "  kube_proxy_mode: userspace\n" + cni, "labs/x.yaml:6: kind.kube_proxy_mode: unknown kube-proxy mode"},
+		{"misspelt pinned backend", head + "  kube_proxy_mode: iptables-nf\n" + cni, "labs/x.yaml:6: kind.kube_proxy_mode: unknown kube-proxy mode \"iptables-nf\""},
 		{"none without proxy", head + "  kube_proxy_mode: none\n" + cni, "labs/x.yaml:5: kind.proxy: a lab without kube-proxy"},
 		{"proxy with kube-proxy", head + "  proxy: cilium ebpf\n" + cni, "labs/x.yaml:6: kind.proxy: kube-proxy is the service proxy"},
 		{"no chart", head + "  cni:\n    version: v1\n    repo: https://e.org\n    daemonsets: [a]\n", "labs/x.yaml:6: kind.cni.chart: required"},

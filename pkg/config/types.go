@@ -42,7 +42,9 @@ type NetnsModel struct {
 	NodeMaskBits int `yaml:"node_mask_bits,omitempty"`
 	// ServiceCIDR is where ClusterIPs come from.
 	ServiceCIDR string `yaml:"service_cidr,omitempty"`
-	// Services is the service proxy: iptables, nftables, ebpf, ipvs.
+	// Services is the service proxy: iptables (the system's binaries,
+	// whichever backend they drive), iptables-nft, iptables-legacy,
+	// nftables, ebpf, ipvs.
 	Services string `yaml:"services,omitempty"`
 	// ServicesFallback is used, and recorded, when the kernel lacks what
 	// Services needs (kube-router: ipvs -> iptables).
@@ -77,7 +79,10 @@ type KindLab struct {
 	PodSubnet     string `yaml:"pod_subnet,omitempty"`
 	ServiceSubnet string `yaml:"service_subnet,omitempty"`
 	// KubeProxyMode is kind's kubeProxyMode: iptables (default), ipvs,
-	// nftables, or none for kube-proxy-free CNIs.
+	// nftables, or none for kube-proxy-free CNIs. iptables-nft and
+	// iptables-legacy run kind's iptables mode and pin the backend: kind
+	// cannot choose it (the node's iptables picks it from the host), so
+	// the lab fails when kube-proxy turns out to drive the other one.
 	KubeProxyMode string `yaml:"kube_proxy_mode,omitempty"`
 	// Proxy names the service proxy the CNI runs when KubeProxyMode is none
 	// ("cilium ebpf").
@@ -99,6 +104,26 @@ type KindLab struct {
 	// leaves off here and why, advisories of the pinned version).
 	Notes []string `yaml:"notes,omitempty"`
 	CNI   KindCNI  `yaml:"cni"`
+}
+
+// KindMode is the kubeProxyMode kind is given: KubeProxyMode, with a
+// pinned iptables backend (iptables-nft, iptables-legacy) as iptables.
+func (k *KindLab) KindMode() string {
+	if k.PinnedBackend() != "" {
+		return "iptables"
+	}
+	return k.KubeProxyMode
+}
+
+// PinnedBackend is the iptables backend the lab expects kube-proxy to
+// drive (iptables-nft or iptables-legacy), "" when it takes whichever the
+// nodes use.
+func (k *KindLab) PinnedBackend() string {
+	switch k.KubeProxyMode {
+	case "iptables-nft", "iptables-legacy":
+		return k.KubeProxyMode
+	}
+	return ""
 }
 
 // KindCNI is how the CNI is installed, pinned: its upstream Helm chart
@@ -228,13 +253,17 @@ type PolicyParams struct {
 
 // Known names, validated against.
 var (
-	Models  = []string{"none", "flannel", "calico", "kube-router", "cilium", "canal"}
-	Proxies = []string{"iptables", "nftables", "ebpf", "ipvs"}
+	Models = []string{"none", "flannel", "calico", "kube-router", "cilium", "canal"}
+	// Proxies are the service proxies a netns lab or services-scale can
+	// name: "iptables" is whichever backend the system's binaries drive,
+	// iptables-nft and iptables-legacy pick one (package proxies).
+	Proxies = []string{"iptables", "iptables-nft", "iptables-legacy", "nftables", "ebpf", "ipvs"}
 	// ReadyChecks are the agent status parsers a kind recipe's ready_exec
 	// can name (package kind implements them).
 	ReadyChecks = []string{"cilium-kube-proxy-replacement"}
-	// KubeProxyModes are kind's kubeProxyMode values.
-	KubeProxyModes = []string{"iptables", "ipvs", "nftables", "none"}
+	// KubeProxyModes are kind's kubeProxyMode values, and the iptables
+	// mode with a pinned backend (KindLab.KubeProxyMode).
+	KubeProxyModes = []string{"iptables", "iptables-nft", "iptables-legacy", "ipvs", "nftables", "none"}
 	Placements     = []string{"cross-node", "same-node"}
 	Tests          = []string{"idle", "dts", "dtm", "dus", "dum", "sts", "stm", "sus", "sum", "drr", "dcrr", "srr", "scrr"}
 	Kinds          = []string{"throughput", "services-scale", "latency", "policy"}

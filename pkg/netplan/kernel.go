@@ -27,7 +27,11 @@ func NetnsPath(name string) string { return filepath.Join(NetnsDir, name) }
 
 // Kernel applies plans to the running kernel with netlink. It only ever
 // touches namespaces it creates; the caller's namespace is never modified.
-type Kernel struct{}
+type Kernel struct {
+	// Log, when set, gets progress notes: why /run/netns was left as it
+	// is (EnsureNetnsDir).
+	Log func(format string, args ...any)
+}
 
 var _ Applier = Kernel{}
 
@@ -36,6 +40,15 @@ const workers = 8
 
 // Apply implements Applier.
 func (k Kernel) Apply(ctx context.Context, p *Plan) (err error) {
+	// Before the first namespace: CreateNamespace would do it too, but
+	// here the note reaches the log.
+	note, err := EnsureNetnsDir()
+	if err != nil {
+		return err
+	}
+	if note != "" && k.Log != nil {
+		k.Log("netns: %s", note)
+	}
 	created := make([]string, 0, len(p.Namespaces))
 	var mu sync.Mutex
 	defer func() {
@@ -121,10 +134,14 @@ func (Kernel) Destroy(_ context.Context, p *Plan) error {
 	return errors.Join(errs...)
 }
 
-// CreateNamespace creates a named network namespace. The thread that
-// creates it is thrown away afterwards so no goroutine ever runs in it by
-// accident.
+// CreateNamespace creates a named network namespace, after making
+// NetnsDir the shared mount point iproute2 expects (EnsureNetnsDir). The
+// thread that creates it is thrown away afterwards so no goroutine ever
+// runs in it by accident.
 func CreateNamespace(name string) error {
+	if _, err := EnsureNetnsDir(); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

@@ -45,7 +45,8 @@
 //
 // A proxy is named by its backend: iptables-legacy, iptables-nft,
 // nftables, ebpf, ipvs. services-scale figures reach only the labs that
-// run that backend; a lab that records a bare "iptables" gets none. A
+// run that backend (a kind lab's "kube-proxy iptables-nft" runs
+// iptables-nft); a lab that records a bare "iptables" gets none. A
 // criterion with services: max compares at the largest service count that
 // every candidate with services-scale data reached (measured there, or
 // tried there and failed); a candidate whose proxy failed at that count

@@ -178,7 +178,7 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 			continue
 		}
 		c := &Candidate{Name: l.Name, CNI: l.CNI, Encryption: "none", Services: l.Services, Options: l.Datapath, Facts: factsByCNI[l.CNI]}
-		if l.Services == "iptables" {
+		if servicesBackend(l.Services) == "iptables" {
 			in.Notes = append(in.Notes, fmt.Sprintf("lab %s records its service proxy as %q without the backend (%s or %s): no services-scale figures reach it", l.Name, l.Services, IPTablesNFT, IPTablesLegacy))
 		}
 		byLab[l.Name] = c
@@ -287,7 +287,7 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 			continue
 		}
 		for _, c := range in.Candidates {
-			if hasBackend(c.Services) && c.Services == f.Proxy {
+			if hasBackend(c.Services) && servicesBackend(c.Services) == f.Proxy {
 				c.scaleFailed = append(c.scaleFailed, f)
 			}
 		}
@@ -300,7 +300,7 @@ func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities
 		// services-scale measures the proxies on a topology of its own (not
 		// a CNI lab): each CNI lab takes the figures of the proxy it runs.
 		for _, c := range in.Candidates {
-			if hasBackend(c.Services) && c.Services == p.Proxy {
+			if hasBackend(c.Services) && servicesBackend(c.Services) == p.Proxy {
 				q := p
 				q.Value.Source += ", " + p.Proxy + " measured by services-scale"
 				c.scale = append(c.scale, q)
@@ -487,7 +487,21 @@ func isIPTables(p string) bool { return p == "iptables" || strings.HasPrefix(p, 
 // services-scale figures can belong to: not empty, and not a bare
 // "iptables", which may be either iptables backend (older results measured
 // services-scale on iptables-legacy while the labs ran iptables-nft).
-func hasBackend(services string) bool { return services != "" && services != "iptables" }
+func hasBackend(services string) bool {
+	b := servicesBackend(services)
+	return b != "" && b != "iptables"
+}
+
+// servicesBackend is the proxy backend a lab's recorded service proxy
+// runs: a kind lab records kube-proxy with its mode or backend
+// ("kube-proxy iptables-nft"), and services-scale's figures of that
+// backend belong to it as they do to a netns lab that runs it.
+func servicesBackend(services string) string {
+	if b, ok := strings.CutPrefix(services, "kube-proxy "); ok {
+		return b
+	}
+	return services
+}
 
 // scaleBackend is the backend identity of a services-scale figure. Older
 // results name the proxy "iptables" and the binaries in the "iptables"

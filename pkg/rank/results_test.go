@@ -168,8 +168,10 @@ func TestAppendRunReport(t *testing.T) {
 
 // services-scale measures proxies, not CNI labs: each lab takes the figures
 // of the proxy backend it runs, the median over the real service's
-// placements. An iptables-nft lab gets only iptables-nft figures; a lab
-// that records a bare "iptables" gets none.
+// placements. An iptables-nft lab gets only iptables-nft figures, whether
+// it is a netns lab or a kind lab running kube-proxy on iptables-nft; a
+// lab that records a bare "iptables" (or an older kind lab's "kube-proxy
+// iptables") gets none.
 func TestScaleFiguresFollowTheLabsBackend(t *testing.T) {
 	defs, _ := loadReal(t)
 	doc := &results.Document{Schema: results.Schema, Run: results.Run{ID: "r", Provider: "netns"},
@@ -178,6 +180,10 @@ func TestScaleFiguresFollowTheLabsBackend(t *testing.T) {
 			{Name: "calico", CNI: "calico", Provider: "netns", Fidelity: results.Faithful, Status: results.StatusOK, Services: "iptables-legacy"},
 			{Name: "cilium", CNI: "cilium", Provider: "netns", Fidelity: results.Approximate, Status: results.StatusOK, Services: "ebpf"},
 			{Name: "canal", CNI: "canal", Provider: "netns", Fidelity: results.Faithful, Status: results.StatusOK, Services: "iptables"},
+			// kind labs record kube-proxy with its backend.
+			{Name: "flannel-kind", CNI: "flannel", Provider: "kind", Fidelity: results.Real, Status: results.StatusOK, Services: "kube-proxy iptables-nft"},
+			{Name: "kube-router-kind", CNI: "kube-router", Provider: "kind", Fidelity: results.Real, Status: results.StatusOK, Services: "kube-proxy iptables-legacy"},
+			{Name: "weave-kind", CNI: "weave", Provider: "kind", Fidelity: results.Real, Status: results.StatusOK, Services: "kube-proxy iptables"},
 		}}
 	put := func(proxy string, params map[string]string, vals []float64) {
 		for i, v := range vals {
@@ -195,7 +201,7 @@ func TestScaleFiguresFollowTheLabsBackend(t *testing.T) {
 	put("iptables", map[string]string{"iptables": "iptables-legacy"}, []float64{7, 8, 9})
 	put("ebpf", nil, []float64{19, 20, 21})
 	in := FromResults(doc, defs.Facts)
-	want := map[string]float64{"flannel": 80, "calico": 8, "cilium": 20}
+	want := map[string]float64{"flannel": 80, "calico": 8, "cilium": 20, "flannel-kind": 80, "kube-router-kind": 8}
 	for _, c := range in.Candidates {
 		p, ok := c.scaleMetric(results.FirstPacketP50, "max")
 		w, wantOK := want[c.Name]
@@ -203,12 +209,15 @@ func TestScaleFiguresFollowTheLabsBackend(t *testing.T) {
 			t.Errorf("%s (%s): %+v %v, want %v from its own backend", c.Name, c.Services, p, ok, w)
 		}
 		for _, q := range c.scale {
-			if q.Proxy != c.Services {
+			if q.Proxy != strings.TrimPrefix(c.Services, "kube-proxy ") {
 				t.Errorf("%s runs %s but got a %s figure", c.Name, c.Services, q.Proxy)
 			}
 		}
 	}
 	if !strings.Contains(strings.Join(in.Notes, "\n"), `lab canal records its service proxy as "iptables" without the backend`) {
 		t.Errorf("no note about canal's bare iptables: %v", in.Notes)
+	}
+	if !strings.Contains(strings.Join(in.Notes, "\n"), `lab weave-kind records its service proxy as "kube-proxy iptables" without the backend`) {
+		t.Errorf("no note about an older kind lab's bare kube-proxy iptables: %v", in.Notes)
 	}
 }

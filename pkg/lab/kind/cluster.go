@@ -54,7 +54,7 @@ func ClusterConfig(k *config.KindLab, nodeImage string) *v1alpha4.Cluster {
 			DisableDefaultCNI: true,
 			// "none" has no exported constant; kind accepts it and has
 			// kubeadm skip the kube-proxy addon.
-			KubeProxyMode: v1alpha4.ProxyMode(k.KubeProxyMode),
+			KubeProxyMode: v1alpha4.ProxyMode(k.KindMode()),
 		},
 	}
 	for range workers {

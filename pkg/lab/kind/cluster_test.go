@@ -42,6 +42,7 @@ func TestClusterConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	kpr := &config.KindLab{PodSubnet: "10.0.0.0/16", ServiceSubnet: "10.96.0.0/16", KubeProxyMode: "none", Proxy: "cilium ebpf"}
+	pinned := &config.KindLab{PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/16", KubeProxyMode: "iptables-legacy"}
 	cases := []struct {
 		name string
 		k    *config.KindLab
@@ -79,6 +80,24 @@ nodes:
 - image: cnilab/kind-node:v1.34.4
   role: worker
 `},
+		// kind has no iptables-legacy mode: a pinned backend is kind's
+		// iptables mode, checked against the nodes later.
+		{"pinned iptables backend", pinned, `apiVersion: kind.x-k8s.io/v1alpha4
+kind: Cluster
+networking:
+  disableDefaultCNI: true
+  ipFamily: ipv4
+  kubeProxyMode: iptables
+  podSubnet: 10.244.0.0/16
+  serviceSubnet: 10.96.0.0/16
+nodes:
+- image: cnilab/kind-node:v1.34.4
+  role: control-plane
+- image: cnilab/kind-node:v1.34.4
+  role: worker
+- image: cnilab/kind-node:v1.34.4
+  role: worker
+`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,7 +112,7 @@ nodes:
 			// kind fills its defaults into the struct it is given; the
 			// ones cnilab sets must survive that.
 			v1alpha4.SetDefaultsCluster(c)
-			if c.Networking.PodSubnet != tc.k.PodSubnet || string(c.Networking.KubeProxyMode) != tc.k.KubeProxyMode || len(c.Nodes) != 3 {
+			if c.Networking.PodSubnet != tc.k.PodSubnet || string(c.Networking.KubeProxyMode) != tc.k.KindMode() || len(c.Nodes) != 3 {
 				t.Errorf("after kind's defaults: %+v", c.Networking)
 			}
 		})

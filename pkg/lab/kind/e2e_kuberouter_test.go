@@ -78,8 +78,8 @@ func TestKindKubeRouterEndToEnd(t *testing.T) {
 	if !strings.Contains(in.Datapath, "bridge kube-bridge") || !strings.Contains(in.Datapath, "podCIDR routes via node IPs, no overlay") || in.Encap != "" {
 		t.Errorf("datapath %q encap %q", in.Datapath, in.Encap)
 	}
-	if in.Proxy != "kube-proxy iptables" {
-		t.Errorf("proxy %q, want kube-proxy iptables (kube-router's IPVS proxy is off here)", in.Proxy)
+	if in.Proxy != "kube-proxy iptables-nft" && in.Proxy != "kube-proxy iptables-legacy" {
+		t.Errorf("proxy %q, want kube-proxy on iptables-nft or iptables-legacy (kube-router's IPVS proxy is off here)", in.Proxy)
 	}
 	notes := strings.Join(in.Notes, "\n")
 	for _, want := range []string{"CVE-2026-32254", ":50051", "IP_VS"} {

@@ -2,15 +2,17 @@ package kind
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
-	"sigs.k8s.io/kind/pkg/cluster/nodes"
-	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	"github.com/BurntSushi/toml"
 
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/config"
@@ -94,35 +96,160 @@ func missingImages(ctx context.Context, r command.Runner, want []string) []strin
 	return miss
 }
 
+// importRetry bounds the retries of one node's image import. Under load
+// (seven to nine clusters up on two cores) `ctr images import` has failed
+// where a second try a few seconds later works; a failure that persists
+// through every attempt is a real one, reported with each attempt's reason.
+type importRetry struct {
+	// Attempts is how many times an import is tried (at least 1).
+	Attempts int
+	// Backoff is the wait before the second attempt; each later wait
+	// doubles it.
+	Backoff time.Duration
+	// Sleep waits d or until ctx ends (sleepCtx; tests record the waits).
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// defaultImportRetry: four attempts, waits of 2, 4 and 8 s.
+var defaultImportRetry = importRetry{Attempts: 4, Backoff: 2 * time.Second, Sleep: sleepCtx}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // loadImages does what `kind load docker-image` does: one `docker save`
-// of all images, streamed into every node's containerd.
-func loadImages(ctx context.Context, r command.Runner, dir, cluster string, refs []string, ns []nodes.Node) error {
+// of all images, streamed into every node's containerd (in parallel), each
+// node's import retried as retry allows. It fails with every node's
+// failure; notes name the imports that needed more than one attempt, with
+// the failures before, for the lab's notes (a slow load then says why).
+func loadImages(ctx context.Context, r command.Runner, retry importRetry, dir, cluster string, refs, nodeNames []string) (notes []string, err error) {
 	tar := filepath.Join(dir, cluster+"-images.tar")
 	defer os.Remove(tar)
 	if _, err := r.Run(ctx, command.Cmd{Name: "docker", Args: append([]string{"save", "-o", tar}, refs...)}); err != nil {
-		return fmt.Errorf("save images: %w", err)
+		return nil, fmt.Errorf("save images: %w", err)
 	}
-	errs := make(chan error, len(ns))
-	for _, n := range ns {
-		go func() {
-			f, err := os.Open(tar)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer f.Close()
-			if err := nodeutils.LoadImageArchive(n, f); err != nil {
-				errs <- fmt.Errorf("load images into %s: %w", n, err)
-				return
-			}
-			errs <- nil
-		}()
+	errs := make([]error, len(nodeNames))
+	retried := make([]string, len(nodeNames))
+	var wg sync.WaitGroup
+	for i, n := range nodeNames {
+		wg.Go(func() { retried[i], errs[i] = importInto(ctx, r, retry, n, tar) })
 	}
-	var first error
-	for range ns {
-		if err := <-errs; err != nil && first == nil {
-			first = err
+	wg.Wait()
+	for _, n := range retried {
+		if n != "" {
+			notes = append(notes, n)
 		}
 	}
-	return first
+	return notes, errors.Join(errs...)
+}
+
+// importInto imports the archive tar into node's containerd (k8s.io
+// namespace, the snapshotter its CRI uses), as kind's LoadImageArchive
+// does, but through r so each attempt's stderr is kept: attempt after
+// attempt until one succeeds, retry's attempts are used up, or ctx ends.
+// note, when a later attempt succeeded, says which and why the earlier
+// ones failed.
+func importInto(ctx context.Context, r command.Runner, retry importRetry, node, tar string) (note string, err error) {
+	attempts := max(retry.Attempts, 1)
+	var reasons []string
+	snapshotter := ""
+	wait := retry.Backoff
+	for a := 1; a <= attempts; a++ {
+		if a > 1 {
+			if err := retry.Sleep(ctx, wait); err != nil {
+				reasons = append(reasons, fmt.Sprintf("attempt %d: not started: %v", a, err))
+				break
+			}
+			wait *= 2
+		}
+		err := func() error {
+			if snapshotter == "" {
+				res, err := r.Run(ctx, command.Cmd{Name: "docker", Args: []string{"exec", node, "containerd", "config", "dump"}})
+				if err != nil {
+					return err
+				}
+				if snapshotter, err = parseSnapshotter(res.Stdout); err != nil {
+					return err
+				}
+			}
+			f, err := os.Open(tar)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = r.Run(ctx, command.Cmd{Name: "docker", Stdin: f, Args: []string{"exec", "-i", node,
+				"ctr", "--namespace=k8s.io", "images", "import", "--all-platforms", "--digests", "--snapshotter=" + snapshotter, "-"}})
+			return err
+		}()
+		if err == nil {
+			if a > 1 {
+				note = fmt.Sprintf("images: import into %s succeeded at attempt %d of %d (%s)", node, a, attempts, strings.Join(reasons, "; "))
+			}
+			return note, nil
+		}
+		reasons = append(reasons, fmt.Sprintf("attempt %d: %s", a, failureReason(err)))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return "", fmt.Errorf("load images into %s: %d of %d attempts failed: %s", node, len(reasons), attempts, strings.Join(reasons, "; "))
+}
+
+// failureReason is what one failed attempt says: the exit status and the
+// program's whole stderr, when a program ran.
+func failureReason(err error) string {
+	var ce *command.Error
+	if errors.As(err, &ce) {
+		why := ce.Cmd + ": " + ce.Err.Error()
+		if s := strings.TrimSpace(ce.Stderr); s != "" {
+			why += ": stderr: " + strings.Join(strings.Fields(s), " ")
+		}
+		return why
+	}
+	return err.Error()
+}
+
+// parseSnapshotter reads the snapshotter the node's CRI plugin unpacks
+// images with from `containerd config dump`: config version 2 (containerd
+// 1.x, the offline node image's 1.6) keeps it under the CRI plugin's
+// containerd table, versions 3 and 4 (containerd 2.x) under the CRI images
+// plugin. An import into another snapshotter would leave the images
+// unusable to the kubelet.
+func parseSnapshotter(dump []byte) (string, error) {
+	var c struct {
+		Version int `toml:"version"`
+		Plugins struct {
+			CRI struct {
+				Containerd struct {
+					Snapshotter string `toml:"snapshotter"`
+				} `toml:"containerd"`
+			} `toml:"io.containerd.grpc.v1.cri"`
+			CRIImages struct {
+				Snapshotter string `toml:"snapshotter"`
+			} `toml:"io.containerd.cri.v1.images"`
+		} `toml:"plugins"`
+	}
+	if _, err := toml.Decode(string(dump), &c); err != nil {
+		return "", fmt.Errorf("containerd config dump: %w", err)
+	}
+	var s string
+	switch c.Version {
+	case 2:
+		s = c.Plugins.CRI.Containerd.Snapshotter
+	case 3, 4:
+		s = c.Plugins.CRIImages.Snapshotter
+	default:
+		return "", fmt.Errorf("containerd config dump: config version %d, want 2, 3 or 4", c.Version)
+	}
+	if s == "" {
+		return "", fmt.Errorf("containerd config dump (version %d) names no CRI snapshotter", c.Version)
+	}
+	return s, nil
 }

@@ -163,7 +163,12 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	}
 
 	start = time.Now()
-	if err := loadImages(ctx, p.Runner, s.Dir, name, p.Images.loaded(def), kindNodes); err != nil {
+	nodeNames := make([]string, len(kindNodes))
+	for i, kn := range kindNodes {
+		nodeNames[i] = kn.String()
+	}
+	loadNotes, err := loadImages(ctx, p.Runner, defaultImportRetry, s.Dir, name, p.Images.loaded(def), nodeNames)
+	if err != nil {
 		return nil, err
 	}
 	c.timings.LoadImages = time.Since(start)
@@ -240,7 +245,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	agentNS, agentDS := daemonSetRef(def.Kind.CNI.Namespace, def.Kind.CNI.DaemonSets[0])
 	in.Policy = &policyLab{cs: cs, cni: def.CNI, nodes: in.Nodes, run: podAgentExec(restCfg, cs), agentNS: agentNS, agentDS: agentDS}
 
-	if err := p.observe(ctx, in, def, cs); err != nil {
+	if err := p.observe(ctx, in, def, cs, podAgentExec(restCfg, cs)); err != nil {
 		return nil, err
 	}
 	wl, err := findWorkloads(ctx, cs, def.Kind)
@@ -251,6 +256,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	in.UpSteps = &results.UpSteps{CreateSeconds: c.timings.Create.Seconds(), LoadImagesSeconds: c.timings.LoadImages.Seconds(),
 		CNIReadySeconds: c.timings.CNIReady.Seconds(), WorkloadsReadySeconds: c.timings.Workloads.Seconds()}
 	observeAgents(in, def.Kind, agents)
+	in.Notes = append(in.Notes, loadNotes...)
 	in.Notes = append(in.Notes, def.Kind.Notes...)
 	in.Notes = append(in.Notes, p.Images.Notes[def.CNI]...)
 	in.Notes = append(in.Notes, fmt.Sprintf("kind cluster %s (1 control plane, %d workers): created in %.1f s, images loaded in %.1f s, CNI ready %.1f s after install, workloads %.1f s",
@@ -424,7 +430,7 @@ func (p *Provider) workloads(ctx context.Context, in *lab.Instance, w lab.Worklo
 
 // observe records what the lab runs, as seen in it: the tunnel device on
 // every node, the service proxy, the software versions and image IDs.
-func (p *Provider) observe(ctx context.Context, in *lab.Instance, def *config.Lab, cs kubernetes.Interface) error {
+func (p *Provider) observe(ctx context.Context, in *lab.Instance, def *config.Lab, cs kubernetes.Interface, run agentExec) error {
 	k := def.Kind
 	in.Datapath = k.Datapath
 	if dev := k.TunnelDevice; dev != "" {
@@ -453,18 +459,13 @@ func (p *Provider) observe(ctx context.Context, in *lab.Instance, def *config.La
 		}
 		in.Datapath = strings.TrimSpace(k.Datapath + " (" + seen + ")")
 	}
-	if k.KubeProxyMode == "none" {
-		in.Proxy = k.Proxy
-	} else {
-		cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("kube-proxy configuration: %w", err)
-		}
-		mode, err := kube.KubeProxyMode(cm.Data["config.conf"])
-		if err != nil {
-			return err
-		}
-		in.Proxy = "kube-proxy " + mode
+	proxy, how, err := observeProxy(ctx, k, cs, run)
+	if err != nil {
+		return err
+	}
+	in.Proxy = proxy
+	if how != "" {
+		in.Notes = append(in.Notes, how)
 	}
 	sv, err := cs.Discovery().ServerVersion()
 	if err != nil {
