@@ -44,7 +44,10 @@ type Provider struct {
 
 // New returns a provider for this kernel.
 func New(caps kernelcap.Set, runner command.Runner) *Provider {
-	return &Provider{Prefix: NamePrefix, Caps: caps, Runner: runner, Applier: netplan.Kernel{}}
+	return &Provider{Prefix: NamePrefix, Caps: caps, Runner: runner, Applier: netplan.Kernel{Log: func(format string, args ...any) {
+		// Rare and worth seeing: why /run/netns was left as it is.
+		fmt.Fprintf(os.Stderr, "cnilab: "+format+"\n", args...)
+	}}}
 }
 
 var _ lab.Provider = (*Provider)(nil)
