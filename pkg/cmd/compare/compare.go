@@ -42,6 +42,7 @@ type flags struct {
 	output      string
 	runID       string
 	resume      string
+	seed        uint64
 	solo        string
 	pinCPUs     bool
 	cluster     clusterFlags
@@ -71,6 +72,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
 	cmd.Flags().BoolVar(&f.pinCPUs, "pin-cpus", true, "pin the iperf3 client and server to two different CPUs (the lowest and highest each pod may use), host baseline included; --pin-cpus=false leaves placement to the scheduler")
 	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs 'cnilab up' built for this run id (they are kept)")
+	cmd.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the labs' window order per repeat (0 draws one; results.json records it as run.settings.order_seed, and the same seed replays the same order)")
 	cmd.Flags().StringVar(&f.resume, "resume", "", "continue a killed run (its id under --out, or its directory): same id, seed, order and settings; labs still up are re-attached, missing ones rebuilt, finished measurements kept")
 	cmd.Flags().StringVar(&f.solo, "solo-baseline", "", "bring this lab up alone (then remove it) before all labs together, to record the parallel-vs-one provisioning ratio")
 	f.cluster.add(cmd)
@@ -122,7 +124,7 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		}
 	}
 	opts := cmp.Options{Set: set, Labs: labs, Scenarios: cli.SplitList(f.scenarios), Profile: f.profile, Seconds: f.duration.N,
-		Repeats: f.repeats.N, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: cli.NewProgress(s.Err), RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo,
+		Repeats: f.repeats.N, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: cli.NewProgress(s.Err), RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo, OrderSeed: f.seed,
 		LabsDir: absDir(f.defs.LabsDir), ScenariosDir: absDir(f.defs.ScenariosDir)}
 	if err := opts.Validate(); err != nil {
 		return cli.WithCode(cli.ExitInvalid, err)

@@ -66,7 +66,7 @@ func absDir(d string) string {
 
 // contradictions lists the flags given with --resume that differ from what
 // the run recorded: a resume measures what the killed run would have.
-func contradictions(cmd *cobra.Command, f *flags, id string, req results.Request) []string {
+func contradictions(cmd *cobra.Command, f *flags, id string, req results.Request, seed uint64) []string {
 	changed := cmd.Flags().Changed
 	var out []string
 	check := func(flag string, given, recorded any, same bool) {
@@ -81,6 +81,7 @@ func contradictions(cmd *cobra.Command, f *flags, id string, req results.Request
 	scs := cli.SplitList(f.scenarios)
 	check("scenario", f.scenarios, strings.Join(req.Scenarios, ","), slices.Equal(scs, req.Scenarios))
 	check("profile", f.profile, req.Profile, f.profile == req.Profile)
+	check("seed", f.seed, seed, f.seed == seed)
 	check("duration", f.duration.String(), (&cli.Seconds{N: req.Seconds}).String(), f.duration.N == req.Seconds)
 	check("repeats", f.repeats.N, req.Repeats, f.repeats.N == req.Repeats)
 	pl := placementList(f.placement)
@@ -120,7 +121,7 @@ func resume(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		return cli.WithCode(cli.ExitInvalid, err)
 	}
 	req := rs.Request()
-	if bad := contradictions(cmd, f, rs.Doc.Run.ID, req); len(bad) > 0 {
+	if bad := contradictions(cmd, f, rs.Doc.Run.ID, req, rs.Doc.Run.Settings.OrderSeed); len(bad) > 0 {
 		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--resume keeps the run's own settings; these differ: %s", strings.Join(bad, "; ")))
 	}
 	defs := cli.Definitions{LabsDir: req.LabsDir, ScenariosDir: req.ScenariosDir}
