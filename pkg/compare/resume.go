@@ -334,3 +334,10 @@ func removeNamespaces(prefix string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Provision brings one provider's labs up as a run does (a host baseline
+// that the provider carries inside its other labs after them), per-lab
+// files in dir; `cnilab up` builds kept labs with it.
+func Provision(ctx context.Context, p lab.Provider, specs []lab.Spec, dir string) []schedule.Outcome {
+	return provision(ctx, p, specs, dir)
+}

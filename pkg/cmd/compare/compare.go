@@ -113,6 +113,13 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		placements = cli.SplitList(f.placement)
 	}
 	labs := cli.SplitList(f.cnis)
+	if f.runID != "" && !cmd.Flags().Changed("cni") && f.provider != "cluster" && !both {
+		// The labs of that run that are up, wherever they are.
+		if labs, f.provider, err = discoverRun(cmd.Context(), f.runID, f.provider); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Err, "run %s: labs %s up on %s\n", f.runID, strings.Join(labs, ", "), f.provider)
+	}
 	if both && !slices.Contains(labs, cmp.HostLab) {
 		// Each provider's ratios need its own host baseline.
 		labs = append([]string{cmp.HostLab}, labs...)
