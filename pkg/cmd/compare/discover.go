@@ -14,22 +14,26 @@ import (
 	"github.com/cnilab/cnilab/pkg/netplan"
 )
 
-// netnsRunLabs names the netns labs of run id that are up, from their
-// first node's namespace (cnl-<id>-<lab>-n1).
+// netnsRunLabs names the netns labs of run id that are up.
 func netnsRunLabs(id string) ([]string, error) {
-	prefix := "cnl-" + id + "-"
-	names, err := netplan.ListNamespaces(prefix)
+	names, err := netplan.ListNamespaces("cnl-" + id + "-")
 	if err != nil {
 		return nil, err
 	}
-	re := regexp.MustCompile("^" + regexp.QuoteMeta(prefix) + `(.+)-n1$`)
+	return labsOfNamespaces(id, names), nil
+}
+
+// labsOfNamespaces names the labs of run id among namespace names, from
+// each lab's first node (cnl-<id>-<lab>-n1), host first.
+func labsOfNamespaces(id string, names []string) []string {
+	re := regexp.MustCompile("^" + regexp.QuoteMeta("cnl-"+id+"-") + `(.+)-n1$`)
 	var labs []string
 	for _, n := range names {
-		if m := re.FindStringSubmatch(n); m != nil && m[1] != "ss" {
+		if m := re.FindStringSubmatch(n); m != nil {
 			labs = append(labs, m[1])
 		}
 	}
-	return hostFirst(labs), nil
+	return hostFirst(labs)
 }
 
 func hostFirst(labs []string) []string {
