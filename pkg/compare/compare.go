@@ -306,14 +306,11 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 		}
 		resumed.Reattached, resumed.Rebuilt = reattached, rebuilt
 	} else if attach {
-		at, ok := p.(lab.Attacher)
-		if !ok {
-			return nil, fmt.Errorf("provider %s cannot attach to running labs", p.Name())
-		}
-		for _, s := range specs {
-			start := time.Now()
-			in, err := at.Attach(ctx, s)
-			outcomes = append(outcomes, provOutcome{p, schedule.Outcome{Spec: s, Instance: in, Err: err, Took: time.Since(start)}})
+		// Labs of `cnilab up`: attached (a host baseline inside another
+		// lab's cluster found there), never built.
+		oc, _, _ := resumeLabs(ctx, p, specs, dirOf(p), true, progress)
+		for _, c := range oc {
+			outcomes = append(outcomes, provOutcome{p, c})
 		}
 	} else {
 		per := make([][]schedule.Outcome, len(ps))
