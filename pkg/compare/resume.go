@@ -230,7 +230,7 @@ func resumeLabs(ctx context.Context, p lab.Provider, specs []lab.Spec, dir strin
 		if err == nil {
 			out = append(out, schedule.Outcome{Spec: s, Instance: in, Took: time.Since(start)})
 			reattached = append(reattached, s.Def.Name)
-			fmt.Fprintf(progress, "  re-attached %s (%s)\n", s.Def.Name, p.Name())
+			fmt.Fprintf(progress, "  attached %s (%s): found up\n", s.Def.Name, p.Name())
 			continue
 		}
 		if attachOnly {
