@@ -411,6 +411,7 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 		fmt.Fprintf(progress, "provisioning: all %d labs together %.1f s, %s alone %.1f s: ratio %.2f\n", pr.Labs, pr.WallSeconds, pr.Solo.Lab, pr.Solo.UpSeconds, pr.Ratio())
 	}
 
+	focus := runFocus(id, up)
 	for _, name := range o.Scenarios {
 		sc := o.Set.Scenarios[name]
 		prof := sc.Profiles[o.Profile]
@@ -427,7 +428,7 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 				r.Settings.Seconds = o.Seconds
 			}
 			fmt.Fprintf(progress, "scenario %s: windows of %ds (+%ds omitted)\n", name, r.Settings.Seconds, r.Settings.Omit)
-			measureWindows(ctx, &r, "dts", up, sc, placements, repeats, settings.OrderSeed, done, store, progress)
+			measureWindows(ctx, withFocus(&r, focus), "dts", up, sc, placements, repeats, settings.OrderSeed, done, store, progress)
 		case "latency":
 			launcher, err := o.launcher()
 			if err != nil {
@@ -442,7 +443,7 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 				lr.Settings.Window = time.Duration(o.Seconds) * time.Second
 			}
 			fmt.Fprintf(progress, "scenario %s: windows of ≤%v / ≤%d transactions\n", name, lr.Settings.Window, n)
-			measureWindows(ctx, lr, "drr", up, sc, placements, repeats, settings.OrderSeed, done, store, progress)
+			measureWindows(ctx, withFocus(lr, focus), "drr", up, sc, placements, repeats, settings.OrderSeed, done, store, progress)
 		case "services-scale":
 			if err := runServicesScale(ctx, o, sc, id, done, store, progress); err != nil {
 				fmt.Fprintf(progress, "scenario %s: %v\n", name, err)

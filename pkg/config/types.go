@@ -56,6 +56,17 @@ type NetnsModel struct {
 	// Unavailable, when set, says why this CNI is not modelled in netns at
 	// all (OVS, Geneve, DPDK ...).
 	Unavailable string `yaml:"unavailable,omitempty"`
+	// Policy is how the model treats NetworkPolicy: "kube-router" enforces
+	// it with kube-router's chains and ipsets (pkg/policymodel/kuberouter);
+	// "none" is a CNI without a policy engine (policies are accepted and
+	// nothing enforces them, as on a real cluster); empty: policy not
+	// modelled, PolicyNote says why.
+	Policy     string `yaml:"policy,omitempty"`
+	PolicyNote string `yaml:"policy_note,omitempty"`
+	// FidelityNote is the measured error behind the label, where the
+	// kept fidelity run (reports/fidelity/summary.json) found the model
+	// differing from the real CNI: recorded in the lab's notes.
+	FidelityNote string `yaml:"fidelity_note,omitempty"`
 }
 
 // KindLab is a kind cluster running the real CNI: the cluster's networking

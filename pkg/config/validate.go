@@ -123,6 +123,9 @@ func ParseLab(file string, data []byte) (*Lab, error) {
 	if n.ServicesFallback != "" && !slices.Contains(Proxies, n.ServicesFallback) {
 		bad(fmt.Sprintf("unknown service proxy %q (known: %s)", n.ServicesFallback, strings.Join(Proxies, ", ")), "netns", "services_fallback")
 	}
+	if n.Policy != "" && n.Policy != "kube-router" && n.Policy != "none" {
+		bad(fmt.Sprintf("unknown policy engine %q (kube-router, none, or empty: not modelled)", n.Policy), "netns", "policy")
+	}
 	for i, r := range n.Requires {
 		if !slices.Contains(Capabilities, r) {
 			bad(fmt.Sprintf("unknown capability %q (known: %s)", r, strings.Join(Capabilities, ", ")), "netns", "requires", fmt.Sprint(i))

@@ -2,6 +2,7 @@ package fidelity
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/cnilab/cnilab/pkg/results"
@@ -183,4 +184,103 @@ func deref(p *float64) any {
 		return nil
 	}
 	return *p
+}
+
+// TestComputePairsByRepeat: six repeats where the whole machine slows down
+// and speeds up from one repeat to the next (a drift d_r shared by the four
+// windows of a repeat, as when something else wakes up) and the model
+// tracks the real CNI to within 1 %. Summaries' intervals span the drift,
+// so stacking them could not decide; the per-repeat errors cancel it and
+// the row holds. Then a model 30 % above the real CNI differs, and three
+// repeats (75 % coverage) decide nothing however tight they are.
+func TestComputePairsByRepeat(t *testing.T) {
+	drift := []float64{1.0, 0.7, 1.2, 0.85, 1.1, 0.95}
+	wobble := []float64{1.00, 1.01, 0.99, 1.005, 0.995, 1.0}
+	build := func(modelOverReal float64, repeats int) *results.Document {
+		doc := &results.Document{}
+		add := func(provider, lab string, base float64, per func(r int) float64) {
+			for r := 1; r <= repeats; r++ {
+				doc.Measurements = append(doc.Measurements, results.Measurement{Provider: provider, Lab: lab, Scenario: "throughput", Test: "dts",
+					Placement: "cross-node", Repeat: r, Metrics: map[string]float64{results.ThroughputBps: base * drift[r-1] * per(r)}})
+			}
+		}
+		one := func(int) float64 { return 1 }
+		add(ModelProvider, "host", 20e9, one)
+		add(RealProvider, "host", 10e9, one)
+		add(ModelProvider, "flannel", 16e9*modelOverReal, func(r int) float64 { return wobble[r-1] })
+		add(RealProvider, "flannel", 8e9, one)
+		// A failed window is left out of the pairs.
+		doc.Measurements = append(doc.Measurements, results.Measurement{Provider: RealProvider, Lab: "flannel", Scenario: "throughput", Test: "dts",
+			Placement: "cross-node", Repeat: repeats + 1, Error: "iperf3: connection refused"})
+		// Summaries as the drift leaves them: wide ratio intervals.
+		doc.Summaries = []results.Summary{
+			sum(ModelProvider, "host", "dts", 20e9, nil, nil, nil),
+			sum(RealProvider, "host", "dts", 10e9, nil, nil, nil),
+			sum(ModelProvider, "flannel", "dts", 16e9*modelOverReal, f(0.8*modelOverReal), f(0.5*modelOverReal), f(1.1*modelOverReal)),
+			sum(RealProvider, "flannel", "dts", 8e9, f(0.8), f(0.5), f(1.1)),
+		}
+		return doc
+	}
+	cases := []struct {
+		name          string
+		modelOverReal float64
+		repeats       int
+		want          results.FidelityVerdict
+		errPct        float64
+		why           string
+	}{
+		{name: "tracks the real CNI under drift", modelOverReal: 1, repeats: 6, want: results.FidelityHolds, errPct: 0},
+		{name: "30 % above the real CNI", modelOverReal: 1.3, repeats: 6, want: results.FidelityDiffers, errPct: 30},
+		{name: "three repeats decide nothing", modelOverReal: 1, repeats: 3, want: results.FidelityUndecided, errPct: 0, why: "3 pairs: the interval covers 75.0 %, below 95 %"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := Compute(build(tc.modelOverReal, tc.repeats))
+			if fc == nil || len(fc.Rows) != 1 {
+				t.Fatalf("rows %+v", fc)
+			}
+			r := fc.Rows[0]
+			if r.Verdict != tc.want || math.Abs(r.ErrorPct-tc.errPct) > 1.01 || r.Pairs != tc.repeats || r.Why != tc.why {
+				t.Errorf("row: %s, error %.2f %% [%v, %v], %d pairs, why %q; want %s, ≈%.0f %%, %d pairs, why %q",
+					r.Verdict, r.ErrorPct, deref(r.ErrorLowPct), deref(r.ErrorHighPct), r.Pairs, r.Why, tc.want, tc.errPct, tc.repeats, tc.why)
+			}
+			if !strings.HasPrefix(r.IntervalFrom, "paired by repeat") {
+				t.Errorf("interval from %q", r.IntervalFrom)
+			}
+		})
+	}
+}
+
+// TestSameNodeUsesCrossNodeHost: kind's same-node host baseline is
+// loopback (3× the cross-node one here), the netns one a veth; a same-node
+// row divides both labs by their provider's cross-node host, so equal
+// paths read as equal.
+func TestSameNodeUsesCrossNodeHost(t *testing.T) {
+	doc := &results.Document{}
+	add := func(provider, lab, placement string, v float64) {
+		for r := 1; r <= 6; r++ {
+			doc.Measurements = append(doc.Measurements, results.Measurement{Provider: provider, Lab: lab, Scenario: "throughput", Test: "dus",
+				Placement: placement, Repeat: r, Metrics: map[string]float64{results.ThroughputBps: v * (1 + 0.01*float64(r%3))}})
+		}
+		s := sum(provider, lab, "dus", v, nil, nil, nil)
+		s.Placement, s.CI95Low, s.CI95High, s.N = placement, 0.99*v, 1.03*v, 6
+		if lab != HostLab {
+			s.RatioToHost = f(9) // against the same-node host: must not be used
+		}
+		doc.Summaries = append(doc.Summaries, s)
+	}
+	add(ModelProvider, HostLab, "cross-node", 1.0e9)
+	add(ModelProvider, HostLab, "same-node", 1.0e9)
+	add(RealProvider, HostLab, "cross-node", 0.8e9)
+	add(RealProvider, HostLab, "same-node", 2.4e9) // loopback
+	add(ModelProvider, "flannel", "same-node", 0.5e9)
+	add(RealProvider, "flannel", "same-node", 0.4e9)
+	fc := Compute(doc)
+	if fc == nil || len(fc.Rows) != 1 {
+		t.Fatalf("rows %+v", fc)
+	}
+	r := fc.Rows[0]
+	if !near(r.ModelRatio, 0.5) || !near(r.RealRatio, 0.5) || math.Abs(r.ErrorPct) > 2 || r.Verdict != results.FidelityHolds {
+		t.Errorf("same-node row: model %.3f real %.3f error %.1f %% %s; want 0.5, 0.5, ≈0, holds", r.ModelRatio, r.RealRatio, r.ErrorPct, r.Verdict)
+	}
 }

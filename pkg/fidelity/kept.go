@@ -12,6 +12,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/results"
+	kept "github.com/cnilab/cnilab/reports/fidelity"
 )
 
 // KeptSchema tags the kept summary.
@@ -217,18 +218,38 @@ func WriteKept(path string, k *Kept) error {
 	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
+// Embedded is the kept summary this binary was built with
+// (reports/fidelity/summary.json).
+func Embedded() (*Kept, error) {
+	return parseKept(kept.Summary, "reports/fidelity/summary.json")
+}
+
+// CheckedMetric is the figure the fidelity check compares for a test:
+// the p50 latency for the latency tests, the throughput for the others.
+func CheckedMetric(test string) string {
+	switch test {
+	case "drr", "dcrr", "srr", "scrr":
+		return results.LatencyP50
+	}
+	return results.ThroughputBps
+}
+
 // ReadKept reads a kept summary.
 func ReadKept(path string) (*Kept, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	return parseKept(data, path)
+}
+
+func parseKept(data []byte, name string) (*Kept, error) {
 	var k Kept
 	if err := json.Unmarshal(data, &k); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if k.Schema != KeptSchema {
-		return nil, fmt.Errorf("%s: schema %q, want %q", path, k.Schema, KeptSchema)
+		return nil, fmt.Errorf("%s: schema %q, want %q", name, k.Schema, KeptSchema)
 	}
 	return &k, nil
 }

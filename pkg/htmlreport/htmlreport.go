@@ -15,6 +15,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/dataset"
 	"github.com/cnilab/cnilab/pkg/rank"
+	"github.com/cnilab/cnilab/pkg/report"
 	"github.com/cnilab/cnilab/pkg/results"
 	"github.com/cnilab/cnilab/reports/published"
 )
@@ -163,6 +164,9 @@ func (p *Page) addSections(v any) error {
 	for k, raw := range extra {
 		if k == "fidelity" {
 			p.Fidelity = genericHTML(raw)
+			if p.Doc != nil && p.Doc.Fidelity != nil {
+				p.Fidelity = fidelityHTML(p.Doc.Fidelity)
+			}
 			continue
 		}
 		p.Extras[k] = genericHTML(raw)
@@ -265,4 +269,47 @@ func WriteFile(path string, doc *results.Document) error {
 		return err
 	}
 	return f.Close()
+}
+
+// fidelityHTML lays out the fidelity check with report.md's cells
+// (report.FidelityRows), so the two reports cannot disagree.
+func fidelityHTML(fc *results.FidelityCheck) template.HTML {
+	var b strings.Builder
+	esc := template.HTMLEscapeString
+	table := func(head []string, rows [][]string) {
+		b.WriteString(`<table class="fidelity"><tr>`)
+		for _, h := range head {
+			b.WriteString("<th>" + esc(h) + "</th>")
+		}
+		b.WriteString("</tr>\n")
+		for _, r := range rows {
+			b.WriteString("<tr>")
+			for _, c := range r {
+				b.WriteString("<td>" + esc(c) + "</td>")
+			}
+			b.WriteString("</tr>\n")
+		}
+		b.WriteString("</table>\n")
+	}
+	fmt.Fprintf(&b, "<p>Each figure is a ratio to its own provider's cross-node host baseline measured in this run (kind's same-node host pair talk over loopback); the error is the model's ratio against the real CNI's (median of the per-repeat errors where the windows are kept). Verdict: holds when |error| ≤ %.0f %% and the interval lies inside ±%.0f %%; differs when the whole interval lies beyond ±%.0f %%; otherwise undecided (noise).</p>\n",
+		fc.HoldsPct, fc.HoldsIntervalPct, fc.DiffersPct)
+	if len(fc.Rows) == 0 && len(fc.Policy) == 0 {
+		b.WriteString("<p>No test was measured on both providers.</p>\n")
+	}
+	if len(fc.Rows) > 0 {
+		table(report.FidelityRows(fc))
+		table(report.FidelityLabRows(fc))
+	}
+	if len(fc.Policy) > 0 {
+		b.WriteString("<p>NetworkPolicy, case by case: the model's verdict against the real CNI's.</p>\n")
+		table(report.FidelityPolicyRows(fc))
+	}
+	if len(fc.Unverified) > 0 {
+		b.WriteString("<ul>")
+		for _, u := range fc.Unverified {
+			b.WriteString("<li>" + esc(u.Lab+": "+u.Why) + "</li>")
+		}
+		b.WriteString("</ul>\n")
+	}
+	return template.HTML(b.String())
 }

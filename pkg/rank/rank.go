@@ -58,6 +58,17 @@ type Entry struct {
 	// the one above it.
 	TiedWith []string `json:"tied_with,omitempty"`
 	Tie      string   `json:"tie,omitempty"`
+	// ModelScoreLow/High is the score interval once every netns figure
+	// also carries its model's measured error against the real CNI (the
+	// figure's real-CNI counterpart may lie anywhere the error allows);
+	// equal to ScoreLow/High where no figure has a model error.
+	ModelScoreLow  float64 `json:"model_score_low"`
+	ModelScoreHigh float64 `json:"model_score_high"`
+	// WithinModelError, on an entry placed below the one above it, says
+	// that the two would overlap within the model error: the order rests
+	// on differences smaller than how far the models are known to sit
+	// from the real CNIs.
+	WithinModelError string `json:"within_model_error,omitempty"`
 	// Variant is the configuration that earned the place (the CNI's best).
 	Variant  string     `json:"variant"`
 	Options  string     `json:"options,omitempty"`
@@ -262,7 +273,9 @@ func sortedKeys[V any](m map[string]V) []string {
 
 type scored struct {
 	score, lo, hi float64
-	evidence      []Evidence
+	// mlo, mhi widen lo, hi by the model errors the figures carry.
+	mlo, mhi float64
+	evidence []Evidence
 }
 
 // tieEpsilon absorbs floating-point noise when two scores without
@@ -285,7 +298,8 @@ func collapse(cands []*Candidate, scores map[*Candidate]scored) []Entry {
 	for cni, c := range best {
 		s := scores[c]
 		raw[cni] = s
-		e := Entry{CNI: cni, Variant: c.Name, Options: c.Options, Score: round2(s.score), ScoreLow: round2(s.lo), ScoreHigh: round2(s.hi), Evidence: s.evidence}
+		e := Entry{CNI: cni, Variant: c.Name, Options: c.Options, Score: round2(s.score), ScoreLow: round2(s.lo), ScoreHigh: round2(s.hi),
+			ModelScoreLow: round2(s.mlo), ModelScoreHigh: round2(s.mhi), Evidence: s.evidence}
 		for _, o := range cands {
 			if o.CNI == cni && o != c {
 				e.Others = append(e.Others, VariantScore{Variant: o.Name, Score: round2(scores[o].score)})
@@ -302,7 +316,23 @@ func collapse(cands []*Candidate, scores map[*Candidate]scored) []Entry {
 		return out[i].CNI < out[j].CNI
 	})
 	placeTies(out, raw)
+	markModelError(out, raw)
 	return out
+}
+
+// markModelError notes each entry that its noise interval places below the
+// one above it but whose model-error interval overlaps it.
+func markModelError(out []Entry, raw map[string]scored) {
+	for i := 1; i < len(out); i++ {
+		if out[i].Place == out[i-1].Place {
+			continue
+		}
+		a, b := raw[out[i-1].CNI], raw[out[i].CNI]
+		if a.mlo <= b.mhi+tieEpsilon && (a.mlo != a.lo || b.mhi != b.hi) {
+			out[i].WithinModelError = fmt.Sprintf("within model error: %s above %s by %.1f points, but with each netns figure's measured model error the scores span %.1f–%.1f and %.1f–%.1f",
+				out[i-1].CNI, out[i].CNI, a.score-b.score, a.mlo, a.mhi, b.mlo, b.mhi)
+		}
+	}
 }
 
 // overlaps says whether two score intervals share a point.
@@ -405,9 +435,29 @@ type raw struct {
 	best   float64
 	direct *float64
 	ev     Evidence
+	// me is the model error the figure carries (netns figures with a
+	// fidelity row), nil otherwise.
+	me *ModelError
 }
 
 func (v raw) hasInterval() bool { return v.hi > v.lo }
+
+// modelInterval is normInterval widened by the figure's model error.
+func (v raw) modelInterval(cr Criterion) (float64, float64) {
+	lo, hi := v.normInterval(cr)
+	if v.me == nil || v.direct == nil {
+		return lo, hi
+	}
+	a, b := v.num, v.num
+	if v.hasInterval() {
+		a, b = v.lo, v.hi
+	}
+	a, b = v.me.realInterval(a, b)
+	x1, lower := transformed(cr, a)
+	x2, _ := transformed(cr, b)
+	r1, r2 := ratio(x1, v.best, lower), ratio(x2, v.best, lower)
+	return math.Min(lo, math.Min(r1, r2)), math.Max(hi, math.Max(r1, r2))
+}
 
 // score computes every candidate's weighted, normalised score over the
 // criteria: 100 × Σ weight·normalised / Σ weight of the criteria that
@@ -454,6 +504,9 @@ func score(criteria []Criterion, cands []*Candidate) (map[*Candidate]scored, []W
 				s.score += ev.Contribution
 				s.lo += cr.Weight * lo
 				s.hi += cr.Weight * hi
+				mlo, mhi := vals[i].modelInterval(cr)
+				s.mlo += cr.Weight * mlo
+				s.mhi += cr.Weight * mhi
 			} else {
 				zero := 0.0
 				ev.Normalized = &zero
@@ -470,6 +523,8 @@ func score(criteria []Criterion, cands []*Candidate) (map[*Candidate]scored, []W
 			s.score = 100 * s.score / total
 			s.lo = 100 * s.lo / total
 			s.hi = 100 * s.hi / total
+			s.mlo = 100 * s.mlo / total
+			s.mhi = 100 * s.mhi / total
 			for i := range s.evidence {
 				s.evidence[i].Contribution = round2(100 * s.evidence[i].Contribution / total)
 			}
@@ -560,7 +615,7 @@ func gather(cr Criterion, c *Candidate, at int) raw {
 	x := v.V
 	ev.Raw, ev.Unit, ev.Source = &x, v.Unit, v.Source
 	ev.Value = Format(cr.Metric, v.V)
-	r := raw{ok: true, num: v.V, ev: ev}
+	r := raw{ok: true, num: v.V, ev: ev, me: v.ModelError}
 	if v.Hi > v.Lo {
 		lo, hi := v.Lo, v.Hi
 		r.ev.CI95Low, r.ev.CI95High, r.ev.CILevel = &lo, &hi, v.Level

@@ -180,6 +180,9 @@ func (r *Report) WriteText(w io.Writer) error {
 				p("   %s\n", line)
 			}
 			p("   %-3s %-12s score %5.1f%s  (variant %s)\n", placeLabel(env.Ranking, i), e.CNI, e.Score, scoreRange(e), e.Variant)
+			if e.WithinModelError != "" {
+				p("        %s\n", e.WithinModelError)
+			}
 			for _, ev := range e.Evidence {
 				p("        %s\n", evidenceLine(ev))
 			}
@@ -309,6 +312,9 @@ func (r *Report) writeMarkdown(w io.Writer, h string) error {
 			}
 			if e.Tie != "" {
 				ev = append([]string{mdEscape("tied with the place above: " + e.Tie)}, ev...)
+			}
+			if e.WithinModelError != "" {
+				ev = append([]string{mdEscape(e.WithinModelError)}, ev...)
 			}
 			p("| %s | %s | %s | %.1f%s | %s |\n", strings.TrimSuffix(placeLabel(env.Ranking, i), "."), e.CNI, e.Variant, e.Score, scoreRange(e), strings.Join(ev, "<br>"))
 		}

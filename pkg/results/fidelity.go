@@ -14,16 +14,31 @@ package results
 //	real  = kind lab median  / kind host median
 //	error = model / real − 1                       (ErrorPct = 100·error)
 //
-// The error's interval is taken from the two ratio intervals, at its
-// widest: [model_low/real_high − 1, model_high/real_low − 1]. Each ratio
-// interval is the summary's RatioCI95Low/High; where a summary has none it
-// is built the same conservative way from the lab's and the host's median
-// intervals (IntervalFrom says which). A row's verdict:
+// Where the document keeps its measurements, the error is paired by
+// repeat: the four windows of one repeat (model, model host, real, real
+// host) run back to back (schedule.Order), so each repeat gives its own
+// error e_r = (model_r/modelhost_r)/(real_r/realhost_r) − 1, which cancels
+// what the machine did during that block. ErrorPct is then the median of
+// the e_r (it need not equal ModelRatio/RealRatio − 1, which are the
+// summaries' ratios of medians, shown for context) and its interval is
+// that median's order-statistic interval, with its exact coverage
+// (ErrorLevel). A paired interval covering less than 95 % (fewer than six
+// pairs) decides nothing. Without measurements the interval is taken from
+// the two ratio intervals, at its widest: [model_low/real_high − 1,
+// model_high/real_low − 1]. Each ratio interval is the summary's
+// RatioCI95Low/High; where a summary has none it is built the same
+// conservative way from the lab's and the host's median intervals
+// (IntervalFrom says which). A row's verdict:
 //
 //	holds              |error| ≤ 10 % and the whole interval inside ±15 %
 //	differs            the whole interval outside ±10 % (entirely above
 //	                   +10 % or entirely below −10 %)
 //	undecided (noise)  anything else, including a row without an interval
+//
+// Both placements are divided by the cross-node host baseline of their
+// provider: kind's same-node host pair share one node's namespace and talk
+// over loopback, where the netns same-node baseline crosses a veth, while
+// the cross-node baselines are the same construction on both providers.
 //
 // One row per CNI lab × test × placement × metric the run measured on both
 // providers: throughput_bps for the iperf3 tests (dts dtm dus dum sts stm
@@ -32,6 +47,18 @@ package results
 // service proxy). A lab the run asked for on kind that could not run there
 // (no image source for calico, ...) is listed in Unverified with the
 // reason, so its model's label is shown as unverified rather than checked.
+//
+// NetworkPolicy (scenario policy) is checked per case, not by ratio: a
+// model that enforces policy with the CNI's own mechanism (kube-router's
+// chains and ipsets) or, faithfully, not at all (flannel) runs the same
+// matrix as the real CNI, and each case the two providers both finished
+// is one Policy row with both verdicts (pass, fail, not-enforced):
+//
+//	agrees     the model's verdict is the real CNI's
+//	disagrees  it is not (the row names both)
+//
+// A case only one provider finished has no row; a model that says
+// "policy not modelled" finishes none.
 type FidelityCheck struct {
 	// Model and Real name the providers compared ("netns", "kind").
 	Model string `json:"model_provider"`
@@ -47,6 +74,27 @@ type FidelityCheck struct {
 	// undecided).
 	Labs       []FidelityLab     `json:"labs"`
 	Unverified []FidelityMissing `json:"unverified,omitempty"`
+	// Policy is the NetworkPolicy matrix, case by case.
+	Policy []FidelityPolicyCase `json:"policy,omitempty"`
+}
+
+// Policy case agreement (FidelityPolicyCase.Agreement).
+const (
+	PolicyAgrees    = "agrees"
+	PolicyDisagrees = "disagrees"
+)
+
+// FidelityPolicyCase is one policy case of one lab on both providers.
+type FidelityPolicyCase struct {
+	Lab      string `json:"lab"`
+	CNI      string `json:"cni"`
+	Case     string `json:"case"`
+	Required bool   `json:"required"`
+	// ModelVerdict and RealVerdict are the case's verdicts (pass, fail,
+	// not-enforced) on the model's provider and the real one.
+	ModelVerdict string `json:"model_verdict"`
+	RealVerdict  string `json:"real_verdict"`
+	Agreement    string `json:"agreement"`
 }
 
 // FidelityVerdict is a row's (or a lab's) verdict.
@@ -82,11 +130,19 @@ type FidelityRow struct {
 	ErrorPct     float64  `json:"error_pct"`
 	ErrorLowPct  *float64 `json:"error_low_pct,omitempty"`
 	ErrorHighPct *float64 `json:"error_high_pct,omitempty"`
-	// IntervalFrom says where the ratio intervals came from:
-	// "ratio interval" (Summary.RatioCI95Low/High) or "median intervals"
-	// (built from the lab's and host's CI95Low/High).
-	IntervalFrom string          `json:"interval_from,omitempty"`
-	Verdict      FidelityVerdict `json:"verdict"`
+	// IntervalFrom says where the error's interval came from: "paired by
+	// repeat: …" (the median of the per-repeat errors, with its
+	// order-statistic interval; ErrorLevel is its coverage, Pairs the
+	// repeats behind it), else "ratio interval" (Summary.RatioCI95Low/High)
+	// or "median intervals" (built from the lab's and host's CI95Low/High).
+	IntervalFrom string `json:"interval_from,omitempty"`
+	// ErrorLevel is the exact coverage of a paired interval (0.969 at six
+	// pairs); 0 for the stacked intervals, whose coverage is only bounded
+	// below by the product of the four levels.
+	ErrorLevel float64 `json:"error_level,omitempty"`
+	// Pairs is the number of repeats with all four windows measured.
+	Pairs   int             `json:"pairs,omitempty"`
+	Verdict FidelityVerdict `json:"verdict"`
 	// Why explains an undecided verdict ("no interval: n=1", ...).
 	Why string `json:"why,omitempty"`
 	// N are the repeats behind the model and the real figure.

@@ -291,6 +291,11 @@ type Measurement struct {
 	// Pinning says how the window's processes were placed on CPUs
 	// ("client cpu0, server cpu1", "unpinned").
 	Pinning string `json:"pinning,omitempty"`
+	// Focus says which of the run's other kind node containers were held
+	// at the lowest CPU weight during the window (pkg/cpufocus), so their
+	// control planes and agents did not land in it; empty when the run had
+	// none, or "not focused: why" when lowering them failed.
+	Focus string `json:"focus,omitempty"`
 	// NotReproducible, when set, says why nothing could be measured on this
 	// machine ("not reproducible here: CONFIG_IP_VS missing"). It is not a
 	// failure: the result records what the kernel lacks.

@@ -23,6 +23,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/kernelcap"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/netplan"
+	"github.com/cnilab/cnilab/pkg/policymodel/kuberouter"
 	"github.com/cnilab/cnilab/pkg/proxy"
 	"github.com/cnilab/cnilab/pkg/proxy/proxies"
 	"github.com/cnilab/cnilab/pkg/results"
@@ -57,6 +58,8 @@ type owned struct {
 	proxy  proxy.Proxy
 	cgroup *cgroup2.Group
 	shared *shared
+	// policy is the kube-router policy model's controller, if installed.
+	policy *kuberouter.Controller
 }
 
 // Up implements lab.Provider.
@@ -68,10 +71,16 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (*lab.Instance, error) {
 	if err := p.Applier.Apply(ctx, &planned.Plan); err != nil {
 		return nil, fmt.Errorf("build %s: %w", s.Def.Name, err)
 	}
-	in := p.instance(s.Def, planned)
+	in := p.instance(s.Def, planned, s.Workloads.Peers)
 	if err := p.setupServices(ctx, in, s.Def, planned, s.Workloads); err != nil {
 		_ = p.Down(context.Background(), in)
 		return nil, fmt.Errorf("services %s: %w", s.Def.Name, err)
+	}
+	// After the service proxy: kube-router's jumps go first in the
+	// built-in chains, ahead of the proxy's.
+	if err := p.setupPolicy(ctx, in, s.Def, planned, s.Workloads); err != nil {
+		_ = p.Down(context.Background(), in)
+		return nil, fmt.Errorf("policy %s: %w", s.Def.Name, err)
 	}
 	return in, nil
 }
@@ -172,6 +181,13 @@ func (p *Provider) plan(s lab.Spec) (*datapath.Lab, error) {
 	if s.Nodes == 0 {
 		s.Nodes = 2
 	}
+	for _, pr := range s.Workloads.Peers {
+		// Every peer sits beside the client: the one client pod serves
+		// both placements here.
+		if pr.Beside != benchPodName(lab.CrossNode, "client") && pr.Beside != benchPodName(lab.SameNode, "client") {
+			return nil, fmt.Errorf("peer %s: the netns provider places peers beside the client only, not %q", pr.Key(), pr.Beside)
+		}
+	}
 	if s.PodsPerNode == 0 {
 		// A same-node pair needs a second pod on the client's node.
 		s.PodsPerNode = 1
@@ -179,6 +195,9 @@ func (p *Provider) plan(s lab.Spec) (*datapath.Lab, error) {
 			s.PodsPerNode = 2
 		}
 	}
+	// Peers are the last pods of the client's node (the plan is uniform,
+	// so the other nodes get as many spare pods).
+	s.PodsPerNode += len(s.Workloads.Peers)
 	spec := datapath.Spec{RunID: s.RunID, Lab: def.Name, Model: def.Netns.Model, Mode: def.Netns.Mode,
 		NodeMaskBits: def.Netns.NodeMaskBits, UnderlayMTU: s.UnderlayMTU, Nodes: s.Nodes, PodsPerNode: s.PodsPerNode}
 	if def.Netns.PodCIDR != "" {
@@ -195,7 +214,10 @@ func (p *Provider) plan(s lab.Spec) (*datapath.Lab, error) {
 	return planned, nil
 }
 
-func (p *Provider) instance(def *config.Lab, planned *datapath.Lab) *lab.Instance {
+// instance is the planned lab as a lab.Instance. The last len(peers) pods
+// of the client's node are the peers (in.Peers), outside in.Pods and the
+// pairs.
+func (p *Provider) instance(def *config.Lab, planned *datapath.Lab, peers []lab.Peer) *lab.Instance {
 	sh := &shared{}
 	o := owned{plan: &planned.Plan, shared: sh}
 	in := &lab.Instance{
@@ -204,20 +226,42 @@ func (p *Provider) instance(def *config.Lab, planned *datapath.Lab) *lab.Instanc
 		Notes: planned.Notes, Owned: o,
 		NoFootprint: "no CNI agent runs in the netns datapath model: idle CPU and memory are the machine's",
 	}
+	if def.Netns.FidelityNote != "" {
+		in.Notes = append(slices.Clone(in.Notes), "fidelity: "+def.Netns.FidelityNote)
+	}
 	for _, n := range planned.Nodes {
 		ns := netplan.NetnsPath(n.NS)
 		in.Nodes = append(in.Nodes, &Node{name: n.Name, ip: n.IP, netns: ns, exec: nsRunner{inner: p.Runner, netns: ns}})
 	}
 	cg := func() int { return sh.cgroupFD }
-	var pods []*Pod
+	var pods, onClientNode []*Pod
 	for _, pd := range planned.Pods {
 		ns := netplan.NetnsPath(pd.NS)
 		pod := &Pod{name: pd.Name, ip: pd.IP, node: planned.Nodes[pd.Node].Name, index: pd.Node, mtu: planned.PodMTU, netns: ns,
 			exec: nsRunner{inner: p.Runner, netns: ns, cgroupFD: cg}}
 		pods = append(pods, pod)
-		in.Pods = append(in.Pods, pod)
+		if pd.Node == 0 {
+			onClientNode = append(onClientNode, pod)
+		}
 	}
-	in.Pairs = pairs(pods)
+	peerOf := map[*Pod]bool{}
+	if len(peers) > 0 && len(onClientNode) > len(peers) {
+		in.Peers = map[string]lab.Pod{}
+		first := len(onClientNode) - len(peers)
+		for i, pr := range peers {
+			pd := onClientNode[first+i]
+			in.Peers[pr.Key()] = pd
+			peerOf[pd] = true
+		}
+	}
+	var bench []*Pod
+	for _, pod := range pods {
+		if !peerOf[pod] {
+			bench = append(bench, pod)
+			in.Pods = append(in.Pods, pod)
+		}
+	}
+	in.Pairs = pairs(bench)
 	return in
 }
 
@@ -277,6 +321,11 @@ func (p *Provider) Attach(ctx context.Context, s lab.Spec) (*lab.Instance, error
 			s.PodsPerNode = max(s.PodsPerNode, k)
 		}
 	}
+	// plan adds the peers' pods again.
+	s.PodsPerNode -= len(s.Workloads.Peers)
+	if s.PodsPerNode < 1 {
+		return nil, fmt.Errorf("lab %s was built without the %d peer pods the scenarios ask for: bring it up again", s.Def.Name, len(s.Workloads.Peers))
+	}
 	mtu, err := linkMTU(prefix+"-n1", "eth0")
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: %w", s.Def.Name, err)
@@ -291,7 +340,7 @@ func (p *Provider) Attach(ctx context.Context, s lab.Spec) (*lab.Instance, error
 			return nil, fmt.Errorf("lab %s is incomplete: %w", s.Def.Name, err)
 		}
 	}
-	in := p.instance(s.Def, planned)
+	in := p.instance(s.Def, planned, s.Workloads.Peers)
 	// The proxy's kernel state outlives `cnilab up` (rules live in the
 	// namespaces) but a BPF program does not outlive its loader; either way
 	// a fresh sync makes the lab's services what this definition says.
@@ -302,6 +351,11 @@ func (p *Provider) Attach(ctx context.Context, s lab.Spec) (*lab.Instance, error
 	}
 	if err := p.setupServices(ctx, in, s.Def, planned, s.Workloads); err != nil {
 		return nil, fmt.Errorf("services %s: %w", s.Def.Name, err)
+	}
+	// Policies lived in the process that made them; the controller starts
+	// from none and removes what an earlier one left.
+	if err := p.setupPolicy(ctx, in, s.Def, planned, s.Workloads); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", s.Def.Name, err)
 	}
 	return in, nil
 }
@@ -347,6 +401,9 @@ func (p *Provider) Down(ctx context.Context, in *lab.Instance) error {
 		return fmt.Errorf("lab %s was not built by the netns provider", in.Name)
 	}
 	var errs []error
+	if o.policy != nil {
+		errs = append(errs, o.policy.Close(ctx))
+	}
 	// Netfilter proxies' state goes with the namespaces deleted below;
 	// only a proxy holding programs or maps in this process needs Close.
 	if ns, ok := o.proxy.(proxy.NamespaceScoped); o.proxy != nil && !(ok && ns.NamespaceScoped()) {
