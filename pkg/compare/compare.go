@@ -67,7 +67,15 @@ type Options struct {
 	// labs are brought up together, so the run records what parallel
 	// provisioning costs against one lab alone (Run.Provisioning).
 	SoloBaseline string
-	Progress     io.Writer
+	// Resume continues a killed run (LoadResume): its id, directory, seed
+	// and order, its labs re-attached or rebuilt, its finished
+	// measurements kept and not measured again. The other options must be
+	// FromRequest's.
+	Resume *Resume
+	// LabsDir and ScenariosDir are the definition folders Set came from
+	// ("" embedded), recorded so a resume loads the same definitions.
+	LabsDir, ScenariosDir string
+	Progress              io.Writer
 }
 
 // ErrPrerequisite marks a missing prerequisite (exit code 3).
@@ -209,13 +217,50 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 		return nil, err
 	}
 	run := results.Run{ID: id, Provider: strings.Join(names, ","), Profile: o.Profile, Scenarios: o.Scenarios, Started: started,
-		Host: results.Host{Kernel: kernelRelease(), CPUs: runtime.NumCPU(), Capabilities: caps.List()}, Settings: settings}
-	store, err := results.Create(dir, run)
-	if err != nil {
-		return nil, err
+		Host: results.Host{Kernel: kernelRelease(), CPUs: runtime.NumCPU(), Capabilities: caps.List()}, Settings: settings,
+		Request: o.request(names)}
+	var store *results.Store
+	// done are the identities of the measurements a resume kept.
+	done := map[Key]bool{}
+	var resumed *results.Resume
+	if rs := o.Resume; rs != nil {
+		prev := rs.Doc.Run
+		if prev.Provider != run.Provider {
+			return nil, config.Errors{{File: "--provider", Msg: fmt.Sprintf("run %s ran on %s, not %s", prev.ID, prev.Provider, run.Provider)}}
+		}
+		id, dir, attach = prev.ID, rs.Dir, prev.Request.Attached
+		// The killed run's id, seed and settings; this machine's host.
+		run.ID, run.Started, run.Settings, run.Request = prev.ID, prev.Started, prev.Settings, prev.Request
+		run.Provisioning, run.Resumes = prev.Provisioning, prev.Resumes
+		settings = prev.Settings
+		kept, dropped, notes := keepComplete(rs.Logged, o.Scenarios, func(name string) string {
+			if sc, ok := o.Set.Scenarios[name]; ok {
+				return sc.Kind
+			}
+			return ""
+		})
+		if rs.Torn != "" {
+			dropped++
+			notes = append([]string{rs.Torn}, notes...)
+		}
+		for _, m := range kept {
+			done[KeyOf(m)] = true
+		}
+		resumed = &results.Resume{At: started, Kept: len(kept), Dropped: dropped, Notes: notes}
+		if store, err = results.Reopen(dir, results.Document{Run: run, Measurements: kept}); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "run %s: resuming in %s: %d measurements kept\n", id, dir, len(kept))
+		for _, n := range notes {
+			fmt.Fprintf(progress, "  note: %s\n", n)
+		}
+	} else {
+		if store, err = results.Create(dir, run); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "run %s: results in %s\n", id, dir)
 	}
 	defer store.Close()
-	fmt.Fprintf(progress, "run %s: results in %s\n", id, dir)
 
 	specs := make([]lab.Spec, 0, len(o.Labs))
 	w := o.workloads()
@@ -242,15 +287,30 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 		oc schedule.Outcome
 	}
 	var outcomes []provOutcome
-	if attach {
-		at, ok := p.(lab.Attacher)
-		if !ok {
-			return nil, fmt.Errorf("provider %s cannot attach to running labs", p.Name())
+	// resumeNote says per provider/lab how a resume brought it back.
+	resumeNote := map[string]string{}
+	if o.Resume != nil {
+		var reattached, rebuilt []string
+		for _, q := range ps {
+			oc, ra, rb := resumeLabs(ctx, q, specs, dirOf(q), attach, progress)
+			for _, n := range ra {
+				resumeNote[q.Name()+"/"+n] = "resume " + started.Format(time.RFC3339) + ": found still up and re-attached"
+			}
+			for _, n := range rb {
+				resumeNote[q.Name()+"/"+n] = "resume " + started.Format(time.RFC3339) + ": was not up; built again"
+			}
+			for _, c := range oc {
+				outcomes = append(outcomes, provOutcome{q, c})
+			}
+			reattached, rebuilt = append(reattached, qualify(ps, q, ra)...), append(rebuilt, qualify(ps, q, rb)...)
 		}
-		for _, s := range specs {
-			start := time.Now()
-			in, err := at.Attach(ctx, s)
-			outcomes = append(outcomes, provOutcome{p, schedule.Outcome{Spec: s, Instance: in, Err: err, Took: time.Since(start)}})
+		resumed.Reattached, resumed.Rebuilt = reattached, rebuilt
+	} else if attach {
+		// Labs of `cnilab up`: attached (a host baseline inside another
+		// lab's cluster found there), never built.
+		oc, _, _ := resumeLabs(ctx, p, specs, dirOf(p), true, progress)
+		for _, c := range oc {
+			outcomes = append(outcomes, provOutcome{p, c})
 		}
 	} else {
 		per := make([][]schedule.Outcome, len(ps))
@@ -270,7 +330,7 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 		}
 	}
 	wall := time.Since(t0)
-	if !attach {
+	if !attach && o.Resume == nil {
 		run.Provisioning = &results.Provisioning{Labs: len(specs), WallSeconds: wall.Seconds(), Solo: solo}
 		if err := store.SetRun(run); err != nil {
 			return nil, err
@@ -304,6 +364,9 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 		p, oc := po.p, po.oc
 		def := oc.Spec.Def
 		l := results.Lab{Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: fidelityOf(p, def), UpSeconds: oc.Took.Seconds()}
+		if n, ok := resumeNote[p.Name()+"/"+def.Name]; ok {
+			l.Notes = append(l.Notes, n)
+		}
 		switch {
 		case oc.Err == nil:
 			in := oc.Instance
@@ -365,7 +428,7 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 				r.Settings.Seconds = o.Seconds
 			}
 			fmt.Fprintf(progress, "scenario %s: windows of %ds (+%ds omitted)\n", name, r.Settings.Seconds, r.Settings.Omit)
-			measureWindows(ctx, withFocus(&r, focus), "dts", up, sc, placements, repeats, settings.OrderSeed, store, progress)
+			measureWindows(ctx, withFocus(&r, focus), "dts", up, sc, placements, repeats, settings.OrderSeed, done, store, progress)
 		case "latency":
 			launcher, err := o.launcher()
 			if err != nil {
@@ -380,15 +443,19 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 				lr.Settings.Window = time.Duration(o.Seconds) * time.Second
 			}
 			fmt.Fprintf(progress, "scenario %s: windows of ≤%v / ≤%d transactions\n", name, lr.Settings.Window, n)
-			measureWindows(ctx, withFocus(lr, focus), "drr", up, sc, placements, repeats, settings.OrderSeed, store, progress)
+			measureWindows(ctx, withFocus(lr, focus), "drr", up, sc, placements, repeats, settings.OrderSeed, done, store, progress)
 		case "services-scale":
-			if err := runServicesScale(ctx, o, sc, id, store, progress); err != nil {
+			if err := runServicesScale(ctx, o, sc, id, done, store, progress); err != nil {
 				fmt.Fprintf(progress, "scenario %s: %v\n", name, err)
 				if err := store.Append(results.Measurement{Scenario: name, Test: servicescale.TestProgram, Provider: p.Name(), Started: time.Now().UTC(), Error: err.Error()}); err != nil {
 					return nil, err
 				}
 			}
 		case "policy":
+			if scenarioDone(done, name) {
+				fmt.Fprintf(progress, "scenario %s: finished before the kill\n", name)
+				continue
+			}
 			launcher, err := o.launcher()
 			if err != nil {
 				return nil, err
@@ -421,6 +488,11 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 	fin := time.Now().UTC()
 	run = doc.Run
 	run.Finished = &fin
+	if resumed != nil {
+		resumed.Remeasured = len(doc.Measurements) - resumed.Kept
+		run.Resumes = append(run.Resumes, *resumed)
+		fmt.Fprintf(progress, "resumed run %s: %d measurements kept, %d measured again or anew\n", id, resumed.Kept, resumed.Remeasured)
+	}
 	if err := store.Finish(sums, run); err != nil {
 		return nil, err
 	}
@@ -530,19 +602,37 @@ type windowMeasurer interface {
 // pays for neighbour resolution and cold caches, which would otherwise land
 // in repeat 1), then every window strictly one at a time, repeats
 // interleaved across labs, each stored as soon as it ends.
-func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*lab.Instance, sc *config.Scenario, placements []string, repeats int, seed uint64, store *results.Store, progress io.Writer) {
+func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*lab.Instance, sc *config.Scenario, placements []string, repeats int, seed uint64, done map[Key]bool, store *results.Store, progress io.Writer) {
+	// The order is drawn over every lab up, as the killed run drew it; a
+	// resume then skips the windows it kept.
+	ws := schedule.Order(up, sc.Name, sc.Tests, placements, repeats, seed)
+	left := map[*lab.Instance]bool{}
+	skipped := 0
+	for _, w := range ws {
+		if done[windowKey(w)] {
+			skipped++
+		} else {
+			left[w.Lab] = true
+		}
+	}
 	for _, l := range up {
-		if ctx.Err() == nil && len(l.Pairs) > 0 {
+		if ctx.Err() == nil && len(l.Pairs) > 0 && left[l] {
 			m.Measure(ctx, l, sc.Name, warmup, placements[0], 0)
 		}
 	}
-	ws := schedule.Order(up, sc.Name, sc.Tests, placements, repeats, seed)
-	fmt.Fprintf(progress, "  %d windows, one at a time\n", len(ws))
+	if skipped > 0 {
+		fmt.Fprintf(progress, "  %d windows, one at a time (%d kept from before the kill)\n", len(ws), skipped)
+	} else {
+		fmt.Fprintf(progress, "  %d windows, one at a time\n", len(ws))
+	}
 	i := 0
 	schedule.Serial(ctx, ws, func(ctx context.Context, w schedule.Window) {
 		i++
 		if w.Test[0] == 's' && w.Lab.Proxy == "" {
 			return // the host baseline has no services
+		}
+		if done[windowKey(w)] {
+			return // measured before the kill
 		}
 		if wp, ok := progress.(WindowProgress); ok {
 			wp.Window(sc.Name, i, len(ws), fmt.Sprintf("%s %s %s r%d", w.Lab.Name, w.Test, w.Placement, w.Repeat))
@@ -561,7 +651,7 @@ func measureWindows(ctx context.Context, m windowMeasurer, warmup string, up []*
 // runServicesScale measures the service proxies themselves in their own
 // sealed topology (a client node, server pods and N Services); the CNI labs
 // are not involved, since every CNI with kube-proxy shares the same proxy.
-func runServicesScale(ctx context.Context, o Options, sc *config.Scenario, id string, store *results.Store, progress io.Writer) error {
+func runServicesScale(ctx context.Context, o Options, sc *config.Scenario, id string, done map[Key]bool, store *results.Store, progress io.Writer) error {
 	cfg, err := servicescale.FromConfig(sc, o.Profile)
 	if err != nil {
 		return err
@@ -570,7 +660,26 @@ func runServicesScale(ctx context.Context, o Options, sc *config.Scenario, id st
 	if err != nil {
 		return err
 	}
-	env, cleanup, err := servicescale.Standalone(ctx, command.Exec{}, launcher, "cnl-"+id+"-ss-", 30*time.Minute)
+	prefix := "cnl-" + id + "-ss-"
+	// A killed run leaves its topology behind; this run's id is its own.
+	if err := removeNamespaces(prefix); err != nil {
+		return err
+	}
+	var repeatsDone []int
+	for k := range done {
+		if k.Scenario == sc.Name && !slices.Contains(repeatsDone, k.Repeat) {
+			repeatsDone = append(repeatsDone, k.Repeat)
+		}
+	}
+	repeats := sc.Profiles[o.Profile].Repeats
+	if o.Repeats > 0 {
+		repeats = o.Repeats
+	}
+	if len(repeatsDone) >= repeats {
+		fmt.Fprintf(progress, "scenario %s: finished before the kill\n", sc.Name)
+		return nil
+	}
+	env, cleanup, err := servicescale.Standalone(ctx, command.Exec{}, launcher, prefix, 30*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -579,13 +688,12 @@ func runServicesScale(ctx context.Context, o Options, sc *config.Scenario, id st
 			fmt.Fprintf(progress, "services-scale cleanup: %v\n", err)
 		}
 	}()
-	repeats := sc.Profiles[o.Profile].Repeats
-	if o.Repeats > 0 {
-		repeats = o.Repeats
-	}
 	fmt.Fprintf(progress, "scenario %s: sizes %v, proxies %v, %d repeats\n", sc.Name, cfg.Sizes, cfg.Proxies, repeats)
 	var errs []error
 	for r := 1; r <= repeats && ctx.Err() == nil; r++ {
+		if slices.Contains(repeatsDone, r) {
+			continue // measured before the kill
+		}
 		err := servicescale.Run(ctx, env, cfg, func(m results.Measurement) error {
 			m.Repeat = r
 			fmt.Fprintf(progress, "  r%d %s\n", r, describe(m))

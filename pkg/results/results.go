@@ -65,6 +65,48 @@ type Run struct {
 	Settings Settings `json:"settings"`
 	// Provisioning times bringing the labs up.
 	Provisioning *Provisioning `json:"provisioning,omitempty"`
+	// Request is what the run was asked for, recorded before anything is
+	// built, so `compare --resume` continues it the same way.
+	Request *Request `json:"request,omitempty"`
+	// Resumes records each `compare --resume` that continued this run.
+	Resumes []Resume `json:"resumes,omitempty"`
+}
+
+// Request is a run's invocation as far as it shapes the measurements.
+type Request struct {
+	Providers  []string `json:"providers"`
+	Labs       []string `json:"labs"`
+	Scenarios  []string `json:"scenarios"`
+	Profile    string   `json:"profile"`
+	Placements []string `json:"placements,omitempty"`
+	// Seconds and Repeats are the overrides given (0: the profile's).
+	Seconds     int  `json:"seconds,omitempty"`
+	Repeats     int  `json:"repeats,omitempty"`
+	UnderlayMTU int  `json:"underlay_mtu,omitempty"`
+	PinCPUs     bool `json:"pin_cpus"`
+	// Attached: the run measured labs `cnilab up` built (--run); they are
+	// neither built nor removed by the run.
+	Attached bool `json:"attached,omitempty"`
+	// LabsDir and ScenariosDir are the definition folders ("" embedded).
+	LabsDir      string `json:"labs_dir,omitempty"`
+	ScenariosDir string `json:"scenarios_dir,omitempty"`
+}
+
+// Resume is one continuation of a killed run.
+type Resume struct {
+	At time.Time `json:"at"`
+	// Kept measurements were read back from measurements.jsonl and not
+	// measured again; Remeasured were measured by the resume.
+	Kept       int `json:"kept"`
+	Remeasured int `json:"remeasured"`
+	// Dropped are lines of measurements.jsonl that were not kept (a line
+	// torn by the kill, a partial services-scale repeat).
+	Dropped int `json:"dropped,omitempty"`
+	// Reattached and Rebuilt name the labs found still up and the ones
+	// built again.
+	Reattached []string `json:"reattached,omitempty"`
+	Rebuilt    []string `json:"rebuilt,omitempty"`
+	Notes      []string `json:"notes,omitempty"`
 }
 
 // Settings are the knobs a reader needs to interpret the figures.

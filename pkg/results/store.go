@@ -1,6 +1,8 @@
 package results
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -43,7 +45,7 @@ func Create(dir string, run Run) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	log, err := os.OpenFile(filepath.Join(dir, "measurements.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, FileMode)
+	log, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, FileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -167,4 +169,95 @@ func (s *Store) flushLocked() error {
 		return fmt.Errorf("replace %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// LogFile is the name of the measurement log in a run directory.
+const LogFile = "measurements.jsonl"
+
+// ReadLog reads a run's measurement log. Append writes each line with its
+// newline in one write and fsyncs it, so a kill in the middle of a write
+// leaves a last line without its newline: that line is dropped and torn
+// says so. A complete line that does not decode is an error naming
+// file:line.
+func ReadLog(path string) (ms []Measurement, torn string, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	lines := bytes.Split(data, []byte{'\n'})
+	for i, line := range lines {
+		if i == len(lines)-1 {
+			if len(line) > 0 {
+				torn = fmt.Sprintf("%s:%d: last line dropped (%d bytes without a newline): a write the kill cut short", path, i+1, len(line))
+			}
+			break
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var m Measurement
+		if err := json.Unmarshal(line, &m); err != nil {
+			return nil, "", fmt.Errorf("%s:%d: measurement: %w", path, i+1, err)
+		}
+		ms = append(ms, m)
+	}
+	return ms, torn, nil
+}
+
+// Reopen continues a run directory: the measurement log is replaced (temp
+// file, fsync, rename) by the measurements in doc, which the caller read
+// back and chose to keep, and further ones are appended to it.
+func Reopen(dir string, doc Document) (*Store, error) {
+	path := filepath.Join(dir, LogFile)
+	tmp, err := os.CreateTemp(dir, ".measurements-*.jsonl")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(FileMode); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	w := bufio.NewWriter(tmp)
+	for _, m := range doc.Measurements {
+		line, err := json.Marshal(m)
+		if err != nil {
+			tmp.Close()
+			return nil, err
+		}
+		w.Write(append(line, '\n'))
+	}
+	if err := w.Flush(); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return nil, err
+	}
+	log, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, FileMode)
+	if err != nil {
+		return nil, err
+	}
+	doc.Schema = Schema
+	if doc.Labs == nil {
+		doc.Labs = []Lab{}
+	}
+	if doc.Measurements == nil {
+		doc.Measurements = []Measurement{}
+	}
+	doc.Summaries = []Summary{}
+	doc.Fidelity = nil
+	s := &Store{dir: dir, log: log, path: filepath.Join(dir, "results.json"), doc: doc}
+	if err := s.flushLocked(); err != nil {
+		log.Close()
+		return nil, err
+	}
+	return s, nil
 }

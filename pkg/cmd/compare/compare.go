@@ -41,6 +41,8 @@ type flags struct {
 	keep        bool
 	output      string
 	runID       string
+	resume      string
+	seed        uint64
 	solo        string
 	pinCPUs     bool
 	cluster     clusterFlags
@@ -70,6 +72,8 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
 	cmd.Flags().BoolVar(&f.pinCPUs, "pin-cpus", true, "pin the iperf3 client and server to two different CPUs (the lowest and highest each pod may use), host baseline included; --pin-cpus=false leaves placement to the scheduler")
 	cmd.Flags().StringVar(&f.runID, "run", "", "measure the labs 'cnilab up' built for this run id (they are kept)")
+	cmd.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the labs' window order per repeat (0 draws one; results.json records it as run.settings.order_seed, and the same seed replays the same order)")
+	cmd.Flags().StringVar(&f.resume, "resume", "", "continue a killed run (its id under --out, or its directory): same id, seed, order and settings; labs still up are re-attached, missing ones rebuilt, finished measurements kept")
 	cmd.Flags().StringVar(&f.solo, "solo-baseline", "", "bring this lab up alone (then remove it) before all labs together, to record the parallel-vs-one provisioning ratio")
 	f.cluster.add(cmd)
 	f.defs.AddFlags(cmd)
@@ -79,6 +83,9 @@ func NewCommand(s cli.Streams) *cobra.Command {
 func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 	if f.output != "text" && f.output != "json" {
 		return cli.WithCode(cli.ExitInvalid, fmt.Errorf("-o %q: text or json", f.output))
+	}
+	if f.resume != "" {
+		return resume(cmd, s, f)
 	}
 	both := false
 	switch f.provider {
@@ -106,6 +113,13 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		placements = cli.SplitList(f.placement)
 	}
 	labs := cli.SplitList(f.cnis)
+	if f.runID != "" && !cmd.Flags().Changed("cni") && f.provider != "cluster" && !both {
+		// The labs of that run that are up, wherever they are.
+		if labs, f.provider, err = discoverRun(cmd.Context(), f.runID, f.provider); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Err, "run %s: labs %s up on %s\n", f.runID, strings.Join(labs, ", "), f.provider)
+	}
 	if both && !slices.Contains(labs, cmp.HostLab) {
 		// Each provider's ratios need its own host baseline.
 		labs = append([]string{cmp.HostLab}, labs...)
@@ -117,7 +131,8 @@ func run(cmd *cobra.Command, s cli.Streams, f *flags) error {
 		}
 	}
 	opts := cmp.Options{Set: set, Labs: labs, Scenarios: cli.SplitList(f.scenarios), Profile: f.profile, Seconds: f.duration.N,
-		Repeats: f.repeats.N, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: cli.NewProgress(s.Err), RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo}
+		Repeats: f.repeats.N, Placements: placements, UnderlayMTU: f.underlayMTU, OutDir: f.out, Keep: f.keep, Progress: cli.NewProgress(s.Err), RunID: f.runID, PinCPUs: f.pinCPUs, SoloBaseline: f.solo, OrderSeed: f.seed,
+		LabsDir: absDir(f.defs.LabsDir), ScenariosDir: absDir(f.defs.ScenariosDir)}
 	if err := opts.Validate(); err != nil {
 		return cli.WithCode(cli.ExitInvalid, err)
 	}

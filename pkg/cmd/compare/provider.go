@@ -3,8 +3,15 @@ package compare
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
+
+	"github.com/cnilab/cnilab/pkg/cmd/cli"
+	"github.com/cnilab/cnilab/pkg/command"
+	cmp "github.com/cnilab/cnilab/pkg/compare"
+	"github.com/cnilab/cnilab/pkg/images"
+	"github.com/cnilab/cnilab/pkg/lab/kind"
 )
 
 // kindReadiness says whether this machine can run kind labs now: a Docker
@@ -67,4 +74,27 @@ func haveOrHas(n int) string {
 		return "has"
 	}
 	return "have"
+}
+
+// KindProvider is the kind provider with the checks a kind run makes
+// first: an engine that answers, the images, the run's prerequisites
+// (exit 3 with what is missing). Its steps are logged to log.
+func KindProvider(ctx context.Context, o *cmp.Options, log io.Writer) (*kind.Provider, error) {
+	r := command.Exec{}
+	if err := images.CheckEngine(ctx, r); err != nil {
+		return nil, cli.WithCode(cli.ExitPrerequisite, fmt.Errorf("--provider kind: %w (make kind-host sets one up)", err))
+	}
+	missing, err := images.Present(ctx, r)
+	if err == nil {
+		err = images.MissingError(missing)
+	}
+	if err != nil {
+		return nil, cli.WithCode(cli.ExitPrerequisite, fmt.Errorf("--provider kind: %w", err))
+	}
+	if err := o.Prerequisites(ctx, "kind"); err != nil {
+		return nil, cli.WithCode(cli.ExitPrerequisite, err)
+	}
+	kp := kind.New(kind.ImagesFrom(images.Offline()), r, nil)
+	kp.Log = func(format string, args ...any) { fmt.Fprintf(log, "  "+format+"\n", args...) }
+	return kp, nil
 }

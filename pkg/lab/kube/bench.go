@@ -220,6 +220,23 @@ func (b Bench) Install(ctx context.Context, restCfg *rest.Config, cs kubernetes.
 	}); err != nil {
 		return nil, err
 	}
+	return b.read(ctx, restCfg, cs)
+}
+
+// Attach finds the bench an earlier Install left running (`cnilab up`,
+// a kept or killed run), from its pod and Service names: the pods must
+// all be there and running now, and the network across nodes must work.
+// Nothing is installed.
+func (b Bench) Attach(ctx context.Context, restCfg *rest.Config, cs kubernetes.Interface) (*Workloads, error) {
+	if err := PodsRunning(ctx, cs, b.Namespace, b.Layout.PodNames()); err != nil {
+		return nil, fmt.Errorf("the bench pods it needs are not running: %w", err)
+	}
+	return b.read(ctx, restCfg, cs)
+}
+
+// read reads the running bench's pods (addresses, MTUs) and Services and
+// probes from the cross-node client to its server.
+func (b Bench) read(ctx context.Context, restCfg *rest.Config, cs kubernetes.Interface) (*Workloads, error) {
 	w := &Workloads{Pairs: map[lab.Placement]lab.PodPair{}, ServiceAddrs: map[string]netip.AddrPort{}}
 	byName := map[string]*Pod{}
 	for _, bp := range b.Layout.Pods {

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/cnilab/cnilab/pkg/lab"
 )
 
 func k8sNode(name string, ready corev1.ConditionStatus, reason string) *corev1.Node {
@@ -165,5 +169,32 @@ func TestPoll(t *testing.T) {
 	err = Poll(ctx, "nodes", time.Hour, time.Hour, func(context.Context) error { return errors.New("x") })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled Poll = %v", err)
+	}
+}
+
+// TestBenchAttachNeedsItsPods: attaching to a bench that lacks a pod the
+// workloads need (`cnilab up` built fewer placements, or the pod died)
+// fails at once and names the pod, instead of installing anything.
+func TestBenchAttachNeedsItsPods(t *testing.T) {
+	l, err := NewLayout(lab.Workloads{Placements: []lab.Placement{lab.CrossNode, lab.SameNode}}, "w1", "w2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	var objs []runtime.Object
+	for _, name := range l.PodNames() {
+		if name == PodName(lab.SameNode, "server") {
+			continue
+		}
+		objs = append(objs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "cnilab"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.1.2", ContainerStatuses: []corev1.ContainerStatus{{Name: "bench", State: running, Ready: true}}}})
+	}
+	cs := fake.NewClientset(objs...)
+	_, err = Bench{Namespace: "cnilab", Layout: l}.Attach(context.Background(), nil, cs)
+	if err == nil || !strings.Contains(err.Error(), "not running") || !strings.Contains(err.Error(), "same-node-server") {
+		t.Errorf("attach without same-node-server: %v", err)
+	}
+	if acts := cs.Actions(); slices.ContainsFunc(acts, func(a k8stesting.Action) bool { return a.GetVerb() != "get" }) {
+		t.Errorf("attach did more than read: %v", acts)
 	}
 }

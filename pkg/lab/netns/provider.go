@@ -363,6 +363,27 @@ func (p *Provider) Attach(ctx context.Context, s lab.Spec) (*lab.Instance, error
 	return in, nil
 }
 
+// Remove deletes whatever exists of the lab s plans, by the names Up
+// would give it (a lab a killed run left half built), so Up can build it
+// again. Nothing else is touched; a lab that does not exist is no error.
+func (p *Provider) Remove(ctx context.Context, s lab.Spec) error {
+	planned, err := p.plan(s)
+	if lab.IsUnavailable(err) {
+		return nil // never built here
+	}
+	if err != nil {
+		return err
+	}
+	errs := []error{p.Applier.Destroy(ctx, &planned.Plan)}
+	if root, _, err := cgroup2.Root(); err == nil {
+		g := filepath.Join(root, datapath.Prefix(s.RunID, s.Def.Name)+"-clients")
+		if _, err := os.Stat(g); err == nil {
+			errs = append(errs, (&cgroup2.Group{Path: g}).Remove())
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func linkMTU(ns, dev string) (int, error) {
 	var mtu int
 	err := netplan.InNamespace(ns, func() error {
