@@ -131,7 +131,7 @@ func (p *Provider) Attach(ctx context.Context, s lab.Spec) (*lab.Instance, error
 	in.PodMTU = in.Pairs[lab.CrossNode].Client.MTU()
 	agentNS, agentDS := daemonSetRef(def.Kind.CNI.Namespace, def.Kind.CNI.DaemonSets[0])
 	in.Policy = &policyLab{cs: cs, cni: def.CNI, nodes: in.Nodes, run: podAgentExec(restCfg, cs), agentNS: agentNS, agentDS: agentDS}
-	if err := p.observe(ctx, in, def, cs); err != nil {
+	if err := p.observe(ctx, in, def, cs, podAgentExec(restCfg, cs)); err != nil {
 		return nil, err
 	}
 	wls, err := findWorkloads(ctx, cs, def.Kind)
