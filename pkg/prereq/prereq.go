@@ -124,9 +124,13 @@ func netns(ctx context.Context, h Host, n Need) []Check {
 			}
 		}
 	}
-	if labs := proxies["iptables"]; len(labs) > 0 {
+	if labs := append(slices.Clone(proxies["iptables"]), proxies["iptables-nft"]...); len(labs) > 0 {
 		why := "the iptables Services of " + strings.Join(sorted(labs), ", ")
 		tools = append(tools, tool{"iptables-restore", "iptables", why}, tool{"iptables-save", "iptables", why}, tool{"iptables", "iptables", why})
+	}
+	if labs := proxies["iptables-legacy"]; len(labs) > 0 {
+		why := "the iptables-legacy Services of " + strings.Join(sorted(labs), ", ")
+		tools = append(tools, tool{"iptables-legacy-restore", "iptables", why}, tool{"iptables-legacy-save", "iptables", why}, tool{"iptables-legacy", "iptables", why})
 	}
 	if labs := proxies["nftables"]; len(labs) > 0 {
 		tools = append(tools, tool{"nft", "nftables", "the nftables Services of " + strings.Join(sorted(labs), ", ")})

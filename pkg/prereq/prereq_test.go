@@ -64,6 +64,16 @@ func TestNetnsNeeds(t *testing.T) {
 		{"old iperf3 with UDP tests", host(0, without()), []string{"host"}, []string{"throughput"}, nil},
 		{"services-scale", host(0, without("nft", "iptables-legacy-restore")), []string{"host"}, []string{"services-scale"}, []string{"iptables-legacy-restore", "nft"}},
 	}
+	// A lab pinned to iptables-legacy needs the legacy tools.
+	legacy := *set.Labs["flannel"]
+	legacy.Name, legacy.Netns.Services = "flannel-legacy", "iptables-legacy"
+	set.Labs["flannel-legacy"] = &legacy
+	cases = append(cases, struct {
+		name      string
+		h         Host
+		labs, scs []string
+		missing   []string
+	}{"iptables-legacy Services", host(0, without("iptables-legacy-restore")), []string{"host", "flannel-legacy"}, []string{"throughput"}, []string{"iptables-legacy-restore"}})
 	old := host(0, all)
 	old.Runner.(*command.Fake).Responses["iperf3"] = command.FakeResponse{Stdout: "iperf 3.9\n"}
 	cases = append(cases, struct {
