@@ -1,6 +1,7 @@
 package rank
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,5 +104,29 @@ func TestRankWithinModelError(t *testing.T) {
 				t.Errorf("flannel's model-error score interval %.1f–%.1f is not wider than its noise interval %.1f–%.1f", e.ModelScoreLow, e.ModelScoreHigh, e.ScoreLow, e.ScoreHigh)
 			}
 		})
+	}
+}
+
+// TestTwoProviderRunRanksTheRealCNIs: a netns,kind run holds every CNI
+// twice; the ranking takes the kind figures, never a mix, and says so.
+func TestTwoProviderRunRanksTheRealCNIs(t *testing.T) {
+	sum := func(provider string, v float64) results.Summary {
+		return results.Summary{Lab: "flannel", Scenario: "throughput", Test: "dts", Placement: "cross-node", Metric: results.ThroughputBps,
+			Median: v, N: 6, Provider: provider}
+	}
+	doc := &results.Document{Run: results.Run{ID: "r3", Provider: "netns,kind"},
+		Labs: []results.Lab{{Name: "flannel", CNI: "flannel", Provider: "netns", Status: results.StatusOK},
+			{Name: "flannel", CNI: "flannel", Provider: "kind", Status: results.StatusOK}},
+		Summaries: []results.Summary{sum("kind", 5e9), sum("netns", 9e9)}}
+	in := FromResults(doc, nil)
+	if len(in.Candidates) != 1 {
+		t.Fatalf("%d candidates, want one flannel", len(in.Candidates))
+	}
+	v, ok := in.Candidates[0].Metric("dts", results.ThroughputBps)
+	if !ok || v.V != 5e9 || !strings.HasPrefix(v.Source, "kind") {
+		t.Errorf("flannel dts %+v, want the kind figure 5e9", v)
+	}
+	if !slices.ContainsFunc(in.Notes, func(n string) bool { return strings.Contains(n, "ranked from the kind provider's figures") }) {
+		t.Errorf("notes %q do not say which provider was ranked", in.Notes)
 	}
 }

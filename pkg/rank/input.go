@@ -3,6 +3,7 @@ package rank
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,11 +158,52 @@ func aggregationLabel(d *dataset.Dataset, metric string) string {
 	return fmt.Sprintf("published: %s, %s", d.Name, rule)
 }
 
+// oneProvider narrows a run that measured a CNI on several providers
+// (netns models beside the real CNIs on kind) to one, so a lab's figures
+// are never a mix of its model and the real CNI: the real provider's when
+// there is one (the better evidence; the models' are weighed against it in
+// the fidelity section), else the first. note says which, "" when the
+// document has one provider.
+func oneProvider(doc *results.Document) (*results.Document, string) {
+	var providers []string
+	seen := map[string]string{}
+	twice := false
+	for _, l := range doc.Labs {
+		if !slices.Contains(providers, l.Provider) {
+			providers = append(providers, l.Provider)
+		}
+		if p, ok := seen[l.Name]; ok && p != l.Provider {
+			twice = true
+		}
+		seen[l.Name] = l.Provider
+	}
+	if !twice {
+		return doc, ""
+	}
+	keep := providers[0]
+	for _, p := range []string{"cluster", "kind"} {
+		if slices.Contains(providers, p) {
+			keep = p
+		}
+	}
+	d := *doc
+	d.Labs = slices.DeleteFunc(slices.Clone(doc.Labs), func(l results.Lab) bool { return l.Provider != keep })
+	// services-scale measures the proxies in a topology of its own, not a
+	// provider's labs: its figures stay.
+	d.Summaries = slices.DeleteFunc(slices.Clone(doc.Summaries), func(s results.Summary) bool { return s.Provider != keep && s.Scenario != "services-scale" })
+	d.Measurements = slices.DeleteFunc(slices.Clone(doc.Measurements), func(m results.Measurement) bool { return m.Provider != keep })
+	return &d, fmt.Sprintf("ranked from the %s provider's figures (this run also measured %s; the models are weighed against the real CNIs in its fidelity section)", keep, strings.Join(slices.DeleteFunc(slices.Clone(providers), func(p string) bool { return p == keep }), ", "))
+}
+
 // FromResults builds an input from a cnilab results document: one
 // candidate per lab that finished (the host baseline is not a candidate),
 // figures from the summaries' medians, services-scale figures kept apart.
 func FromResults(doc *results.Document, factsByCNI map[string]facts.Capabilities) *Input {
 	in := &Input{Name: doc.Run.ID, Kind: "results", Title: fmt.Sprintf("cnilab run %s (%s provider, kernel %s)", doc.Run.ID, doc.Run.Provider, doc.Run.Host.Kernel)}
+	if d, note := oneProvider(doc); note != "" {
+		doc = d
+		in.Notes = append(in.Notes, note)
+	}
 	byLab := map[string]*Candidate{}
 	hostLab := ""
 	for _, l := range doc.Labs {
