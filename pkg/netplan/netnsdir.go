@@ -25,6 +25,8 @@ import (
 
 // MountEntry is one line of /proc/self/mountinfo, the fields cnilab reads.
 type MountEntry struct {
+	// ID and Parent are the mount's ID and its parent's.
+	ID, Parent int
 	MountPoint string
 	// Shared is the peer group ("shared:N") of a mount with shared
 	// propagation, 0 for a private or slave mount.
@@ -55,7 +57,12 @@ func ParseMountinfo(data []byte) ([]MountEntry, error) {
 		if len(f) < 7 || sep < 0 || sep+1 >= len(f) {
 			return nil, fmt.Errorf("mountinfo line %d: %q: want ID, parent, dev, root, mount point, options, optional fields, -, type", n, sc.Text())
 		}
-		e := MountEntry{MountPoint: unescapeMount(f[4]), FSType: f[sep+1]}
+		id, err1 := strconv.Atoi(f[0])
+		parent, err2 := strconv.Atoi(f[1])
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("mountinfo line %d: %q: mount and parent IDs are not numbers", n, sc.Text())
+		}
+		e := MountEntry{ID: id, Parent: parent, MountPoint: unescapeMount(f[4]), FSType: f[sep+1]}
 		for _, opt := range f[6:sep] {
 			if g, ok := strings.CutPrefix(opt, "shared:"); ok {
 				id, err := strconv.Atoi(g)
@@ -101,6 +108,31 @@ func mountState(entries []MountEntry, dir string) (mounted, shared bool) {
 	return mounted, shared
 }
 
+// visibleMountID is the ID of the mount dir's path resolves into
+// (statx STATX_MNT_ID): the top-most one, not one covered by a later mount
+// over a parent directory, which mountinfo still lists.
+func visibleMountID(dir string) (int, error) {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, dir, 0, unix.STATX_MNT_ID, &st); err != nil {
+		return 0, fmt.Errorf("statx %s: %w", dir, err)
+	}
+	if st.Mask&unix.STATX_MNT_ID == 0 {
+		return 0, fmt.Errorf("statx %s: the kernel reports no mount ID", dir)
+	}
+	return int(st.Mnt_id), nil
+}
+
+// visibleState is mountState for the mount dir resolves into (id, from
+// visibleMountID): dir is a mount point when that mount sits on dir.
+func visibleState(entries []MountEntry, dir string, id int) (mounted, shared bool) {
+	for _, e := range entries {
+		if e.ID == id {
+			return e.MountPoint == dir, e.MountPoint == dir && e.Shared > 0
+		}
+	}
+	return false, false
+}
+
 // ensureNetnsMount makes dir (NetnsDir, or a test's) a mount point with
 // shared propagation, as iproute2 does, reading the mounts from
 // mountinfo. When dir is not a mount point and already holds entries it
@@ -118,7 +150,11 @@ func ensureNetnsMount(dir, mountinfo string) (note string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", mountinfo, err)
 	}
-	mounted, shared := mountState(entries, dir)
+	id, err := visibleMountID(dir)
+	if err != nil {
+		return "", err
+	}
+	mounted, shared := visibleState(entries, dir, id)
 	switch {
 	case mounted && shared:
 		return "", nil

@@ -126,9 +126,15 @@ func netnsMounts(t *testing.T) (entries []MountEntry, dirMounts int, nsfs []stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Only mounts stacked on the /run the test sees count: the host's own
+	// /run/netns mount is still listed, covered by the test's tmpfs.
+	run, err := visibleMountID("/run")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range entries {
 		switch {
-		case e.MountPoint == NetnsDir:
+		case e.MountPoint == NetnsDir && e.Parent == run:
 			dirMounts++
 		case strings.HasPrefix(e.MountPoint, NetnsDir+"/cnl-nsdir-") && e.FSType == "nsfs":
 			nsfs = append(nsfs, strings.TrimPrefix(e.MountPoint, NetnsDir+"/"))
@@ -217,7 +223,11 @@ func TestNetnsDirChild(t *testing.T) {
 	want = append(want, "cnl-nsdir-a", "cnl-nsdir-b")
 	visible(t, want...)
 	entries, dirMounts, nsfs := netnsMounts(t)
-	mounted, shared := mountState(entries, NetnsDir)
+	id, err := visibleMountID(NetnsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounted, shared := visibleState(entries, NetnsDir, id)
 	t.Logf("mountinfo under /run: %d mounts on %s, namespace files %v, notes %q", dirMounts, NetnsDir, nsfs, notes)
 	for _, line := range strings.Split(string(must(os.ReadFile("/proc/self/mountinfo"))), "\n") {
 		if strings.Contains(line, " /run ") || strings.Contains(line, " /run/netns ") || strings.Contains(line, " /run/netns/cnl-nsdir-") {
