@@ -3,7 +3,6 @@ package rank
 import (
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -165,13 +164,9 @@ func aggregationLabel(d *dataset.Dataset, metric string) string {
 // the fidelity section), else the first. note says which, "" when the
 // document has one provider.
 func oneProvider(doc *results.Document) (*results.Document, string) {
-	var providers []string
 	seen := map[string]string{}
 	twice := false
 	for _, l := range doc.Labs {
-		if !slices.Contains(providers, l.Provider) {
-			providers = append(providers, l.Provider)
-		}
 		if p, ok := seen[l.Name]; ok && p != l.Provider {
 			twice = true
 		}
@@ -180,19 +175,31 @@ func oneProvider(doc *results.Document) (*results.Document, string) {
 	if !twice {
 		return doc, ""
 	}
-	keep := providers[0]
-	for _, p := range []string{"cluster", "kind"} {
-		if slices.Contains(providers, p) {
-			keep = p
+	split := doc.ByProvider()
+	keep := split[0]
+	for _, d := range split {
+		if d.Run.Provider == "kind" || d.Run.Provider == "cluster" {
+			keep = d
 		}
 	}
-	d := *doc
-	d.Labs = slices.DeleteFunc(slices.Clone(doc.Labs), func(l results.Lab) bool { return l.Provider != keep })
-	// services-scale measures the proxies in a topology of its own, not a
-	// provider's labs: its figures stay.
-	d.Summaries = slices.DeleteFunc(slices.Clone(doc.Summaries), func(s results.Summary) bool { return s.Provider != keep && s.Scenario != "services-scale" })
-	d.Measurements = slices.DeleteFunc(slices.Clone(doc.Measurements), func(m results.Measurement) bool { return m.Provider != keep })
-	return &d, fmt.Sprintf("ranked from the %s provider's figures (this run also measured %s; the models are weighed against the real CNIs in its fidelity section)", keep, strings.Join(slices.DeleteFunc(slices.Clone(providers), func(p string) bool { return p == keep }), ", "))
+	var others []string
+	for _, d := range split {
+		if d == keep {
+			continue
+		}
+		others = append(others, d.Run.Provider)
+		// services-scale measures the proxies in a topology of its own,
+		// not a provider's labs: its figures stay.
+		for _, s := range d.Summaries {
+			if s.Scenario == "services-scale" {
+				keep.Summaries = append(keep.Summaries, s)
+			}
+		}
+	}
+	// The run's own provider list stays, so the title and the model-error
+	// rule (a run that is not the model's) still see what was measured.
+	keep.Run.Provider = doc.Run.Provider
+	return keep, fmt.Sprintf("ranked from the %s provider's figures (this run also measured %s; the models are weighed against the real CNIs in its fidelity section)", keep.Labs[0].Provider, strings.Join(others, ", "))
 }
 
 // FromResults builds an input from a cnilab results document: one
