@@ -21,8 +21,8 @@ func fakeMachine(t *testing.T, v2 bool, containers map[string]int) (*Focus, stri
 	var ps, inspect []string
 	for name, pid := range containers {
 		ps = append(ps, name)
-		inspect = append(inspect, "/"+name+" "+itoa(pid))
-		dir := filepath.Join(proc, itoa(pid))
+		inspect = append(inspect, "/"+name+" "+strconv.Itoa(pid))
+		dir := filepath.Join(proc, strconv.Itoa(pid))
 		must(t, os.MkdirAll(dir, 0o755))
 		var content, file string
 		if v2 {
@@ -51,7 +51,6 @@ func fakeMachine(t *testing.T, v2 bool, containers map[string]int) (*Focus, stri
 	return f, cg
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func must(t *testing.T, err error) {
 	t.Helper()
