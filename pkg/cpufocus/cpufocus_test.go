@@ -51,7 +51,6 @@ func fakeMachine(t *testing.T, v2 bool, containers map[string]int) (*Focus, stri
 	return f, cg
 }
 
-
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
