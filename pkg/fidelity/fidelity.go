@@ -33,16 +33,10 @@ const (
 
 // metricOf is the figure a scenario's tests are checked on, "" for none.
 func metricOf(scenario, test string) string {
-	if test == "idle" {
+	if test == "idle" || (scenario != "throughput" && scenario != "latency") {
 		return ""
 	}
-	switch scenario {
-	case "throughput":
-		return results.ThroughputBps
-	case "latency":
-		return results.LatencyP50
-	}
-	return ""
+	return CheckedMetric(test)
 }
 
 // Verdict judges an error and its interval (fractions, not percent): holds
