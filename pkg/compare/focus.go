@@ -27,11 +27,7 @@ func withFocus(m windowMeasurer, f *cpufocus.Focus) windowMeasurer {
 func (f focused) Measure(ctx context.Context, in *lab.Instance, scenario, test, placement string, repeat int) results.Measurement {
 	var keep []string
 	if in.Provider == "kind" {
-		for _, n := range in.Nodes {
-			if n.Role() == lab.RoleWorker {
-				keep = append(keep, n.Name())
-			}
-		}
+		keep = lab.WorkerNames(in.Nodes)
 	}
 	what, restore, err := f.focus.Enter(ctx, keep)
 	res := f.m.Measure(ctx, in, scenario, test, placement, repeat)

@@ -38,6 +38,18 @@ type Node interface {
 	Exec() command.Runner
 }
 
+// WorkerNames are the names of the worker nodes among nodes, sorted.
+func WorkerNames(nodes []Node) []string {
+	var out []string
+	for _, n := range nodes {
+		if n.Role() == RoleWorker {
+			out = append(out, n.Name())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Pod is a pod of a running lab.
 type Pod interface {
 	Name() string

@@ -1,8 +1,11 @@
 package lab
 
 import (
+	"net/netip"
+	"strings"
 	"testing"
 
+	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -38,5 +41,27 @@ func TestPairAndService(t *testing.T) {
 	}
 	if _, err := in.Service(nil, "tcp"); err == nil || err.Error() != "lab has no service proxy" {
 		t.Errorf("service on a lab without a proxy: %v", err)
+	}
+}
+
+type namedNode struct {
+	name string
+	role Role
+}
+
+func (n namedNode) Name() string         { return n.name }
+func (n namedNode) IP() netip.Addr       { return netip.Addr{} }
+func (n namedNode) Role() Role           { return n.role }
+func (n namedNode) Exec() command.Runner { return nil }
+
+// TestWorkerNames: the workers, sorted, and never the control plane (the
+// cross-node pair and cpufocus both rely on it).
+func TestWorkerNames(t *testing.T) {
+	nodes := []Node{namedNode{"w2", RoleWorker}, namedNode{"cp", RoleControlPlane}, namedNode{"w1", RoleWorker}}
+	if got := WorkerNames(nodes); strings.Join(got, ",") != "w1,w2" {
+		t.Errorf("WorkerNames = %v, want [w1 w2]", got)
+	}
+	if got := WorkerNames(nil); len(got) != 0 {
+		t.Errorf("WorkerNames(nil) = %v", got)
 	}
 }

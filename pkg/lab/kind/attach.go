@@ -17,7 +17,6 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/lab/kube"
-	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
 )
 
@@ -95,23 +94,11 @@ func (p *Provider) Attach(ctx context.Context, s lab.Spec) (*lab.Instance, error
 			return nil, fmt.Errorf("cluster %s: %w", name, err)
 		}
 	}
-	in := &lab.Instance{
-		Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: results.Real,
-		Owned: c, Probe: &probe.Launcher{Path: ProbePath, Args: []string{"probe"}},
+	in, err := p.instance(def, c, kindNodes)
+	if err != nil {
+		return nil, err
 	}
-	var workers []string
-	for _, kn := range kindNodes {
-		n, err := p.node(kn)
-		if err != nil {
-			return nil, err
-		}
-		in.Nodes = append(in.Nodes, n)
-		if n.Role() == lab.RoleWorker {
-			workers = append(workers, n.Name())
-		}
-	}
-	slices.SortFunc(in.Nodes, func(a, b lab.Node) int { return strings.Compare(a.Name(), b.Name()) })
-	slices.Sort(workers)
+	workers := lab.WorkerNames(in.Nodes)
 	if len(workers) < 2 {
 		return nil, fmt.Errorf("cluster %s: %d workers; cross-node pairs need 2", name, len(workers))
 	}
@@ -166,13 +153,7 @@ func (p *Provider) AttachHostBaseline(ctx context.Context, s lab.Spec, up []*lab
 			errs = append(errs, fmt.Errorf("cluster %s: %w", c.name, err))
 			continue
 		}
-		var workers []string
-		for _, n := range base.Nodes {
-			if n.Role() == lab.RoleWorker {
-				workers = append(workers, n.Name())
-			}
-		}
-		slices.Sort(workers)
+		workers := lab.WorkerNames(base.Nodes)
 		b, err := hostBench(s, workers, p.Images.Bench, p.ReadyTimeout, *base.Probe)
 		if err != nil {
 			return nil, err

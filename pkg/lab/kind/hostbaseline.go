@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -80,13 +79,7 @@ func (p *Provider) HostBaseline(ctx context.Context, s lab.Spec, up []*lab.Insta
 	if err != nil {
 		return nil, err
 	}
-	var workers []string
-	for _, n := range base.Nodes {
-		if n.Role() == lab.RoleWorker {
-			workers = append(workers, n.Name())
-		}
-	}
-	slices.Sort(workers)
+	workers := lab.WorkerNames(base.Nodes)
 	b, err := hostBench(s, workers, p.Images.Bench, p.ReadyTimeout, *base.Probe)
 	if err != nil {
 		return nil, err

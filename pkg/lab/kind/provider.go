@@ -216,23 +216,11 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	c.timings.CNIReady = time.Since(start)
 	p.logf("kind %s: CNI ready after %s", def.Name, c.timings.CNIReady.Round(100*time.Millisecond))
 
-	in := &lab.Instance{
-		Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: results.Real,
-		Owned: c, Probe: &probe.Launcher{Path: ProbePath, Args: []string{"probe"}},
+	in, err := p.instance(def, c, kindNodes)
+	if err != nil {
+		return nil, err
 	}
-	var workers []string
-	for _, kn := range kindNodes {
-		n, err := p.node(kn)
-		if err != nil {
-			return nil, err
-		}
-		in.Nodes = append(in.Nodes, n)
-		if n.Role() == lab.RoleWorker {
-			workers = append(workers, n.Name())
-		}
-	}
-	slices.SortFunc(in.Nodes, func(a, b lab.Node) int { return strings.Compare(a.Name(), b.Name()) })
-	slices.Sort(workers)
+	workers := lab.WorkerNames(in.Nodes)
 
 	start = time.Now()
 	if err := p.workloads(ctx, in, s.Workloads, s.RunID, workers, restCfg, cs, hc); err != nil {
@@ -320,6 +308,24 @@ func (p *Provider) create(ctx context.Context, c *clusterState, k *config.KindLa
 }
 
 // node wraps a kind node.
+// instance is a kind lab as both Up and Attach start it: its identity and
+// its nodes, sorted by name.
+func (p *Provider) instance(def *config.Lab, c *clusterState, kindNodes []nodes.Node) (*lab.Instance, error) {
+	in := &lab.Instance{
+		Name: def.Name, CNI: def.CNI, Provider: p.Name(), Fidelity: results.Real,
+		Owned: c, Probe: &probe.Launcher{Path: ProbePath, Args: []string{"probe"}},
+	}
+	for _, kn := range kindNodes {
+		n, err := p.node(kn)
+		if err != nil {
+			return nil, err
+		}
+		in.Nodes = append(in.Nodes, n)
+	}
+	slices.SortFunc(in.Nodes, func(a, b lab.Node) int { return strings.Compare(a.Name(), b.Name()) })
+	return in, nil
+}
+
 func (p *Provider) node(kn nodes.Node) (*node, error) {
 	role, err := kn.Role()
 	if err != nil {
