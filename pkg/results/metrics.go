@@ -62,6 +62,7 @@ const (
 	PolicyProbeRoundS    = "policy_probe_round_s"      // one probe round: the resolution of the times above
 	PolicyApplyS         = "policy_apply_s"            // API time to create K policies
 	PolicyProgramS       = "policy_program_s"          // first create until the allowed/denied pair holds
+	PolicyProgramAfterS  = "policy_program_after_s"    // last create until the allowed/denied pair holds: the agent's own lag
 	PolicyCasesPassedPct = "policy_cases_passed_pct"   // matrix cases passed, percent of those that ran
 	PolicyRequiredFailed = "policy_required_failed"    // required matrix cases that did not pass
 	FirstPacketP50RatioK = "first_packet_p50_ratio_k0" // first-packet p50 at K policies over p50 with none
@@ -121,7 +122,7 @@ var units = map[string]string{
 	PodsMemBytes:  "bytes",
 
 	PolicyCasePass: "bool", PolicyChecks: "count", PolicyChecksHeld: "count", PolicyConvergeS: "s", PolicyUpdateAllowS: "s",
-	PolicyUpdateDenyS: "s", PolicyDenyS: "s", PolicyProbeRoundS: "s", PolicyApplyS: "s", PolicyProgramS: "s",
+	PolicyUpdateDenyS: "s", PolicyDenyS: "s", PolicyProbeRoundS: "s", PolicyApplyS: "s", PolicyProgramS: "s", PolicyProgramAfterS: "s",
 	PolicyCasesPassedPct: "%", PolicyRequiredFailed: "count", FirstPacketP50RatioK: "ratio", SetCount: "count",
 	EstablishedOK: "count", EstablishedFailed: "count",
 }
@@ -163,7 +164,7 @@ var better = map[string]Direction{
 
 	PolicyCasesPassedPct: Higher, PolicyCasePass: Higher, PolicyChecksHeld: Higher,
 	PolicyRequiredFailed: Lower, FirstPacketP50RatioK: Lower, PolicyConvergeS: Lower, PolicyUpdateAllowS: Lower,
-	PolicyUpdateDenyS: Lower, PolicyDenyS: Lower, PolicyApplyS: Lower, PolicyProgramS: Lower,
+	PolicyUpdateDenyS: Lower, PolicyDenyS: Lower, PolicyApplyS: Lower, PolicyProgramS: Lower, PolicyProgramAfterS: Lower,
 	PolicyChecks: Neutral, SetCount: Neutral, EstablishedOK: Neutral, EstablishedFailed: Neutral, PolicyProbeRoundS: Neutral,
 }
 

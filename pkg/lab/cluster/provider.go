@@ -85,6 +85,10 @@ func New(kubeconfig, kubeContext string) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
+	// Above client-go's default 5 requests/s, which turned creating the
+	// policy scenario's 1000 NetworkPolicies into 200 s of client-side
+	// waiting; the API server's priority and fairness still governs.
+	cfg.QPS, cfg.Burst = 50, 100
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err

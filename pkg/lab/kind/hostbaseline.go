@@ -7,9 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/helm"
 	"github.com/cnilab/cnilab/pkg/lab"
@@ -71,11 +68,7 @@ func (p *Provider) HostBaseline(ctx context.Context, s lab.Spec, up []*lab.Insta
 		return nil, errors.New("no kind lab of the run is up to carry the host baseline")
 	}
 	c := base.Owned.(*clusterState)
-	restCfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", c.kubeconfig, err)
-	}
-	cs, err := kubernetes.NewForConfig(restCfg)
+	restCfg, cs, err := labClients(c.kubeconfig)
 	if err != nil {
 		return nil, err
 	}

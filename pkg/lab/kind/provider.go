@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/log"
@@ -173,11 +172,7 @@ func (p *Provider) Up(ctx context.Context, s lab.Spec) (_ *lab.Instance, err err
 	}
 	c.timings.LoadImages = time.Since(start)
 
-	restCfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", c.kubeconfig, err)
-	}
-	cs, err := kubernetes.NewForConfig(restCfg)
+	restCfg, cs, err := labClients(c.kubeconfig)
 	if err != nil {
 		return nil, err
 	}

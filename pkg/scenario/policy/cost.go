@@ -150,7 +150,8 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 			if err := r.apply(ctx, t, ps); err != nil {
 				return err
 			}
-			m.Metrics[ApplyS] = r.now().Sub(start).Seconds()
+			created := r.now()
+			m.Metrics[ApplyS] = created.Sub(start).Seconds()
 			if k > 0 {
 				// A single deny (K=1) would deny the allowed side too.
 				want := pair
@@ -167,7 +168,9 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 				}
 				switch {
 				case holds(obs):
-					m.Metrics[ProgramS] = r.now().Sub(start).Seconds()
+					done := r.now()
+					m.Metrics[ProgramS] = done.Sub(start).Seconds()
+					m.Metrics[ProgramAfterS] = done.Sub(created).Seconds()
 				case allAllowed(obs):
 					// Nothing was denied: the CNI does not enforce policy
 					// (flannel). What K objects cost the datapath is still

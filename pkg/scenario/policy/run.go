@@ -35,6 +35,7 @@ const (
 	ProbeRoundS    = results.PolicyProbeRoundS
 	ApplyS         = results.PolicyApplyS
 	ProgramS       = results.PolicyProgramS
+	ProgramAfterS  = results.PolicyProgramAfterS
 	PassedPct      = results.PolicyCasesPassedPct
 	RequiredFailed = results.PolicyRequiredFailed
 	FirstP50Ratio  = results.FirstPacketP50RatioK
