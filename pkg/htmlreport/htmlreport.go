@@ -27,6 +27,9 @@ type Page struct {
 	Tests     []TestFigure
 	CDFs      []Chart
 	Scale     []Chart
+	// Policy is the NetworkPolicy matrix and cost, in report.md's cells
+	// (report.Policy); nil without the policy scenario.
+	Policy *PolicyView
 	// ScaleNotes say which proxies services-scale could not measure here.
 	ScaleNotes []string
 	Flagged    []FlaggedFigure
@@ -42,6 +45,13 @@ type Page struct {
 	// Extras are other sections of the results document this page does not
 	// lay out yet.
 	Extras map[string]template.HTML
+}
+
+// PolicyView is the NetworkPolicy section with the texts that introduce
+// its tables.
+type PolicyView struct {
+	*report.PolicyTables
+	MatrixIntro, CostIntro string
 }
 
 // FlaggedFigure is a summary with a doubt: above its host baseline, or
@@ -82,6 +92,9 @@ func Build(doc *results.Document) (*Page, error) {
 	}
 	if p.Scale, p.ScaleNotes, err = scaleCharts(doc); err != nil {
 		return nil, err
+	}
+	if pt := report.Policy(doc); pt != nil {
+		p.Policy = &PolicyView{PolicyTables: pt, MatrixIntro: report.PolicyMatrixIntro, CostIntro: report.PolicyCostIntro}
 	}
 	// A window's flags reach every metric of it: they are listed once per
 	// test and lab, with the figures they touch; an above-host figure is

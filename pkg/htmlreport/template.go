@@ -74,6 +74,20 @@ host: kernel {{.Doc.Run.Host.Kernel}}, {{.Doc.Run.Host.CPUs}} CPUs. Settings: {{
 <figure class="chart" id="{{.ID}}" data-series="{{len .Series}}">{{svg .SVG}}<figcaption>{{.Caption}}</figcaption></figure>
 {{end}}{{end}}
 
+{{with .Policy}}<h2 id="policy">NetworkPolicy</h2>
+{{if .Matrix}}<h3>Functional matrix</h3>
+<p>{{.MatrixIntro}}</p>
+<table class="policy"><tr>{{range .MatrixHead}}<th>{{.}}</th>{{end}}</tr>
+{{range .Matrix}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
+{{with .Notes}}<ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .Cost}}<h3>Cost of K policies</h3>
+<p>{{.CostIntro}}</p>
+<table class="policy"><tr>{{range .CostHead}}<th>{{.}}</th>{{end}}</tr>
+{{range .Cost}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
+{{end}}
+
 {{if .Ranking}}<h2 id="ranking">Ranking per environment</h2>
 <p>Computed by <code>cnilab rank</code> from this run ({{.Ranking.Input.Title}}). Each CNI is placed by its best-scoring variant; scores are 0–100 (weighted mean of normalised criteria, 1 = best candidate), with the score's range when every figure sits at either end of its interval. CNIs whose ranges overlap share a place (<b>1=</b>): the data cannot order them. Deciding evidence: the three rows that moved the score most.</p>
 {{with .Ranking.Input.Notes}}<ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
