@@ -115,6 +115,7 @@ func TestMalformedDefinitionsExit2(t *testing.T) {
 		{"compare", "--profile", "slow"},
 		{"compare", "-o", "yaml"},
 		{"down"},
+		{"down", "--run", "../../etc"},
 	} {
 		if code := exitCode(exec.Command(bin, args...).Run()); code != cli.ExitInvalid {
 			t.Errorf("%v: exit %d, want 2", args, code)
@@ -282,3 +283,50 @@ func TestDiffExitCodes(t *testing.T) {
 }
 
 func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
+
+// TestDownRemovesUpFolder: `cnilab up --provider kind` writes the run's
+// kubeconfigs to <out>/up-<id>/; `down --run <id>` takes that folder with
+// the clusters, and leaves other runs' folders alone.
+func TestDownRemovesUpFolder(t *testing.T) {
+	testenv.Kernel(t, "lists the run's network namespaces")
+	bin := binary(t)
+	out := t.TempDir()
+	mine, other := filepath.Join(out, "up-0a1b2c"), filepath.Join(out, "up-3d4e5f")
+	for _, d := range []string{mine, other} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "flannel.kubeconfig"), []byte("apiVersion: v1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "down", "--run", "0a1b2c", "--out", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("down: %v\n%s", err, b)
+	}
+	if _, err := os.Stat(mine); !os.IsNotExist(err) {
+		t.Errorf("%s still there (%v)", mine, err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another run's folder went too: %v", err)
+	}
+}
+
+// TestUpWithNothingBuilt: when no lab can be built here, `up` prints no run
+// id (there is nothing for `compare --run` to measure) and exits 3.
+func TestUpWithNothingBuilt(t *testing.T) {
+	testenv.Kernel(t, "asks the netns provider to build a lab")
+	bin := binary(t)
+	cmd := exec.Command(bin, "up", "--cni", "antrea") // Antrea is never modelled in netns
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if code := exitCode(cmd.Run()); code != cli.ExitPrerequisite {
+		t.Errorf("exit %d, want %d\n%s", code, cli.ExitPrerequisite, stderr.String())
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("printed a run id for no lab: %q", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "no lab is up") {
+		t.Errorf("stderr does not say why:\n%s", stderr.String())
+	}
+}

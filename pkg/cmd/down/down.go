@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,10 +21,14 @@ import (
 	"github.com/cnilab/cnilab/pkg/netplan"
 )
 
+// runIDRE is what a run id may be: it becomes a prefix of names and a
+// folder name, so nothing that could climb out of --out.
+var runIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
 // NewCommand returns `cnilab down`.
 func NewCommand(s cli.Streams) *cobra.Command {
 	var all bool
-	var runID, provider, kubeconfig, kubeContext string
+	var runID, provider, kubeconfig, kubeContext, out string
 	cmd := &cobra.Command{
 		Use:   "down [--run ID | --all] [--provider cluster --kubeconfig F [--context C]]",
 		Short: "Remove labs: one run's (--run) or every cnl- leftover (--all); idempotent",
@@ -29,6 +36,9 @@ func NewCommand(s cli.Streams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if all == (runID != "") {
 				return cli.WithCode(cli.ExitInvalid, errors.New("give exactly one of --run ID or --all"))
+			}
+			if runID != "" && !runIDRE.MatchString(runID) {
+				return cli.WithCode(cli.ExitInvalid, fmt.Errorf("--run %q: a run id is lower-case letters, digits and dashes (as `cnilab up` prints it)", runID))
 			}
 			switch {
 			case provider == "cluster":
@@ -74,11 +84,22 @@ func NewCommand(s cli.Streams) *cobra.Command {
 				}
 			}
 			fmt.Fprintf(s.Err, "removed %d namespaces of run %s\n", n, runID)
+			// `cnilab up --provider kind` left the run's kubeconfigs here;
+			// they name clusters that are gone now.
+			upDir := filepath.Join(out, "up-"+runID)
+			if _, err := os.Stat(upDir); err == nil {
+				if err := os.RemoveAll(upDir); err != nil {
+					errs = append(errs, err)
+				} else {
+					fmt.Fprintf(s.Err, "removed %s\n", upDir)
+				}
+			}
 			return errors.Join(errs...)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "remove every cnl- namespace and kind cluster, whichever run made it")
 	cmd.Flags().StringVar(&runID, "run", "", "remove the labs of this run id")
+	cmd.Flags().StringVar(&out, "out", "reports/runs", "with --run: the folder whose up-<id>/ (kubeconfigs of `cnilab up --provider kind`) goes too")
 	cmd.Flags().StringVar(&provider, "provider", "", "cluster: remove cnilab's namespaces (cnilab-*, labelled cnilab.io/run) from an existing cluster, and nothing else")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "--provider cluster: the cluster's kubeconfig file")
 	cmd.Flags().StringVar(&kubeContext, "context", "", "--provider cluster: kubeconfig context")

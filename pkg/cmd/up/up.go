@@ -77,7 +77,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			for _, n := range o.Labs {
 				specs = append(specs, lab.Spec{Def: set.Labs[n], RunID: id, Workloads: o.Workloads(), Nodes: 2, PodsPerNode: 2, UnderlayMTU: mtu, Dir: dir})
 			}
-			var failed []string
+			var failed, unavailable []string
 			var built []*lab.Instance
 			for _, oc := range cmp.Provision(ctx, p, specs, dir) {
 				switch {
@@ -85,6 +85,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 					built = append(built, oc.Instance)
 					fmt.Fprintf(s.Err, "up   %-16s %-5s %.2fs %s\n", oc.Spec.Def.Name, p.Name(), oc.Took.Seconds(), oc.Instance.Datapath)
 				case lab.IsUnavailable(oc.Err):
+					unavailable = append(unavailable, oc.Spec.Def.Name)
 					fmt.Fprintf(s.Err, "--   %-16s %-5s %v\n", oc.Spec.Def.Name, p.Name(), oc.Err)
 				default:
 					failed = append(failed, oc.Spec.Def.Name)
@@ -94,6 +95,17 @@ func NewCommand(s cli.Streams) *cobra.Command {
 			if ctx.Err() != nil {
 				schedule.Teardown(context.Background(), p, built)
 				return ctx.Err()
+			}
+			if len(built) == 0 {
+				// No run to measure: printing an id would send the user to
+				// `compare --run` for nothing.
+				if dir != "" {
+					_ = os.RemoveAll(dir)
+				}
+				if len(failed) > 0 {
+					return cli.WithCode(cli.ExitFailed, errors.New("no lab is up; failed: "+strings.Join(failed, ", ")))
+				}
+				return cli.WithCode(cli.ExitPrerequisite, errors.New("no lab is up: not reproducible here: "+strings.Join(unavailable, ", ")))
 			}
 			fmt.Fprintln(s.Out, id)
 			fmt.Fprintf(s.Err, "run id %s: measure with `cnilab compare --run %s` (or `cnilab run --run %s`), remove with `cnilab down --run %s`\n", id, id, id, id)

@@ -327,6 +327,12 @@ func (d *Detection) proxy(ctx context.Context, cs kubernetes.Interface, kubeProx
 		}
 		d.Proxy = "kube-proxy " + mode
 		d.How = append(d.How, fmt.Sprintf("DaemonSet kube-system/kube-proxy runs; ConfigMap kube-system/kube-proxy config.conf mode %s", mode))
+		if mode == "iptables" {
+			// kind labs ask kube-proxy's own binaries (iptables -V);
+			// here that would mean exec in kube-system, and cnilab runs
+			// programs only in its own pods on a cluster it does not own.
+			d.How = append(d.How, "kube-proxy's iptables backend (nft or legacy) is not visible without exec in kube-system, which cnilab does not do here; services-scale figures, measured per backend, are not matched to this lab")
+		}
 		return nil
 	}
 	switch d.CNI {
