@@ -159,8 +159,13 @@ func Compute(doc *results.Document) *results.FidelityCheck {
 		if l, ok := doc.LabOf(m.Lab, ModelProvider); ok {
 			row.CNI, row.Label = l.CNI, l.Fidelity
 		}
-		mr, mlo, mhi, mfrom, mok := ratioInterval(m, host(ModelProvider, m))
-		rr, rlo, rhi, rfrom, rok := ratioInterval(r, host(RealProvider, r))
+		mh, rh := host(ModelProvider, m), host(RealProvider, r)
+		mr, mlo, mhi, mfrom, mok := ratioInterval(m, mh)
+		rr, rlo, rhi, rfrom, rok := ratioInterval(r, rh)
+		if m.Scenario == "latency" && m.Placement == "cross-node" && mh != nil && rh != nil {
+			ma, ra := m.Median-mh.Median, r.Median-rh.Median
+			row.ModelAdded, row.RealAdded = &ma, &ra
+		}
 		switch {
 		case !mok:
 			row.Verdict, row.Why = results.FidelityUndecided, "no netns host baseline for this test"

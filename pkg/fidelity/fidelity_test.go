@@ -284,3 +284,41 @@ func TestSameNodeUsesCrossNodeHost(t *testing.T) {
 		t.Errorf("same-node row: model %.3f real %.3f error %.1f %% %s; want 0.5, 0.5, ≈0, holds", r.ModelRatio, r.RealRatio, r.ErrorPct, r.Verdict)
 	}
 }
+
+// TestAddedLatency: a cross-node latency row carries what the pod path adds
+// over each provider's own host (run 4c6d17's flannel dcrr: netns 287.9 −
+// 131.8 µs, kind 382.2 − 278.4 µs); throughput rows carry none.
+func TestAddedLatency(t *testing.T) {
+	doc := &results.Document{
+		Labs: []results.Lab{
+			{Name: "host", Provider: ModelProvider, Status: results.StatusOK}, {Name: "flannel", Provider: ModelProvider, Status: results.StatusOK},
+			{Name: "host", Provider: RealProvider, Status: results.StatusOK}, {Name: "flannel", Provider: RealProvider, Status: results.StatusOK},
+		},
+		Summaries: []results.Summary{
+			sum(ModelProvider, "host", "drr", 131.8, nil, nil, nil),
+			sum(RealProvider, "host", "drr", 278.4, nil, nil, nil),
+			sum(ModelProvider, "flannel", "drr", 287.9, f(287.9/131.8), nil, nil),
+			sum(RealProvider, "flannel", "drr", 382.2, f(382.2/278.4), nil, nil),
+			sum(ModelProvider, "host", "dts", 20e9, nil, nil, nil),
+			sum(RealProvider, "host", "dts", 10e9, nil, nil, nil),
+			sum(ModelProvider, "flannel", "dts", 16e9, f(0.8), f(0.76), f(0.84)),
+			sum(RealProvider, "flannel", "dts", 7.5e9, f(0.75), f(0.72), f(0.78)),
+		},
+	}
+	fc := Compute(doc)
+	if fc == nil || len(fc.Rows) != 2 {
+		t.Fatalf("rows: %+v", fc)
+	}
+	for _, r := range fc.Rows {
+		switch r.Test {
+		case "drr":
+			if r.ModelAdded == nil || r.RealAdded == nil || !near(*r.ModelAdded, 287.9-131.8) || !near(*r.RealAdded, 382.2-278.4) {
+				t.Errorf("drr added %v / %v, want %.1f / %.1f", deref(r.ModelAdded), deref(r.RealAdded), 287.9-131.8, 382.2-278.4)
+			}
+		case "dts":
+			if r.ModelAdded != nil || r.RealAdded != nil {
+				t.Errorf("a throughput row carries added figures: %v / %v", deref(r.ModelAdded), deref(r.RealAdded))
+			}
+		}
+	}
+}

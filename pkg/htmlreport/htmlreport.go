@@ -304,7 +304,7 @@ func fidelityHTML(fc *results.FidelityCheck) template.HTML {
 		}
 		b.WriteString("</table>\n")
 	}
-	fmt.Fprintf(&b, "<p>Each figure is a ratio to its own provider's cross-node host baseline measured in this run (kind's same-node host pair talk over loopback); the error is the model's ratio against the real CNI's (median of the per-repeat errors where the windows are kept). Verdict: holds when |error| ≤ %.0f %% and the interval lies inside ±%.0f %%; differs when the whole interval lies beyond ±%.0f %%; otherwise undecided (noise).</p>\n",
+	fmt.Fprintf(&b, "<p>Each figure is a ratio to its own provider's cross-node host baseline measured in this run (kind's same-node host pair talk over loopback); the error is the model's ratio against the real CNI's (median of the per-repeat errors where the windows are kept). Verdict: holds when |error| ≤ %.0f %% and the interval lies inside ±%.0f %%; differs when the whole interval lies beyond ±%.0f %%; otherwise undecided (noise). On cross-node latency rows, “added over host” is the pod path's median minus its own host's on each provider: the time the CNI adds per transaction. The two hosts are not equally fast (kind's nodes talk over Docker's bridge, with br_netfilter), so the same added time is a smaller ratio on kind; read both before blaming a model.</p>\n",
 		fc.HoldsPct, fc.HoldsIntervalPct, fc.DiffersPct)
 	if len(fc.Rows) == 0 && len(fc.Policy) == 0 {
 		b.WriteString("<p>No test was measured on both providers.</p>\n")

@@ -23,7 +23,7 @@ func FidelityMarkdown(w io.Writer, doc *results.Document) error {
 		"The four windows of one repeat (model, model host, real, real host) run back to back, so each repeat gives its own error (model/host)/(real/host) − 1, which cancels what the machine did meanwhile: "+
 		"the error shown is the median of those per-repeat errors, and its interval that median's own order-statistic interval with its exact coverage (a row of fewer than six pairs, below 95 %%, decides nothing). "+
 		"Where the windows are not in the document, the error is model ratio / real ratio − 1, its interval from the model's low ratio over the real's high one to the model's high over the real's low. "+
-		"Verdict: **holds** when |error| ≤ %.0f %% and the interval lies inside ±%.0f %%; **differs** when the whole interval lies beyond ±%.0f %%; otherwise **undecided (noise)**.\n\n",
+		"Verdict: **holds** when |error| ≤ %.0f %% and the interval lies inside ±%.0f %%; **differs** when the whole interval lies beyond ±%.0f %%; otherwise **undecided (noise)**. On cross-node latency rows, \"added over host\" is the pod path's median minus its own host's on each provider: the time the CNI adds per transaction. The two hosts are not equally fast (kind's nodes talk over Docker's bridge, with br_netfilter), so the same added time is a smaller ratio on kind; read both before blaming a model.\n\n",
 		fc.Model, fc.Real, fc.HoldsPct, fc.HoldsIntervalPct, fc.DiffersPct)
 	if len(fc.Rows) > 0 {
 		head, rows := FidelityRows(fc)
@@ -58,11 +58,11 @@ func FidelityMarkdown(w io.Writer, doc *results.Document) error {
 // FidelityRows is the fidelity table as report.md shows it, one row per
 // lab × test × placement: the one formatter report.md and report.html use.
 func FidelityRows(fc *results.FidelityCheck) (head []string, rows [][]string) {
-	head = []string{"lab", "test", "placement", "label", "model × host", "real × host", "error", "error interval", "verdict", "n (model/real)"}
+	head = []string{"lab", "test", "placement", "label", "model × host", "real × host", "error", "error interval", "verdict", "added over host (model / real)", "n (model/real)"}
 	for _, r := range fc.Rows {
 		rows = append(rows, []string{r.Lab, r.Test, dash(r.Placement), string(r.Label),
 			ratioCell(r.ModelRatio, r.ModelRatioLow, r.ModelRatioHigh), ratioCell(r.RealRatio, r.RealRatioLow, r.RealRatioHigh),
-			errorCell(r), errorInterval(r), verdictCell(r), fmt.Sprintf("%d/%d", r.ModelN, r.RealN)})
+			errorCell(r), errorInterval(r), verdictCell(r), addedCell(r), fmt.Sprintf("%d/%d", r.ModelN, r.RealN)})
 	}
 	return head, rows
 }
@@ -162,4 +162,13 @@ func verdictCell(r results.FidelityRow) string {
 		return fmt.Sprintf("%s: %s", r.Verdict, r.Why)
 	}
 	return string(r.Verdict)
+}
+
+// addedCell is what the pod path adds over its own host on each provider
+// (cross-node latency rows), in the metric's unit.
+func addedCell(r results.FidelityRow) string {
+	if r.ModelAdded == nil || r.RealAdded == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%+.1f / %+.1f %s", *r.ModelAdded, *r.RealAdded, results.Unit(r.Metric))
 }

@@ -148,6 +148,16 @@ type FidelityRow struct {
 	// N are the repeats behind the model and the real figure.
 	ModelN int `json:"model_n"`
 	RealN  int `json:"real_n"`
+	// ModelAdded and RealAdded, on cross-node latency rows, are the pod
+	// path's median minus its own host's, in the metric's unit (µs): the
+	// time the CNI adds per transaction on each provider. The verdict is
+	// the ratios'; these are shown beside it because the two providers'
+	// hosts are not equally fast (kind's nodes talk over Docker's bridge
+	// with br_netfilter, the netns nodes over a plain bridge: run 4c6d17's
+	// dcrr host p50 was 278 µs on kind and 132 µs on netns), and a ratio
+	// to a slower host makes the same added time look smaller.
+	ModelAdded *float64 `json:"model_added,omitempty"`
+	RealAdded  *float64 `json:"real_added,omitempty"`
 }
 
 // FidelityLab is one CNI lab's verdict over its rows.
