@@ -93,6 +93,11 @@ func TestMeasureCost(t *testing.T) {
 				if !programmed || len(k10.Flags) > 0 {
 					t.Errorf("spec: programmed %v, flags %v", programmed, k10.Flags)
 				}
+				// The agent's lag is counted from the last create: it
+				// is the programming time less the API's.
+				if lag, ok := k10.Metrics[ProgramAfterS]; !ok || lag <= 0 || lag >= k10.Metrics[ProgramS] {
+					t.Errorf("spec: agent lag %v (ok %v) against programmed %v", lag, ok, k10.Metrics[ProgramS])
+				}
 			case "none":
 				if programmed || k10.Params["enforced"] != "no" || !strings.Contains(strings.Join(k10.Flags, " "), "not enforced") {
 					t.Errorf("none: programmed %v, params %v, flags %v", programmed, k10.Params, k10.Flags)
