@@ -469,7 +469,8 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 					Prober: policy.PodProber{Launcher: g.launcher}, Launcher: g.launcher}
 				tp := *runner
 				tp.Settings = throughput.Settings{Seconds: prof.DurationSeconds, Omit: prof.OmitSeconds, Streams: 1, PinCPUs: o.PinCPUs}
-				cr := &policy.CostRunner{Runner: pr, Counts: sc.Policy.Counts, Connects: sc.Policy.Connects, Window: time.Duration(prof.DurationSeconds) * time.Second, Throughput: &tp}
+				cr := &policy.CostRunner{Runner: pr, Counts: sc.Policy.Counts, Connects: sc.Policy.Connects, Window: time.Duration(prof.DurationSeconds) * time.Second,
+					Throughput: withFocus(&tp, focus), Focus: focusFunc(focus)}
 				policy.Run(ctx, g.labs, pr, cr, repeats, func(m results.Measurement) {
 					if err := store.Append(m); err != nil {
 						fmt.Fprintf(progress, "store: %v\n", err)

@@ -24,12 +24,28 @@ func withFocus(m windowMeasurer, f *cpufocus.Focus) windowMeasurer {
 	return focused{m, f}
 }
 
-func (f focused) Measure(ctx context.Context, in *lab.Instance, scenario, test, placement string, repeat int) results.Measurement {
-	var keep []string
-	if in.Provider == "kind" {
-		keep = lab.WorkerNames(in.Nodes)
+// focusFunc is the focus as a scenario takes it for a window it runs
+// itself (the policy cost's connect probe); nil without kind labs.
+func focusFunc(f *cpufocus.Focus) func(context.Context, *lab.Instance) (string, func() error, error) {
+	if f == nil {
+		return nil
 	}
-	what, restore, err := f.focus.Enter(ctx, keep)
+	return func(ctx context.Context, in *lab.Instance) (string, func() error, error) {
+		return f.Enter(ctx, focusKeep(in))
+	}
+}
+
+// focusKeep is what stays at full weight during a lab's window: its own
+// workers.
+func focusKeep(in *lab.Instance) []string {
+	if in.Provider == "kind" {
+		return lab.WorkerNames(in.Nodes)
+	}
+	return nil
+}
+
+func (f focused) Measure(ctx context.Context, in *lab.Instance, scenario, test, placement string, repeat int) results.Measurement {
+	what, restore, err := f.focus.Enter(ctx, focusKeep(in))
 	res := f.m.Measure(ctx, in, scenario, test, placement, repeat)
 	if rerr := restore(); err == nil && rerr != nil {
 		err = rerr

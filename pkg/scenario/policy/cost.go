@@ -13,10 +13,12 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/cnilab/cnilab/pkg/command"
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
 	"github.com/cnilab/cnilab/pkg/stats"
+	"github.com/cnilab/cnilab/pkg/windowlock"
 )
 
 // costPort is the connect probes' echo server in the cost part; iperf3
@@ -88,6 +90,36 @@ type CostRunner struct {
 	Window   time.Duration
 	// Throughput measures dts and sts through the allowed path.
 	Throughput Window
+	// Lock keeps the connect window from overlapping any other cnilab
+	// window on the machine (the throughput windows take it themselves).
+	Lock windowlock.Lock
+	// Focus, when set, is entered for the connect window and says what it
+	// did (compare's cpufocus: the run's other kind nodes at the lowest CPU
+	// weight), as around every other window.
+	Focus func(ctx context.Context, in *lab.Instance) (what string, restore func() error, err error)
+}
+
+// connectWindow runs the first-packet probe as a measurement window: with
+// the machine's window lock held and, where set, the CPU focus entered.
+func (c *CostRunner) connectWindow(ctx context.Context, in *lab.Instance, client lab.Pod, cmd command.Cmd, who string, m *results.Measurement) (command.Result, error) {
+	held, err := c.Lock.Acquire(ctx, who)
+	if err != nil {
+		return command.Result{}, err
+	}
+	defer held.Release()
+	if c.Focus != nil {
+		what, restore, ferr := c.Focus(ctx, in)
+		defer func() {
+			if rerr := restore(); ferr == nil && rerr != nil {
+				m.Focus = "not focused: " + rerr.Error()
+			}
+		}()
+		m.Focus = what
+		if ferr != nil {
+			m.Focus = "not focused: " + ferr.Error()
+		}
+	}
+	return client.Exec().Run(ctx, cmd)
 }
 
 // MeasureCost runs every K (in order, from no policy) for one repeat.
@@ -192,8 +224,8 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 				}
 			}
 			target := netip.AddrPortFrom(t.Server.IP(), costPort).String()
-			res, err := client.Exec().Run(ctx, r.Launcher.Cmd("connect", "-target", target, "-count", strconv.Itoa(c.Connects),
-				"-duration", c.Window.String(), "-timeout", "1s", "-mode", "latency"))
+			res, err := c.connectWindow(ctx, in, client, r.Launcher.Cmd("connect", "-target", target, "-count", strconv.Itoa(c.Connects),
+				"-duration", c.Window.String(), "-timeout", "1s", "-mode", "latency"), fmt.Sprintf("%s %s %s-connect r%d", Scenario, in.Name, test, repeat), m)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/cnilab/cnilab/pkg/lab/labfake"
 	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/results"
+	"github.com/cnilab/cnilab/pkg/windowlock"
 )
 
 type fakeWindow struct{}
@@ -53,8 +55,14 @@ func TestMeasureCost(t *testing.T) {
 	for _, mode := range []string{"spec", "none"} {
 		t.Run(mode, func(t *testing.T) {
 			target, fake := fakeTarget(mode)
+			lockPath := filepath.Join(t.TempDir(), "window.lock")
 			r := &command.Fake{Responses: map[string]command.FakeResponse{"cnilab": {Func: func(c command.Cmd) (command.Result, error) {
 				if slices.Contains(c.Args, "connect") {
+					// While the probe runs, no other window may start.
+					if h, err := (windowlock.Lock{Path: lockPath, Wait: 20 * time.Millisecond}).Acquire(context.Background(), "other"); err == nil {
+						h.Release()
+						t.Error("the connect window ran without the window lock")
+					}
 					return command.Result{Stdout: []byte(`{"target":"10.244.2.5:5202","mode":"latency","attempts":3,"ok":3,"failed":0,"elapsed_s":0.01,"samples_us":[100,120,140],"stopped":"count"}` + "\n")}, nil
 				}
 				return command.Result{}, nil
@@ -69,7 +77,13 @@ func TestMeasureCost(t *testing.T) {
 			var clock time.Time
 			pr := &Runner{Settings: Settings{ConvergeTimeout: 2 * time.Second, Poll: time.Second}, Prober: fake, Launcher: probe.Launcher{Path: "cnilab"},
 				Now: func() time.Time { clock = clock.Add(10 * time.Millisecond); return clock }, Sleep: func(d time.Duration) { clock = clock.Add(d) }}
-			cr := &CostRunner{Runner: pr, Counts: []int{10, 0}, Connects: 3, Window: time.Second, Throughput: fakeWindow{}}
+			focused, restored := 0, 0
+			cr := &CostRunner{Runner: pr, Counts: []int{10, 0}, Connects: 3, Window: time.Second, Throughput: fakeWindow{},
+				Lock: windowlock.Lock{Path: lockPath, Wait: 5 * time.Second},
+				Focus: func(context.Context, *lab.Instance) (string, func() error, error) {
+					focused++
+					return "2 other node containers at the lowest CPU weight", func() error { restored++; return nil }, nil
+				}}
 			ms := cr.MeasureCost(context.Background(), in, 1)
 			var tests []string
 			by := map[string]results.Measurement{}
@@ -84,6 +98,11 @@ func TestMeasureCost(t *testing.T) {
 				t.Fatalf("tests %v, want %v", tests, want)
 			}
 			k10 := by["k10-connect"]
+			// The connect probe is a measurement window like any other:
+			// focused, and the focus undone, once per K.
+			if focused != 2 || restored != 2 || k10.Focus != "2 other node containers at the lowest CPU weight" {
+				t.Errorf("focus entered %d, restored %d, recorded %q", focused, restored, k10.Focus)
+			}
 			if k10.Metrics[results.FirstPacketP50] != 120 || k10.Metrics[FirstP50Ratio] != 1 || k10.Params["policies"] != "10" || by["k10-dts"].Params["policies"] != "10" {
 				t.Errorf("k10: %v %v", k10.Metrics, k10.Params)
 			}
