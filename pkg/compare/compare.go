@@ -461,23 +461,21 @@ func RunAll(ctx context.Context, o Options, ps []lab.Provider, caps kernelcap.Se
 				return nil, err
 			}
 			fmt.Fprintf(progress, "scenario %s: %d cases, K %v, %d repeats\n", name, len(sc.Policy.Cases), sc.Policy.Counts, repeats)
-			// Probes run in the lab's pods: a lab's own launcher (the
-			// bench image's cnilab on kind) wins over this machine's,
-			// lab by lab, so netns labs beside kind labs keep theirs.
-			for _, g := range launcherGroups(up, launcher) {
-				pr := &policy.Runner{Settings: policy.Settings{Cases: sc.Policy.Cases, ConvergeTimeout: time.Duration(sc.Policy.ConvergeTimeoutSeconds) * time.Second, Poll: 500 * time.Millisecond},
-					Prober: policy.PodProber{Launcher: g.launcher}, Launcher: g.launcher}
-				tp := *runner
-				tp.Settings = throughput.Settings{Seconds: prof.DurationSeconds, Omit: prof.OmitSeconds, Streams: 1, PinCPUs: o.PinCPUs}
-				cr := &policy.CostRunner{Runner: pr, Counts: sc.Policy.Counts, Connects: sc.Policy.Connects, Window: time.Duration(prof.DurationSeconds) * time.Second,
-					Throughput: withFocus(&tp, focus), Focus: focusFunc(focus)}
-				policy.Run(ctx, g.labs, pr, cr, repeats, func(m results.Measurement) {
-					if err := store.Append(m); err != nil {
-						fmt.Fprintf(progress, "store: %v\n", err)
-					}
-					fmt.Fprintf(progress, "  %s\n", policy.DescribeMeasurement(m))
-				})
-			}
+			// Probes start with each lab's own launcher where it has one
+			// (the bench image's cnilab on kind; policy.NewTarget), else
+			// with this machine's.
+			pr := &policy.Runner{Settings: policy.Settings{Cases: sc.Policy.Cases, ConvergeTimeout: time.Duration(sc.Policy.ConvergeTimeoutSeconds) * time.Second, Poll: 500 * time.Millisecond},
+				Prober: policy.PodProber{}, Launcher: launcher}
+			tp := *runner
+			tp.Settings = throughput.Settings{Seconds: prof.DurationSeconds, Omit: prof.OmitSeconds, Streams: 1, PinCPUs: o.PinCPUs}
+			cr := &policy.CostRunner{Runner: pr, Counts: sc.Policy.Counts, Connects: sc.Policy.Connects, Window: time.Duration(prof.DurationSeconds) * time.Second,
+				Throughput: withFocus(&tp, focus), Focus: focusFunc(focus)}
+			policy.Run(ctx, up, pr, cr, repeats, func(m results.Measurement) {
+				if err := store.Append(m); err != nil {
+					fmt.Fprintf(progress, "store: %v\n", err)
+				}
+				fmt.Fprintf(progress, "  %s\n", policy.DescribeMeasurement(m))
+			})
 		default:
 			fmt.Fprintf(progress, "scenario %s: kind %s is not run by this provider\n", name, sc.Kind)
 		}

@@ -17,12 +17,12 @@ func TestKindPolicyEndToEnd(t *testing.T) {
 	requireKind(t)
 	e := upE2E(t, "kube-router", "pol", policy.Workloads())
 	in, ctx := e.in, e.ctx
-	target, err := policy.NewTarget(in)
+	target, err := policy.NewTarget(in, *in.Probe)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &policy.Runner{Settings: policy.Settings{ConvergeTimeout: 30 * time.Second, Poll: 500 * time.Millisecond},
-		Prober: policy.PodProber{Launcher: *in.Probe}, Launcher: *in.Probe}
+		Prober: policy.PodProber{}, Launcher: *in.Probe}
 	stop, err := policy.Listeners(ctx, *in.Probe, target.Server, 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)

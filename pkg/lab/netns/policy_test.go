@@ -60,18 +60,18 @@ func TestPolicyModelsEnforce(t *testing.T) {
 					t.Errorf("namespaces left behind: %v", left)
 				}
 			}()
-			target, err := policy.NewTarget(in)
+			launcher := probe.TestLauncher()
+			target, err := policy.NewTarget(in, launcher)
 			if err != nil {
 				t.Fatal(err)
 			}
-			launcher := probe.TestLauncher()
 			stop, err := policy.Listeners(ctx, launcher, target.Server, 3*time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer stop()
 			r := &policy.Runner{Settings: policy.Settings{ConvergeTimeout: 10 * time.Second, Poll: 200 * time.Millisecond},
-				Prober: policy.PodProber{Launcher: launcher, Timeout: time.Second}, Launcher: launcher}
+				Prober: policy.PodProber{Timeout: time.Second}, Launcher: launcher}
 			for _, name := range []string{"default-deny-ingress", "allow-namespace-selector"} {
 				c, err := policy.CaseByName(name)
 				if err != nil {

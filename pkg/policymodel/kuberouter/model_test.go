@@ -17,6 +17,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/lab/labfake"
+	"github.com/cnilab/cnilab/pkg/probe"
 	"github.com/cnilab/cnilab/pkg/scenario/policy"
 )
 
@@ -97,7 +98,7 @@ type kernelProber struct {
 	nodes map[netip.Addr]string
 }
 
-func (p kernelProber) Probe(_ context.Context, from lab.Pod, to netip.Addr, proto string, port int) (policy.Outcome, error) {
+func (p kernelProber) Probe(_ context.Context, _ probe.Launcher, from lab.Pod, to netip.Addr, proto string, port int) (policy.Outcome, error) {
 	src, dst := p.nodes[from.IP()], p.nodes[to]
 	if src == dst {
 		return "", fmt.Errorf("same-node probe %s → %s: not walked", from.IP(), to)

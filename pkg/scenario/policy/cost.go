@@ -126,7 +126,7 @@ func (c *CostRunner) connectWindow(ctx context.Context, in *lab.Instance, client
 // Measurements: k<K>-connect (first-packet p50/p99, apply and program
 // times, what the agent programmed), k<K>-dts and k<K>-sts.
 func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat int) []results.Measurement {
-	t, err := NewTarget(in)
+	t, err := NewTarget(in, c.Runner.Launcher)
 	if err != nil {
 		m := in.Measure(Scenario, "cost", "", repeat, func(*results.Measurement) error {
 			if lab.IsUnavailable(err) {
@@ -161,7 +161,7 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 			if err := t.Policy.DeletePolicies(ctx, t.namespaces(), PolicyLabel); err != nil {
 				return err
 			}
-			echo, err := t.Server.Exec().Start(ctx, r.Launcher.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", costPort), "-duration", "30m"))
+			echo, err := t.Server.Exec().Start(ctx, t.Launcher.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", costPort), "-duration", "30m"))
 			if err != nil {
 				return err
 			}
@@ -224,7 +224,7 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 				}
 			}
 			target := netip.AddrPortFrom(t.Server.IP(), costPort).String()
-			res, err := c.connectWindow(ctx, in, client, r.Launcher.Cmd("connect", "-target", target, "-count", strconv.Itoa(c.Connects),
+			res, err := c.connectWindow(ctx, in, client, t.Launcher.Cmd("connect", "-target", target, "-count", strconv.Itoa(c.Connects),
 				"-duration", c.Window.String(), "-timeout", "1s", "-mode", "latency"), fmt.Sprintf("%s %s %s-connect r%d", Scenario, in.Name, test, repeat), m)
 			if err != nil {
 				return err

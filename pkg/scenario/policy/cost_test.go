@@ -128,3 +128,29 @@ func TestMeasureCost(t *testing.T) {
 		})
 	}
 }
+
+// TestTargetLauncher: in a netns,kind run the netns labs' probes are this
+// machine's binary and the kind labs' the bench image's; neither may take
+// the other's (a netns lab handed /usr/local/bin/cnilab from a kind pod
+// failed every policy probe with "no such file", run 626dfe).
+func TestTargetLauncher(t *testing.T) {
+	local := probe.Launcher{Path: "/work/bin/cnilab", Args: []string{"probe"}}
+	inPod := &probe.Launcher{Path: "/usr/local/bin/cnilab", Args: []string{"probe"}}
+	for _, tc := range []struct {
+		provider string
+		probe    *probe.Launcher
+		want     string
+	}{{"netns", nil, local.Path}, {"kind", inPod, inPod.Path}} {
+		target, fake := fakeTarget("spec")
+		in := &lab.Instance{Name: "flannel", Provider: tc.provider, Policy: fake, Probe: tc.probe,
+			Pairs: map[lab.Placement]lab.PodPair{lab.CrossNode: {Client: target.Sources[SrcPeer], Server: target.Server}},
+			Peers: map[string]lab.Pod{ClientNamespace + "/client": target.Sources[SrcClient], OtherNamespace + "/other": target.Sources[SrcOther]}}
+		got, err := NewTarget(in, local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Launcher.Path != tc.want {
+			t.Errorf("%s lab probes with %s, want %s", tc.provider, got.Launcher.Path, tc.want)
+		}
+	}
+}

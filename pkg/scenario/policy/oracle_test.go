@@ -12,6 +12,7 @@ import (
 
 	"github.com/cnilab/cnilab/pkg/lab"
 	"github.com/cnilab/cnilab/pkg/lab/labfake"
+	"github.com/cnilab/cnilab/pkg/probe"
 )
 
 // fakeCNI is a lab whose "CNI" is a small reference reading of
@@ -126,7 +127,7 @@ func (f *fakeCNI) allowed(dir networkingv1.PolicyType, pod, peer netip.Addr, pro
 	return !isolated || ok
 }
 
-func (f *fakeCNI) Probe(_ context.Context, from lab.Pod, to netip.Addr, proto string, port int) (Outcome, error) {
+func (f *fakeCNI) Probe(_ context.Context, _ probe.Launcher, from lab.Pod, to netip.Addr, proto string, port int) (Outcome, error) {
 	if f.mode == "none" {
 		return Allowed, nil
 	}

@@ -51,9 +51,9 @@ type Settings struct {
 }
 
 // Prober probes one check's path: from a pod to the server on a protocol
-// and port.
+// and port, with the lab's probe (l).
 type Prober interface {
-	Probe(ctx context.Context, from lab.Pod, to netip.Addr, proto string, port int) (Outcome, error)
+	Probe(ctx context.Context, l probe.Launcher, from lab.Pod, to netip.Addr, proto string, port int) (Outcome, error)
 }
 
 // PodProber probes with cnilab's probe in the source pod: one TCP
@@ -61,12 +61,11 @@ type Prober interface {
 // its echo. Anything answered is allowed; a timeout, a refusal or a reset
 // is denied (the listeners were checked by the baseline case).
 type PodProber struct {
-	Launcher probe.Launcher
-	Timeout  time.Duration
+	Timeout time.Duration
 }
 
 // Probe implements Prober.
-func (p PodProber) Probe(ctx context.Context, from lab.Pod, to netip.Addr, proto string, port int) (Outcome, error) {
+func (p PodProber) Probe(ctx context.Context, l probe.Launcher, from lab.Pod, to netip.Addr, proto string, port int) (Outcome, error) {
 	timeout := p.Timeout
 	if timeout == 0 {
 		timeout = 1500 * time.Millisecond
@@ -78,7 +77,7 @@ func (p PodProber) Probe(ctx context.Context, from lab.Pod, to netip.Addr, proto
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
-	out, err := from.Exec().Run(cctx, p.Launcher.Cmd(sub, "-target", target, "-count", "1", "-duration", (timeout+time.Second).String(), "-timeout", timeout.String()))
+	out, err := from.Exec().Run(cctx, l.Cmd(sub, "-target", target, "-count", "1", "-duration", (timeout+time.Second).String(), "-timeout", timeout.String()))
 	if err != nil {
 		return "", fmt.Errorf("%s → %s %s: %w", from.Name(), target, proto, err)
 	}
@@ -99,11 +98,16 @@ type Target struct {
 	Server  lab.Pod
 	Sources map[string]lab.Pod
 	Env     Env
+	// Launcher starts the probe in the lab's pods: the lab's own
+	// (lab.Instance.Probe: the bench image's cnilab on kind), else the
+	// Runner's (this machine's binary, for netns labs).
+	Launcher probe.Launcher
 }
 
-// NewTarget finds the matrix's pods in a lab; a lab without a
+// NewTarget finds the matrix's pods in a lab, and the launcher its probes
+// start with (the lab's own, else fallback); a lab without a
 // PolicyApplier gets a lab.Unavailable saying policy is not modelled.
-func NewTarget(in *lab.Instance) (*Target, error) {
+func NewTarget(in *lab.Instance, fallback probe.Launcher) (*Target, error) {
 	if in.Policy == nil {
 		return nil, &lab.Unavailable{Reason: fmt.Sprintf("%s: %s (%s provider, %s): NetworkPolicy needs the CNI's own agent", NotModelled, in.Name, in.Provider, in.Fidelity)}
 	}
@@ -111,7 +115,10 @@ func NewTarget(in *lab.Instance) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{In: in, Policy: in.Policy, Server: server, Sources: map[string]lab.Pod{SrcPeer: client}}
+	t := &Target{In: in, Policy: in.Policy, Server: server, Sources: map[string]lab.Pod{SrcPeer: client}, Launcher: fallback}
+	if in.Probe != nil {
+		t.Launcher = *in.Probe
+	}
 	for _, p := range Peers() {
 		pd, ok := in.Peers[p.Key()]
 		if !ok {
@@ -164,6 +171,8 @@ func Listeners(ctx context.Context, l probe.Launcher, server lab.Pod, life time.
 type Runner struct {
 	Settings Settings
 	Prober   Prober
+	// Launcher starts the probe in labs that do not say how
+	// (lab.Instance.Probe nil).
 	Launcher probe.Launcher
 	// Now and Sleep are the clock (tests replace them).
 	Now   func() time.Time
@@ -193,7 +202,7 @@ func (r *Runner) probeAll(ctx context.Context, t *Target, checks []Check) ([]Obs
 		if !ok {
 			return nil, fmt.Errorf("check %s: no source %q", c, c.From)
 		}
-		got, err := r.Prober.Probe(ctx, from, t.Server.IP(), c.Proto, c.Port)
+		got, err := r.Prober.Probe(ctx, t.Launcher, from, t.Server.IP(), c.Proto, c.Port)
 		if err != nil {
 			return nil, err
 		}
@@ -362,7 +371,7 @@ func (r *Runner) established(ctx context.Context, t *Target, c Case, m map[strin
 	// The connection must outlive the deny's programming: it runs for the
 	// converge timeout plus a margin, a transaction every 200 ms.
 	life := r.Settings.ConvergeTimeout + 8*time.Second
-	p, err := from.Exec().Start(ctx, r.Launcher.Cmd("rr", "-target", target, "-count", "1000000", "-duration", life.String(),
+	p, err := from.Exec().Start(ctx, t.Launcher.Cmd("rr", "-target", target, "-count", "1000000", "-duration", life.String(),
 		"-timeout", "1s", "-interval", "200ms"))
 	if err != nil {
 		return nil, err
@@ -401,7 +410,7 @@ func (r *Runner) established(ctx context.Context, t *Target, c Case, m map[strin
 // MeasureMatrix runs the matrix's cases in a lab, one measurement per case.
 // A lab without NetworkPolicy gets one measurement saying so.
 func (r *Runner) MeasureMatrix(ctx context.Context, in *lab.Instance) []results.Measurement {
-	t, err := NewTarget(in)
+	t, err := NewTarget(in, r.Launcher)
 	if err != nil {
 		m := in.Measure(Scenario, "matrix", "", 0, func(*results.Measurement) error {
 			if lab.IsUnavailable(err) {
@@ -419,7 +428,7 @@ func (r *Runner) MeasureMatrix(ctx context.Context, in *lab.Instance) []results.
 		return []results.Measurement{in.Measure(Scenario, "matrix", "", 0, func(*results.Measurement) error { return err })}
 	}
 	life := time.Duration(len(r.Settings.Cases)) * 3 * (r.Settings.ConvergeTimeout + 30*time.Second)
-	stop, err := Listeners(ctx, r.Launcher, t.Server, min(life, time.Hour))
+	stop, err := Listeners(ctx, t.Launcher, t.Server, min(life, time.Hour))
 	if err != nil {
 		return []results.Measurement{in.Measure(Scenario, "matrix", "", 0, func(*results.Measurement) error { return err })}
 	}
