@@ -183,7 +183,9 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 				return err
 			}
 			created := r.now()
-			m.Metrics[ApplyS] = created.Sub(start).Seconds()
+			if k > 0 {
+				m.Metrics[ApplyS] = created.Sub(start).Seconds()
+			}
 			if k > 0 {
 				// A single deny (K=1) would deny the allowed side too.
 				want := pair
