@@ -317,3 +317,32 @@ func TestTiesShown(t *testing.T) {
 		t.Error("a score without an interval shows a range")
 	}
 }
+
+// TestPolicySectionOnPage: the NetworkPolicy matrix and cost of a captured
+// kind run are on the page, in report.md's cells: a verdict per case and
+// lab, and what kube-router's agent programmed for 1000 policies.
+func TestPolicySectionOnPage(t *testing.T) {
+	doc := loadRun(t, []string{"kind-policy.json"})
+	p, err := Build(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, s := range []string{
+		`<h2 id="policy">NetworkPolicy</h2>`,
+		"<tr><th>case</th><th>required</th><th>flannel</th><th>cilium</th><th>kube-router</th></tr>",
+		"<tr><td>default-deny-ingress</td><td>yes</td><td>not-enforced</td><td>pass (5.0 s)</td><td>pass (4.3 s)</td></tr>",
+		"<td>not enforced (10% of cases pass)</td><td>enforced (100% of cases pass)</td><td>enforced (100% of cases pass)</td>",
+		"cilium: the connection opened before the deny was cut (11 transactions answered, 22 failed)",
+		"<th>agent lag s</th>",
+		"<td>811 iptables rules, 1007 chains, 1251 ipsets, 503 set/map entries</td><td>3 (75 %)</td>",
+	} {
+		if !strings.Contains(page, s) {
+			t.Errorf("%q not on the page", s)
+		}
+	}
+}
