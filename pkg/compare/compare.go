@@ -796,12 +796,17 @@ func (o *Options) settings() (results.Settings, error) {
 	if s.UnderlayMTU == 0 {
 		s.UnderlayMTU = 1500
 	}
+	// The run's windows are the throughput scenario's when it runs, else
+	// the first scenario's that has the profile (a policy- or latency-only
+	// run reported "0 s per window, 0 repeats").
+	filled := false
 	for _, name := range o.Scenarios {
 		sc := o.Set.Scenarios[name]
-		if sc.Kind != "throughput" {
+		p, ok := sc.Profiles[o.Profile]
+		if !ok || (filled && sc.Kind != "throughput") {
 			continue
 		}
-		p := sc.Profiles[o.Profile]
+		filled = true
 		s.DurationSeconds, s.OmitSeconds, s.Repeats = float64(p.DurationSeconds), float64(p.OmitSeconds), p.Repeats
 		if o.Seconds > 0 {
 			s.DurationSeconds = float64(o.Seconds)

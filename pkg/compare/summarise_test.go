@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnilab/cnilab/pkg/config"
 	"github.com/cnilab/cnilab/pkg/results"
 )
 
@@ -217,5 +218,33 @@ func TestSummariseRobustCoVFlagsAndNeutralMetrics(t *testing.T) {
 	}
 	if m := find(t, sums, "flannel", "dts", "cross-node", results.PodMTU); m.RatioToHost != nil {
 		t.Errorf("pod_mtu has a ratio to host: %v", *m.RatioToHost)
+	}
+}
+
+// TestRunSettings: the run's window settings are the throughput scenario's
+// when it runs, else those of the first scenario with the profile (a
+// policy-only run said "0 s per window, 0 repeats").
+func TestRunSettings(t *testing.T) {
+	set := &config.Set{Scenarios: map[string]*config.Scenario{
+		"throughput": {Name: "throughput", Kind: "throughput", Profiles: map[string]config.Profile{"quick": {DurationSeconds: 10, OmitSeconds: 2, Repeats: 3}}},
+		"latency":    {Name: "latency", Kind: "latency", Profiles: map[string]config.Profile{"quick": {DurationSeconds: 5, Repeats: 3}}},
+		"policy":     {Name: "policy", Kind: "policy", Profiles: map[string]config.Profile{"quick": {DurationSeconds: 3, OmitSeconds: 1, Repeats: 3}}},
+	}}
+	for _, tc := range []struct {
+		scenarios        []string
+		duration, repeat float64
+	}{
+		{[]string{"policy"}, 3, 3},
+		{[]string{"latency", "throughput"}, 10, 3},
+		{[]string{"latency", "policy"}, 5, 3},
+	} {
+		o := &Options{Set: set, Scenarios: tc.scenarios, Profile: "quick", OrderSeed: 1}
+		s, err := o.settings()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.DurationSeconds != tc.duration || float64(s.Repeats) != tc.repeat {
+			t.Errorf("%v: %v s per window, %d repeats; want %v s, %v", tc.scenarios, s.DurationSeconds, s.Repeats, tc.duration, tc.repeat)
+		}
 	}
 }
