@@ -274,8 +274,38 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 	}
 	if err := t.Policy.DeletePolicies(context.WithoutCancel(ctx), t.namespaces(), PolicyLabel); err != nil {
 		out = append(out, in.Measure(Scenario, "cost-cleanup", "", repeat, func(*results.Measurement) error { return err }))
+	} else if err := c.settle(ctx, t, slices.Max(append(counts, 0))); err != nil {
+		out = append(out, in.Measure(Scenario, "cost-cleanup", "", repeat, func(*results.Measurement) error { return err }))
 	}
 	return out
+}
+
+// settle waits until the lab's agent has taken the K policies out again
+// (the allowed/denied pair both open), so that the next lab's windows do
+// not run while this agent is still working through a thousand deletions.
+// A CNI that enforces nothing is open at once.
+func (c *CostRunner) settle(ctx context.Context, t *Target, k int) error {
+	if k == 0 || ctx.Err() != nil {
+		return nil
+	}
+	r := c.Runner
+	echo, err := t.Server.Exec().Start(ctx, t.Launcher.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", costPort), "-duration", "10m"))
+	if err != nil {
+		return err
+	}
+	defer func() { _, _ = echo.Stop(time.Second) }()
+	r.sleep(time.Second)
+	rr := *r
+	rr.Settings.ConvergeTimeout += time.Duration(k) * 100 * time.Millisecond
+	open := []Check{{From: SrcPeer, Proto: "tcp", Port: costPort, Expect: Allowed}, {From: SrcOther, Proto: "tcp", Port: costPort, Expect: Allowed}}
+	obs, took, _, err := rr.await(ctx, t, open)
+	if err != nil {
+		return err
+	}
+	if !holds(obs) {
+		return fmt.Errorf("%s after removing %d policies the pair is not open again: %s", took.Round(time.Millisecond), k, Describe(obs))
+	}
+	return nil
 }
 
 // programMetric names what the agent programmed as a results metric.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -152,5 +153,60 @@ func TestTargetLauncher(t *testing.T) {
 		if got.Launcher.Path != tc.want {
 			t.Errorf("%s lab probes with %s, want %s", tc.provider, got.Launcher.Path, tc.want)
 		}
+	}
+}
+
+// laggyCNI takes its policies out only some probes after the API deleted
+// them, as an agent working through a thousand deletions does.
+type laggyCNI struct {
+	*fakeCNI
+	lag, left int
+}
+
+func (l *laggyCNI) DeletePolicies(context.Context, []string, string) error {
+	if len(l.policies) > 0 {
+		l.left = l.lag
+	}
+	return nil
+}
+
+func (l *laggyCNI) Probe(ctx context.Context, pl probe.Launcher, from lab.Pod, to netip.Addr, proto string, port int) (Outcome, error) {
+	if l.left > 0 {
+		if l.left--; l.left == 0 {
+			_ = l.fakeCNI.DeletePolicies(ctx, nil, "")
+		}
+	}
+	return l.fakeCNI.Probe(ctx, pl, from, to, proto, port)
+}
+
+// TestCostSettles: a lab's cost part ends only once its agent has taken
+// the policies out again, so the next lab's windows do not run beside
+// that work.
+func TestCostSettles(t *testing.T) {
+	target, fake := fakeTarget("spec")
+	laggy := &laggyCNI{fakeCNI: fake, lag: 4}
+	r := &command.Fake{Responses: map[string]command.FakeResponse{"cnilab": {Func: func(c command.Cmd) (command.Result, error) {
+		if slices.Contains(c.Args, "connect") {
+			return command.Result{Stdout: []byte(`{"target":"10.244.2.5:5202","mode":"latency","attempts":3,"ok":3,"failed":0,"elapsed_s":0.01,"samples_us":[100,120,140],"stopped":"count"}` + "\n")}, nil
+		}
+		return command.Result{}, nil
+	}}}}
+	server, peer := target.Server.(*labfake.Pod), target.Sources[SrcPeer].(*labfake.Pod)
+	server.Runner, peer.Runner = r, r
+	in := &lab.Instance{Name: "fake", Provider: "fake", Fidelity: results.Real, Policy: laggy,
+		Pairs: map[lab.Placement]lab.PodPair{lab.CrossNode: {Client: peer, Server: server}},
+		Peers: map[string]lab.Pod{ClientNamespace + "/client": target.Sources[SrcClient], OtherNamespace + "/other": target.Sources[SrcOther]}}
+	var clock time.Time
+	pr := &Runner{Settings: Settings{ConvergeTimeout: 5 * time.Second, Poll: time.Second}, Prober: laggy, Launcher: probe.Launcher{Path: "cnilab"},
+		Now: func() time.Time { clock = clock.Add(10 * time.Millisecond); return clock }, Sleep: func(d time.Duration) { clock = clock.Add(d) }}
+	cr := &CostRunner{Runner: pr, Counts: []int{0, 10}, Connects: 3, Window: time.Second, Throughput: fakeWindow{},
+		Lock: windowlock.Lock{Path: filepath.Join(t.TempDir(), "window.lock"), Wait: 5 * time.Second}}
+	for _, m := range cr.MeasureCost(context.Background(), in, 1) {
+		if m.Error != "" {
+			t.Errorf("%s: %s", m.Test, m.Error)
+		}
+	}
+	if laggy.left != 0 || len(fake.policies) != 0 {
+		t.Errorf("the cost part returned with the agent still removing policies (%d probes to go, %d policies in force)", laggy.left, len(fake.policies))
 	}
 }
