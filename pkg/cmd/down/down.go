@@ -99,7 +99,7 @@ func NewCommand(s cli.Streams) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "remove every cnl- namespace and kind cluster, whichever run made it")
 	cmd.Flags().StringVar(&runID, "run", "", "remove the labs of this run id")
-	cmd.Flags().StringVar(&out, "out", "reports/runs", "with --run: the folder whose up-<id>/ (kubeconfigs of `cnilab up --provider kind`) goes too")
+	cmd.Flags().StringVar(&out, "out", "reports/runs", "with --run: the folder whose up-<id>/ (kubeconfigs that cnilab up --provider kind wrote) goes too")
 	cmd.Flags().StringVar(&provider, "provider", "", "cluster: remove cnilab's namespaces (cnilab-*, labelled cnilab.io/run) from an existing cluster, and nothing else")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "--provider cluster: the cluster's kubeconfig file")
 	cmd.Flags().StringVar(&kubeContext, "context", "", "--provider cluster: kubeconfig context")
