@@ -115,6 +115,27 @@ func TestKindCiliumEndToEnd(t *testing.T) {
 	// (the node's network namespace is the agent's host namespace).
 	// A plain listener (busybox nc accepts one connection per run); its
 	// stdin is held open, or nc would close each connection at once.
+	// Nothing may hold the port before the listener starts either: a
+	// readiness probe's echo server (30 s) could, and nc would then fail to
+	// bind while the pod's connect reached the echo instead.
+	portFree := func(t *testing.T, when string, kill bool) {
+		t.Helper()
+		script := fmt.Sprintf("sleep 1; ! ss -tlnH | busybox grep -q ':%d '", lab.ServicePort)
+		if kill {
+			// The bench image's busybox has no pkill: ps and kill, by
+			// command line. The bracketed letters keep the patterns from
+			// matching this shell's own command line (and its subshells').
+			script = `busybox ps -o pid,args | while read -r pid args; do case "$args" in *"busybox "[n]"c -l -p"*|*"while tru"[e]"; do sleep"*) kill "$pid";; esac; done; ` + script
+		}
+		for range 30 {
+			if _, err := server.Exec().Run(ctx, command.Cmd{Name: "sh", Args: []string{"-c", script}}); err == nil {
+				return
+			}
+		}
+		res, err := server.Exec().Run(ctx, command.Cmd{Name: "sh", Args: []string{"-c", "ss -tlnp; busybox ps -o pid,ppid,args"}})
+		t.Fatalf("port %d in the server pod is still held %s:\n%s%v", lab.ServicePort, when, res.Stdout, err)
+	}
+	portFree(t, "before the listener starts", false)
 	listener, err := server.Exec().Start(ctx, command.Cmd{Name: "sh", Args: []string{"-c",
 		fmt.Sprintf("while true; do sleep 5 | busybox nc -l -p %d >/dev/null; done", lab.ServicePort)}})
 	if err != nil {
@@ -162,15 +183,22 @@ func TestKindCiliumEndToEnd(t *testing.T) {
 	if _, err := listener.Stop(time.Second); err != nil {
 		t.Logf("stop the listener: %v", err)
 	}
-	// Stopping the loop's shell can leave its nc holding port 5201, and
-	// iperf3's client would then talk to nc: end it before the windows.
-	if _, err := server.Exec().Run(ctx, command.Cmd{Name: "sh", Args: []string{"-c", "busybox pkill -f 'nc -l -p' ; sleep 1; true"}}); err != nil {
-		t.Logf("end the listener's nc: %v", err)
-	}
+	// Stopping the loop's shell can leave its nc holding port 5201 (or,
+	// when the stop's own exec fails, the loop itself starting a new nc),
+	// and iperf3's client would then talk to nc: end both, and go on only
+	// once nothing listens on the port.
+	portFree(t, "after the listener's stop", true)
 
 	tp := &throughput.Runner{Settings: throughput.Settings{Seconds: 2, Omit: 1, Streams: 8}}
 	for _, id := range tests {
 		m := tp.Measure(ctx, in, "throughput", id, throughput.CrossNode, 0)
+		if m.Error != "" {
+			// Exec streams through the API server can drop on a loaded
+			// machine (websocket 1006, iperf3's control socket closed):
+			// one more window, and a second failure fails the test.
+			t.Logf("%s: first window failed (%s); measuring once more", id, m.Error)
+			m = tp.Measure(ctx, in, "throughput", id, throughput.CrossNode, 1)
+		}
 		gbps := m.Metrics[results.ThroughputBps] / 1e9
 		t.Logf("%s cross-node: %.2f Gbit/s, %v retransmits, pod MTU %v (%s)", id, gbps, m.Metrics[results.Retransmits], m.Metrics[results.PodMTU], m.Proxy)
 		if m.Error != "" || gbps <= 0 {
