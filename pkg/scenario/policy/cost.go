@@ -161,15 +161,13 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 			if err := t.Policy.DeletePolicies(ctx, t.namespaces(), PolicyLabel); err != nil {
 				return err
 			}
-			echo, err := t.Server.Exec().Start(ctx, t.Launcher.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", costPort), "-duration", "30m"))
+			stop, err := c.startEcho(ctx, t, 30*time.Minute)
 			if err != nil {
 				return err
 			}
-			echoStop = func() { _, _ = echo.Stop(time.Second) }
-			r.sleep(time.Second)
+			echoStop = stop
 			// From no policy: both sides of the pair pass.
-			open := []Check{pair[0], {From: SrcOther, Proto: "tcp", Port: costPort, Expect: Allowed}}
-			if obs, _, _, err := r.await(ctx, t, open); err != nil || !holds(obs) {
+			if obs, _, _, err := r.await(ctx, t, openPair); err != nil || !holds(obs) {
 				return fmt.Errorf("without policies the pair does not pass: %v %s", err, Describe(obs))
 			}
 			ps := CostPolicies(t.Env.ServerNS, k)
@@ -185,18 +183,13 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 			created := r.now()
 			if k > 0 {
 				m.Metrics[ApplyS] = created.Sub(start).Seconds()
-			}
-			if k > 0 {
 				// A single deny (K=1) would deny the allowed side too.
 				want := pair
 				if k == 1 {
 					want = []Check{{From: SrcPeer, Proto: "tcp", Port: costPort, Expect: Denied}}
 				}
-				limit := r.Settings
-				limit.ConvergeTimeout += time.Duration(k) * 100 * time.Millisecond
-				rr := *r
-				rr.Settings = limit
-				obs, _, _, err := rr.await(ctx, t, want)
+				limit := r.forPolicies(k)
+				obs, _, _, err := limit.await(ctx, t, want)
 				if err != nil {
 					return err
 				}
@@ -209,10 +202,10 @@ func (c *CostRunner) MeasureCost(ctx context.Context, in *lab.Instance, repeat i
 					// Nothing was denied: the CNI does not enforce policy
 					// (flannel). What K objects cost the datapath is still
 					// worth measuring; there is no programming time.
-					m.Flags = append(m.Flags, fmt.Sprintf("not enforced: after %s the denied side still passes (%s)", limit.ConvergeTimeout, Describe(obs)))
+					m.Flags = append(m.Flags, fmt.Sprintf("not enforced: after %s the denied side still passes (%s)", limit.Settings.ConvergeTimeout, Describe(obs)))
 					m.Params["enforced"] = "no"
 				default:
-					return fmt.Errorf("%d policies not programmed within %s: %s", k, limit.ConvergeTimeout, Describe(obs))
+					return fmt.Errorf("%d policies not programmed within %s: %s", k, limit.Settings.ConvergeTimeout, Describe(obs))
 				}
 			}
 			if pr, ok := t.Policy.(lab.PolicyProgramReader); ok {
@@ -288,17 +281,12 @@ func (c *CostRunner) settle(ctx context.Context, t *Target, k int) error {
 	if k == 0 || ctx.Err() != nil {
 		return nil
 	}
-	r := c.Runner
-	echo, err := t.Server.Exec().Start(ctx, t.Launcher.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", costPort), "-duration", "10m"))
+	stop, err := c.startEcho(ctx, t, 10*time.Minute)
 	if err != nil {
 		return err
 	}
-	defer func() { _, _ = echo.Stop(time.Second) }()
-	r.sleep(time.Second)
-	rr := *r
-	rr.Settings.ConvergeTimeout += time.Duration(k) * 100 * time.Millisecond
-	open := []Check{{From: SrcPeer, Proto: "tcp", Port: costPort, Expect: Allowed}, {From: SrcOther, Proto: "tcp", Port: costPort, Expect: Allowed}}
-	obs, took, _, err := rr.await(ctx, t, open)
+	defer stop()
+	obs, took, _, err := c.Runner.forPolicies(k).await(ctx, t, openPair)
 	if err != nil {
 		return err
 	}
@@ -306,6 +294,32 @@ func (c *CostRunner) settle(ctx context.Context, t *Target, k int) error {
 		return fmt.Errorf("%s after removing %d policies the pair is not open again: %s", took.Round(time.Millisecond), k, Describe(obs))
 	}
 	return nil
+}
+
+// openPair is the cost's probe pair with no policy in force: both sides
+// pass.
+var openPair = []Check{
+	{From: SrcPeer, Proto: "tcp", Port: costPort, Expect: Allowed},
+	{From: SrcOther, Proto: "tcp", Port: costPort, Expect: Allowed},
+}
+
+// startEcho starts the connect probes' echo server in the server pod (and
+// gives it a second to listen); stop ends it.
+func (c *CostRunner) startEcho(ctx context.Context, t *Target, life time.Duration) (stop func(), err error) {
+	echo, err := t.Server.Exec().Start(ctx, t.Launcher.Cmd("echo", "-listen", fmt.Sprintf("0.0.0.0:%d", costPort), "-duration", life.String()))
+	if err != nil {
+		return nil, err
+	}
+	c.Runner.sleep(time.Second)
+	return func() { _, _ = echo.Stop(time.Second) }, nil
+}
+
+// forPolicies is the runner with its converge timeout stretched for K
+// policies (100 ms each): what an agent needs to add or remove them.
+func (r *Runner) forPolicies(k int) *Runner {
+	rr := *r
+	rr.Settings.ConvergeTimeout += time.Duration(k) * 100 * time.Millisecond
+	return &rr
 }
 
 // programMetric names what the agent programmed as a results metric.
