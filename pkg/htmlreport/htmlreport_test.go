@@ -223,11 +223,7 @@ func TestSectionsTheSchemaAdds(t *testing.T) {
 	if err := p.addSections(withFidelity{doc, map[string]any{"labs": check}}); err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := p.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	page := buf.String()
+	page := writePage(t, p)
 	for _, s := range []string{`id="fidelity"`, "<th>netns_gbps</th>", "<td>within noise</td>", "<td>9.56</td>"} {
 		if !strings.Contains(page, s) {
 			t.Errorf("fidelity section: %q not on the page", s)
@@ -254,15 +250,7 @@ func TestAboveHostAndFlagsShown(t *testing.T) {
 	if marked != 2 {
 		t.Fatalf("marked %d summaries, want 2", marked)
 	}
-	p, err := Build(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := p.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	page := buf.String()
+	p, page := buildPage(t, doc)
 	for _, s := range []string{
 		`id="flags"`,
 		"cilium&#39;s server shared cpu1 with the softirq; the host&#39;s did not",
@@ -297,11 +285,7 @@ func TestTiesShown(t *testing.T) {
 		{Place: 3, CNI: "flannel", Score: 40, ScoreLow: 40, ScoreHigh: 40},
 	}}}
 	p.EnvExtras, p.EntryExtras = nil, nil
-	var buf bytes.Buffer
-	if err := p.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	page := buf.String()
+	page := writePage(t, p)
 	for _, s := range []string{
 		`<td class="num">1=</td><td>cilium</td>`,
 		`<td class="num">1=</td><td>calico</td>`,
@@ -323,15 +307,7 @@ func TestTiesShown(t *testing.T) {
 // lab, and what kube-router's agent programmed for 1000 policies.
 func TestPolicySectionOnPage(t *testing.T) {
 	doc := loadRun(t, []string{"kind-policy.json"})
-	p, err := Build(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := p.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	page := buf.String()
+	_, page := buildPage(t, doc)
 	for _, s := range []string{
 		`<h2 id="policy">NetworkPolicy</h2>`,
 		"<tr><th>case</th><th>required</th><th>flannel</th><th>cilium</th><th>kube-router</th></tr>",
@@ -345,4 +321,24 @@ func TestPolicySectionOnPage(t *testing.T) {
 			t.Errorf("%q not on the page", s)
 		}
 	}
+}
+
+// buildPage lays out a run's page and writes it.
+func buildPage(t *testing.T, doc *results.Document) (*Page, string) {
+	t.Helper()
+	p, err := Build(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, writePage(t, p)
+}
+
+// writePage is the page as it is written to report.html.
+func writePage(t *testing.T, p *Page) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
 }
